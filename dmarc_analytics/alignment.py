@@ -1,0 +1,78 @@
+"""Our own recomputation of DMARC alignment from the raw auth_results.
+
+The receiver's ``policy_evaluated`` verdict stays the truth for every count; this module
+computes the second opinion stored beside it. Relaxed alignment compares Organizational
+Domains found with the Public Suffix List shipped in the ``publicsuffixlist`` package
+(RFC 7489 §3.2), offline; strict alignment compares the names themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from publicsuffixlist import PublicSuffixList
+
+from dmarc_analytics.model import Alignment, PolicyPublished, Record
+
+_PSL = PublicSuffixList()
+_PASS = "pass"
+
+
+@lru_cache(maxsize=65536)
+def organizational_domain(domain: str) -> str:
+    """The registrable domain of ``domain`` (itself when it is a public suffix or unknown)."""
+    name = domain.strip().rstrip(".").lower()
+    return _PSL.privatesuffix(name) or name
+
+
+def is_aligned(domain: str | None, header_from: str | None, mode: str) -> bool:
+    """Whether an authenticated ``domain`` is aligned with the RFC5322.From domain."""
+    if not domain or not header_from:
+        return False
+    a = domain.rstrip(".").lower()
+    b = header_from.rstrip(".").lower()
+    if a == b:
+        return True
+    if mode == Alignment.STRICT:
+        return False
+    return organizational_domain(a) == organizational_domain(b)
+
+
+@dataclass(frozen=True, slots=True)
+class AlignmentCheck:
+    dkim_aligned: bool | None  # None when the record has no header_from to compare with
+    spf_aligned: bool | None
+    dkim_flags: tuple[bool, ...]  # per DKIM result: aligned with header_from?
+    spf_flags: tuple[bool, ...]
+    verdict_mismatch: bool | None  # our result differs from the receiver's policy_evaluated
+    unaligned_pass_domains: tuple[str, ...]  # "authenticated but not aligned"
+
+
+def check_alignment(record: Record, policy: PolicyPublished) -> AlignmentCheck:
+    """Recompute DKIM and SPF alignment of one record under the published modes."""
+    header_from = record.header_from
+    adkim, aspf = policy.effective_adkim, policy.effective_aspf
+    dkim_flags = tuple(is_aligned(d.domain, header_from, adkim) for d in record.dkim_results)
+    # Only the MAIL FROM identity counts for DMARC (RFC 9989 §4.4.2); unscoped = mfrom.
+    spf_flags = tuple(
+        s.scope in (None, "mfrom") and is_aligned(s.domain, header_from, aspf)
+        for s in record.spf_results
+    )
+    unaligned: list[str] = []
+    for result, aligned in zip(record.dkim_results, dkim_flags, strict=True):
+        if result.result == _PASS and not aligned and result.domain:
+            unaligned.append(f"dkim:{result.domain}")
+    for result, aligned in zip(record.spf_results, spf_flags, strict=True):
+        if result.result == _PASS and not aligned and result.domain:
+            unaligned.append(f"spf:{result.domain}")
+    if not header_from:
+        return AlignmentCheck(None, None, dkim_flags, spf_flags, None, tuple(unaligned))
+    dkim_ok = any(
+        f and d.result == _PASS for d, f in zip(record.dkim_results, dkim_flags, strict=True)
+    )
+    spf_ok = any(
+        f and s.result == _PASS for s, f in zip(record.spf_results, spf_flags, strict=True)
+    )
+    mismatch = dkim_ok != (record.dkim == _PASS) or spf_ok != (record.spf == _PASS)
+    return AlignmentCheck(dkim_ok, spf_ok, dkim_flags, spf_flags, mismatch, tuple(unaligned))

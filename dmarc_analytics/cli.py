@@ -1,0 +1,188 @@
+"""``python -m dmarc_analytics``: a thin adapter over the library.
+
+Errors of the library become one line on stderr and exit code 1; a rejected input is an
+outcome, not an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dmarc_analytics import __version__
+from dmarc_analytics.config import Settings, load_settings
+from dmarc_analytics.errors import DmarcAnalyticsError
+from dmarc_analytics.filters import FIELDS, Filter
+from dmarc_analytics.outcomes import FileOutcome
+
+
+def _settings(db: str | None, **overrides: Any) -> Settings:
+    return load_settings().with_overrides(db=Path(db) if db else None, **overrides)
+
+
+def library_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DmarcAnalyticsError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        metavar="PATH",
+        help="DuckDB file (default data/dmarc.duckdb; env DMARC_ANALYTICS_DB).",
+    )(func)
+
+
+def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared filter options: the same names and meanings as the app's filter."""
+    for spec in reversed(FIELDS):
+        option = "--" + spec.name.replace("_", "-")
+        multiple = spec.kind in ("list", "network", "choice") and spec.name != "dmarc"
+        metavar = {"date": "YYYY-MM-DD", "yesno": "yes|no", "network": "IP|CIDR"}.get(
+            spec.kind, "|".join(spec.choices) if spec.choices else "VALUE"
+        )
+        suffix = " (repeat or comma-separate for several)" if multiple else ""
+        func = click.option(
+            option, spec.name, multiple=multiple, metavar=metavar, help=spec.help + suffix
+        )(func)
+    return func
+
+
+def filter_from_options(options: dict[str, Any]) -> Filter:
+    params = {}
+    for spec in FIELDS:
+        value = options.pop(spec.name, None)
+        if value not in (None, ()):
+            params[spec.name] = list(value) if isinstance(value, tuple) else value
+    return Filter.from_params(params)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dmarc-analytics")
+def main() -> None:
+    """Local, private analytics for DMARC aggregate reports."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input on stdout.")
+@click.option("--watch", metavar="DIR", help="Keep ingesting new files dropped into DIR.")
+@click.option("--archive/--no-archive", default=None, help="Keep originals for `reparse`.")
+@click.option("--workers", type=int, help="Parse processes (default: one per CPU core).")
+@library_errors
+def ingest(
+    paths: tuple[str, ...], db: str | None, as_json: bool, watch: str | None,
+    archive: bool | None, workers: int | None,
+) -> None:  # fmt: skip
+    """Ingest report files, folders (recursively) or globs: xml, gz, zip, eml, mbox."""
+    from dmarc_analytics.ingest_cli import run_ingest, run_watch
+
+    settings = _settings(db, archive=archive, workers=workers)
+    if not paths and not watch:
+        raise click.UsageError("give at least one PATH, or --watch DIR")
+    if paths:
+        run_ingest(settings, paths, as_json)
+    if watch:
+        run_watch(settings, Path(watch), as_json)
+
+
+@main.command()
+@db_option
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print the totals as one JSON object.")
+@library_errors
+def summary(db: str | None, as_json: bool, **options: Any) -> None:
+    """Totals for the filter: reports, records, messages, DMARC pass, dispositions."""
+    from dmarc_analytics.queries import summary as summarise
+    from dmarc_analytics.store import open_store
+
+    settings = _settings(db)
+    flt = filter_from_options(options)
+    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
+        result = summarise(con, flt)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), sort_keys=False))
+        return
+    data = result.as_json()
+    rate = result.dmarc_pass_rate
+    for key in ("reports", "records", "messages", "dmarc_pass_messages"):
+        click.echo(f"{key:22} {data[key]}")
+    click.echo(f"{'dmarc_pass_rate':22} {'-' if rate is None else f'{rate:.2%}'}")
+    for disposition, messages in result.by_disposition.items():
+        click.echo(f"{'  ' + disposition:22} {messages}")
+    click.echo(f"{'begin':22} {data['begin'] or '-'}")
+    click.echo(f"{'end':22} {data['end'] or '-'}")
+
+
+@main.command()
+@db_option
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option("-o", "--output", required=True, metavar="FILE", help="Where to write.")
+@click.option("--bom", is_flag=True, help="Start with a UTF-8 BOM, so Excel reads UTF-8.")
+@library_errors
+def export(db: str | None, fmt: str, output: str, bom: bool, **options: Any) -> None:
+    """Write the records matching the filter, one row per record."""
+    from dmarc_analytics.export import export_records_csv
+    from dmarc_analytics.store import open_store
+
+    settings = _settings(db)
+    flt = filter_from_options(options)
+    started = time.monotonic()
+    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
+        rows = export_records_csv(con, flt, Path(output), bom=bom)
+    click.echo(f"wrote {rows} records to {output} in {time.monotonic() - started:.2f} s", err=True)
+
+
+@main.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per archived input.")
+@library_errors
+def reparse(db: str | None, as_json: bool) -> None:
+    """Rebuild every report table from the archived originals (after an upgrade)."""
+    from dmarc_analytics.ingest_cli import run_reparse
+
+    run_reparse(_settings(db), as_json)
+
+
+@main.command()
+@db_option
+@library_errors
+def schema(db: str | None) -> None:
+    """List the applied schema migrations."""
+    from dmarc_analytics.schema import applied_migrations
+    from dmarc_analytics.store import open_store
+
+    settings = _settings(db)
+    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+        for number, name, at in applied_migrations(con):
+            click.echo(f"{number:3}  {name:28} {at}")
+
+
+def echo_outcome(outcome: FileOutcome, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(outcome.as_json()))
+        return
+    if outcome.outcome == "rejected":
+        click.echo(f"rejected  {outcome.path}: {outcome.reason}", err=True)
+    for part in outcome.parts:
+        if outcome.outcome != "rejected" and part.outcome in ("rejected", "conflict"):
+            click.echo(f"{part.outcome:9} {part.origin}: {part.reason}", err=True)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,207 @@
+"""The one filter model shared by the CLI options, the app's sidebar and its URL.
+
+``FIELDS`` is the table of filterable fields: their parameter names (URL query parameters,
+and CLI options with ``-`` for ``_``), their meaning, and the SQL they compile to over the
+``records`` table. Every value is bound as a named parameter; SQL text comes only from
+this table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import date
+
+from dmarc_analytics.errors import FilterError
+
+DISPOSITIONS = ("none", "quarantine", "reject", "pass")
+YES_NO = {"yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    kind: str  # "date", "list", "choice", "yesno", "network"
+    help: str
+    choices: tuple[str, ...] = ()
+    report_level: bool = False  # also applies to the reports table
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("since", "date", "first UTC day (YYYY-MM-DD) of report begin, inclusive", (), True),
+    Field("until", "date", "last UTC day (YYYY-MM-DD) of report begin, inclusive", (), True),
+    Field("policy_domain", "list", "policy domain(s) the reports are about", (), True),
+    Field("header_from", "list", "RFC5322.From domain(s) of the messages"),
+    Field("reporter", "list", "reporting organisation(s), case-insensitive", (), True),
+    Field("source_ip", "network", "sending IP address(es) or CIDR range(s)"),
+    Field("disposition", "choice", "what the receiver applied", DISPOSITIONS),
+    Field("dmarc", "choice", "DMARC result: pass = DKIM or SPF aligned", ("pass", "fail")),
+    Field("spf_aligned", "yesno", "receiver's SPF aligned verdict (policy_evaluated spf)"),
+    Field("dkim_aligned", "yesno", "receiver's DKIM aligned verdict (policy_evaluated dkim)"),
+)
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A set of conditions, all of which must hold. Empty tuples and None mean "any"."""
+
+    since: date | None = None
+    until: date | None = None
+    policy_domain: tuple[str, ...] = ()
+    header_from: tuple[str, ...] = ()
+    reporter: tuple[str, ...] = ()
+    source_ip: tuple[str, ...] = ()
+    disposition: tuple[str, ...] = ()
+    dmarc: str | None = None
+    spf_aligned: bool | None = None
+    dkim_aligned: bool | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Filter()
+
+    @property
+    def has_record_conditions(self) -> bool:
+        return any(
+            getattr(self, f.name) not in (None, ())
+            for f in FIELDS
+            if not f.report_level
+        )
+
+    def to_params(self) -> dict[str, str]:
+        """The filter as string parameters (URL query / CLI), only the set fields."""
+        params: dict[str, str] = {}
+        for f in FIELDS:
+            value = getattr(self, f.name)
+            if value is None or value == ():
+                continue
+            if isinstance(value, bool):
+                params[f.name] = "yes" if value else "no"
+            elif isinstance(value, tuple):
+                params[f.name] = ",".join(value)
+            else:
+                params[f.name] = value.isoformat() if isinstance(value, date) else str(value)
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str | list[str] | tuple[str, ...] | None]) -> Filter:
+        """Build a filter from string parameters; unknown names are a ``FilterError``."""
+        values: dict[str, object] = {}
+        for name, raw in params.items():
+            key = name.replace("-", "_")
+            spec = FIELD_BY_NAME.get(key)
+            if spec is None:
+                raise FilterError(f"unknown filter {name!r}; known: {', '.join(FIELD_BY_NAME)}")
+            parts = _split(raw)
+            if parts:
+                values[key] = _convert(spec, parts)
+        result = cls(**values)  # type: ignore[arg-type]
+        if result.since and result.until and result.since > result.until:
+            raise FilterError(f"since ({result.since}) is after until ({result.until})")
+        return result
+
+    def replace(self, **changes: object) -> Filter:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _split(raw: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    if raw is None:
+        return []
+    items = [raw] if isinstance(raw, str) else list(raw)
+    return [p.strip() for item in items for p in item.split(",") if p.strip()]
+
+
+def _convert(spec: Field, parts: list[str]) -> object:
+    if spec.kind == "date":
+        if len(parts) != 1:
+            raise FilterError(f"{spec.name} takes one date, got {','.join(parts)!r}")
+        try:
+            return date.fromisoformat(parts[0])
+        except ValueError as exc:
+            raise FilterError(f"{spec.name}: {parts[0]!r} is not a date (YYYY-MM-DD)") from exc
+    if spec.kind == "yesno":
+        value = YES_NO.get(parts[-1].lower())
+        if value is None or len(parts) != 1:
+            raise FilterError(f"{spec.name} must be yes or no, got {','.join(parts)!r}")
+        return value
+    if spec.kind == "choice":
+        lowered = tuple(dict.fromkeys(p.lower() for p in parts))
+        bad = [p for p in lowered if p not in spec.choices]
+        if bad:
+            raise FilterError(
+                f"{spec.name}: {bad[0]!r} is not one of {', '.join(spec.choices)}"
+            )
+        if spec.name == "dmarc":
+            if len(lowered) != 1:
+                raise FilterError("dmarc takes one value: pass or fail")
+            return lowered[0]
+        return lowered
+    if spec.kind == "network":
+        return tuple(dict.fromkeys(_network(p) for p in parts))
+    return tuple(dict.fromkeys(p.lower().rstrip(".") for p in parts))
+
+
+def _network(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError as exc:
+        raise FilterError(f"source_ip: {text!r} is not an IP address or CIDR range") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    sql: str  # "TRUE" when nothing is filtered
+    params: dict[str, object]
+
+
+def compile_filter(flt: Filter, report_level_only: bool = False) -> Where:
+    """Compile to a WHERE clause over ``records`` (or ``reports`` with report_level_only)."""
+    clauses: list[str] = []
+    params: dict[str, object] = {}
+    if flt.since is not None:
+        clauses.append("day >= $since")
+        params["since"] = flt.since
+    if flt.until is not None:
+        clauses.append("day <= $until")
+        params["until"] = flt.until
+    _in(clauses, params, "policy_domain", "policy_domain", flt.policy_domain)
+    _in(clauses, params, "lower(reporter)", "reporter", flt.reporter)
+    if not report_level_only:
+        _in(clauses, params, "header_from", "header_from", flt.header_from)
+        _in(clauses, params, "disposition", "disposition", flt.disposition)
+        _networks(clauses, params, flt.source_ip)
+        if flt.dmarc is not None:
+            clauses.append("dmarc_pass" if flt.dmarc == "pass" else "NOT dmarc_pass")
+        _yes_no(clauses, "spf", flt.spf_aligned)
+        _yes_no(clauses, "dkim", flt.dkim_aligned)
+    return Where(" AND ".join(clauses) or "TRUE", params)
+
+
+def _in(clauses: list[str], params: dict[str, object], column: str, name: str,
+        values: tuple[str, ...]) -> None:  # fmt: skip
+    if values:
+        clauses.append(f"{column} IN (SELECT unnest(${name}))")
+        params[name] = list(values)
+
+
+def _yes_no(clauses: list[str], column: str, value: bool | None) -> None:
+    if value is True:
+        clauses.append(f"{column} = 'pass'")
+    elif value is False:
+        clauses.append(f"{column} IS DISTINCT FROM 'pass'")
+
+
+def _networks(clauses: list[str], params: dict[str, object], networks: tuple[str, ...]) -> None:
+    options = []
+    for i, text in enumerate(networks):
+        net = ipaddress.ip_network(text)
+        params[f"ip{i}_lo"] = str(int(net.network_address))
+        params[f"ip{i}_hi"] = str(int(net.broadcast_address))
+        options.append(
+            f"(ip_version = {net.version} AND ip_num BETWEEN "
+            f"CAST($ip{i}_lo AS UHUGEINT) AND CAST($ip{i}_hi AS UHUGEINT))"
+        )
+    if options:
+        clauses.append("(" + " OR ".join(options) + ")")

@@ -1,0 +1,121 @@
+"""The terminal side of `ingest`: progress bar, per-input lines, tally, watch mode."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from dmarc_analytics.config import Settings
+from dmarc_analytics.maintenance import reparse
+from dmarc_analytics.outcomes import FileOutcome
+from dmarc_analytics.pipeline import Ingestor
+from dmarc_analytics.sources import InputFile, expand_inputs
+
+WATCH_INTERVAL = 2.0
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.enabled = sys.stderr.isatty() and total > 1
+        self._last = 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.enabled and (now - self._last > 0.1 or self.done == self.total):
+            self._last = now
+            width = 30
+            filled = int(width * self.done / self.total)
+            bar = "#" * filled + "-" * (width - filled)
+            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total} files")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def clear_line(self) -> None:
+        if self.enabled and self.done < self.total:
+            sys.stderr.write("\r\033[K")
+
+
+def _printer(progress: Progress, as_json: bool):  # type: ignore[no-untyped-def]
+    from dmarc_analytics.cli import echo_outcome
+
+    def on_outcome(outcome: FileOutcome) -> None:
+        progress.clear_line()
+        echo_outcome(outcome, as_json)
+        progress.step()
+
+    return on_outcome
+
+
+def tally_line(outcomes: list[FileOutcome], seconds: float) -> str:
+    by_outcome = Counter(o.outcome for o in outcomes)
+    records = sum(o.records for o in outcomes)
+    return (
+        f"{len(outcomes)} inputs: {by_outcome['inserted']} inserted, "
+        f"{by_outcome['duplicate']} duplicate, {by_outcome['rejected']} rejected; "
+        f"{sum(o.reports for o in outcomes)} reports found, "
+        f"{sum(o.duplicates for o in outcomes)} duplicate reports, "
+        f"{sum(o.conflicts for o in outcomes)} conflicts, "
+        f"{sum(o.partial for o in outcomes)} partial, "
+        f"{sum(o.rejected_parts for o in outcomes)} rejected parts; added {records} records, "
+        f"{sum(o.messages for o in outcomes)} messages in {seconds:.2f} s"
+    )
+
+
+def run_ingest(settings: Settings, specs: tuple[str, ...], as_json: bool) -> list[FileOutcome]:
+    started = time.monotonic()
+    inputs = expand_inputs(list(specs))
+    return _ingest(settings, inputs, as_json, started)
+
+
+def _ingest(
+    settings: Settings, inputs: list[InputFile], as_json: bool, started: float, via: str = "cli"
+) -> list[FileOutcome]:
+    progress = Progress(len(inputs))
+    ingestor = Ingestor(settings, via=via, on_outcome=_printer(progress, as_json))
+    outcomes = ingestor.ingest_paths(inputs)
+    click.echo(tally_line(outcomes, time.monotonic() - started), err=True)
+    return outcomes
+
+
+def run_reparse(settings: Settings, as_json: bool) -> None:
+    started = time.monotonic()
+    progress = Progress(0)
+    outcomes = reparse(settings, on_outcome=_printer(progress, as_json))
+    click.echo("reparse: " + tally_line(outcomes, time.monotonic() - started), err=True)
+
+
+def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:
+    """Ingest files as they appear in ``folder``; a file is taken once its size is stable."""
+    folder.mkdir(parents=True, exist_ok=True)
+    click.echo(f"watching {folder} (Ctrl-C to stop)", err=True)
+    handled: dict[Path, tuple[int, float]] = {}
+    sizes: dict[Path, int] = {}
+    try:
+        while True:
+            ready = []
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                if path.name.startswith("."):
+                    continue
+                stat = path.stat()
+                signature = (stat.st_size, stat.st_mtime)
+                if handled.get(path) == signature:
+                    continue
+                if sizes.get(path) == stat.st_size:
+                    ready.append(InputFile(path, str(path)))
+                    handled[path] = signature
+                sizes[path] = stat.st_size
+            if ready:
+                _ingest(settings, ready, as_json, time.monotonic(), via="watch")
+            time.sleep(WATCH_INTERVAL)
+    except KeyboardInterrupt:
+        click.echo("stopped watching", err=True)

@@ -1,0 +1,107 @@
+"""Data management: remove reports (demo data, a date range, a policy domain) and reparse.
+
+Removing reports also forgets the inputs that carried them, so ingesting those files again
+adds the reports back instead of calling them duplicates. The ingest ledger is history and
+is never rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
+
+import duckdb
+
+from dmarc_analytics.archive import archive_path
+from dmarc_analytics.config import Settings
+from dmarc_analytics.outcomes import FileOutcome
+from dmarc_analytics.sources import InputFile
+from dmarc_analytics.store import bump_data_version, fetch_one, open_store, transaction
+
+_CHILD_TABLES = ("records", "dkim_results", "spf_results", "override_reasons", "report_issues")
+
+
+def delete_reports(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, object]) -> int:
+    """Delete the reports matching ``where`` (SQL over ``reports``) and all their rows."""
+    with transaction(con):
+        con.execute(
+            f"CREATE TEMP TABLE doomed AS SELECT report_key, input_sha256 FROM reports "
+            f"WHERE {where}",
+            params,
+        )
+        try:
+            count = int(fetch_one(con, "SELECT count(*) FROM doomed")[0])
+            for table in _CHILD_TABLES:
+                con.execute(
+                    f"DELETE FROM {table} WHERE report_key IN (SELECT report_key FROM doomed)"
+                )
+            con.execute(
+                "DELETE FROM inputs WHERE sha256 IN (SELECT input_sha256 FROM doomed) OR sha256 IN "
+                "(SELECT l.sha256 FROM ingest_ledger l JOIN ingest_parts p USING (ledger_id) "
+                "WHERE p.report_key IN (SELECT report_key FROM doomed))"
+            )
+            con.execute("DELETE FROM conflicts WHERE kept_report_key IN (SELECT report_key FROM doomed)")
+            con.execute("DELETE FROM reports WHERE report_key IN (SELECT report_key FROM doomed)")
+        finally:
+            con.execute("DROP TABLE doomed")
+        bump_data_version(con)
+    return count
+
+
+def purge(
+    settings: Settings,
+    since: date | None = None,
+    until: date | None = None,
+    policy_domain: str | None = None,
+    demo: bool = False,
+) -> int:
+    """Remove reports by UTC day of begin, policy domain, or the demo flag (all that apply)."""
+    clauses, params = [], {}
+    if since is not None:
+        clauses.append("day >= $since")
+        params["since"] = since
+    if until is not None:
+        clauses.append("day <= $until")
+        params["until"] = until
+    if policy_domain:
+        clauses.append("policy_domain = $domain")
+        params["domain"] = policy_domain.strip().lower().rstrip(".")
+    if demo:
+        clauses.append("demo")
+    if not clauses:
+        raise ValueError("purge needs at least one condition")
+    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+        return delete_reports(con, " AND ".join(clauses), params)
+
+
+def archived_inputs(settings: Settings) -> list[InputFile]:
+    """Every distinct input in the ledger whose original is in the archive, oldest first."""
+    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
+        rows = con.execute(
+            "SELECT sha256, arg_min(name, ledger_id) FROM ingest_ledger WHERE sha256 <> '' "
+            "GROUP BY sha256 ORDER BY min(ledger_id)"
+        ).fetchall()
+    found = []
+    for sha256, name in rows:
+        path = archive_path(settings.archive_dir, sha256)
+        if path.is_file():
+            found.append(InputFile(path=path, display=name))
+    return found
+
+
+def reparse(
+    settings: Settings, on_outcome: Callable[[FileOutcome], None] | None = None
+) -> list[FileOutcome]:
+    """Empty the report tables and ingest every archived original again."""
+    from dmarc_analytics.pipeline import Ingestor
+
+    inputs = archived_inputs(settings)
+    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+        with transaction(con):
+            for table in (*_CHILD_TABLES, "conflicts", "inputs", "reports"):
+                con.execute(f"DELETE FROM {table}")
+            bump_data_version(con)
+    # The originals are already archived; writing them again would only cost time.
+    ingestor = Ingestor(replace(settings, archive=False), via="reparse", on_outcome=on_outcome)
+    return ingestor.ingest_paths(inputs)

@@ -1,0 +1,75 @@
+"""What the pipeline hands between its stages and back to its callers, per input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dmarc_analytics.flatten import FlatReport
+
+OUTCOMES = ("inserted", "duplicate", "rejected")
+
+
+@dataclass(slots=True)
+class PartResult:
+    """One part of an input: a parsed report, or a rejection with its reason."""
+
+    origin: str
+    report: FlatReport | None = None
+    kind: str | None = None  # rejection kind, see model.RejectedPart
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What a parse worker made of one input (file, upload or mail)."""
+
+    name: str
+    sha256: str
+    size: int
+    parts: list[PartResult] = field(default_factory=list)
+    known_reports: int | None = None  # set when the same bytes were ingested before
+    known_rejected_parts: int = 0
+    error: str | None = None  # the input as a whole could not be read
+
+
+@dataclass(slots=True)
+class PartOutcome:
+    origin: str
+    outcome: str  # inserted, duplicate, conflict, rejected
+    reason: str | None = None
+    kind: str | None = None
+    report_key: int | None = None
+
+
+@dataclass(slots=True)
+class FileOutcome:
+    """One input's line in the ingest ledger (and in `ingest --json`)."""
+
+    path: str
+    sha256: str
+    size: int
+    outcome: str
+    reason: str | None
+    reports: int = 0
+    records: int = 0
+    messages: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    partial: int = 0
+    rejected_parts: int = 0
+    parts: list[PartOutcome] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "reports": self.reports,
+            "records": self.records,
+            "messages": self.messages,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+            "partial": self.partial,
+            "rejected_parts": self.rejected_parts,
+        }

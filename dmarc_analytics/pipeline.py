@@ -1,0 +1,209 @@
+"""The only place the stages are wired: read → decode → parse → flatten → store.
+
+Parsing runs in worker processes (one per core) while the main process writes finished
+batches; the database lock is taken only for the short write of each batch. One bad input
+never stops the batch: it becomes a rejected outcome with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dmarc_analytics import archive
+from dmarc_analytics.config import Limits, Settings
+from dmarc_analytics.decode import decode_bytes, decode_file
+from dmarc_analytics.errors import DmarcAnalyticsError
+from dmarc_analytics.flatten import flatten_report
+from dmarc_analytics.model import Payload, RejectedPart
+from dmarc_analytics.outcomes import FileOutcome, FileResult, PartResult
+from dmarc_analytics.parse import parse_report
+from dmarc_analytics.schema import utc_now
+from dmarc_analytics.sources import InputFile
+from dmarc_analytics.store import known_inputs, open_store
+from dmarc_analytics.writer import write_batch
+
+BATCH_RECORDS = 100_000
+BATCH_FILES = 2_000
+BATCH_SECONDS = 1.0
+PARALLEL_THRESHOLD = 16  # fewer inputs than this are parsed in-process
+HASH_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    limits: Limits
+    archive_dir: Path | None
+    known: dict[str, tuple[int, int]]
+
+
+_CONTEXT: WorkerContext | None = None
+
+
+def parse_payloads(
+    items: Iterable[Payload | RejectedPart], max_records: int
+) -> list[PartResult]:
+    """Parse every payload a decoder found; errors become rejected parts."""
+    parts = []
+    for item in items:
+        if isinstance(item, RejectedPart):
+            parts.append(PartResult(item.origin, kind=item.kind, reason=item.reason))
+            continue
+        try:
+            report = parse_report(item.data, item.origin, max_records=max_records)
+        except DmarcAnalyticsError as exc:
+            parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
+            continue
+        parts.append(PartResult(item.origin, report=flatten_report(report)))
+    return parts
+
+
+def _kind_of(exc: DmarcAnalyticsError) -> str:
+    name = type(exc).__name__
+    return {
+        "NotAggregateReport": "not-a-report",
+        "UnsafeXmlError": "unsafe",
+        "LimitExceeded": "limit",
+    }.get(name, "corrupt")
+
+
+def process_input(item: InputFile, context: WorkerContext) -> FileResult:
+    """Everything one input needs before the store: hash, archive, decode, parse."""
+    path, name = item.path, Path(item.display).name or item.display
+    try:
+        size = path.stat().st_size
+        data = path.read_bytes() if size <= context.limits.max_input_bytes else None
+        sha256 = hashlib.sha256(data).hexdigest() if data is not None else _hash_file(path)
+    except OSError as exc:
+        return FileResult(item.display, "", 0, error=f"cannot read file: {exc.strerror}")
+    result = FileResult(item.display, sha256, size)
+    known = context.known.get(sha256)
+    if known is not None:
+        result.known_reports, result.known_rejected_parts = known
+        return result
+    if context.archive_dir is not None:
+        if data is not None:
+            archive.store_bytes(context.archive_dir, sha256, data)
+        else:
+            archive.store_file(context.archive_dir, sha256, path)
+    items = (
+        decode_bytes(name, data, context.limits)
+        if data is not None
+        else decode_file(path, context.limits, name=name)
+    )
+    result.parts = parse_payloads(items, context.limits.max_records)
+    return result
+
+
+def process_blob(name: str, data: bytes, context: WorkerContext) -> FileResult:
+    """Like ``process_input`` for bytes already in memory (an upload)."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    result = FileResult(name, sha256, len(data))
+    known = context.known.get(sha256)
+    if known is not None:
+        result.known_reports, result.known_rejected_parts = known
+        return result
+    if len(data) > context.limits.max_input_bytes:
+        result.error = f"input is larger than the limit of {context.limits.max_input_bytes} bytes"
+        return result
+    if context.archive_dir is not None:
+        archive.store_bytes(context.archive_dir, sha256, data)
+    result.parts = parse_payloads(decode_bytes(name, data, context.limits), context.limits.max_records)
+    return result
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _init_worker(context: WorkerContext) -> None:
+    global _CONTEXT
+    _CONTEXT = context
+
+
+def _work(item: InputFile) -> FileResult:
+    assert _CONTEXT is not None
+    return process_input(item, _CONTEXT)
+
+
+class Ingestor:
+    """Ingest inputs into the store in batches; report each input's outcome as it lands."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        via: str = "cli",
+        demo: bool = False,
+        on_outcome: Callable[[FileOutcome], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.via = via
+        self.demo = demo
+        self.on_outcome = on_outcome
+        self._pending: list[FileResult] = []
+        self._pending_records = 0
+        self._pending_since = 0.0
+        self.outcomes: list[FileOutcome] = []
+
+    def _context(self) -> WorkerContext:
+        with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
+            known = known_inputs(con)
+        archive_dir = self.settings.archive_dir if self.settings.archive else None
+        return WorkerContext(self.settings.limits, archive_dir, known)
+
+    def ingest_paths(self, inputs: Sequence[InputFile]) -> list[FileOutcome]:
+        context = self._context()
+        for result in self._results(inputs, context):
+            self._add(result)
+        self.flush()
+        return self.outcomes
+
+    def ingest_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
+        context = self._context()
+        for name, data in blobs:
+            self._add(process_blob(name, data, context))
+        self.flush()
+        return self.outcomes
+
+    def _results(self, inputs: Sequence[InputFile], context: WorkerContext) -> Iterator[FileResult]:
+        workers = self.settings.workers or os.cpu_count() or 1
+        if workers <= 1 or len(inputs) < PARALLEL_THRESHOLD:
+            for item in inputs:
+                yield process_input(item, context)
+            return
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(context,)) as pool:
+            yield from pool.imap(_work, inputs, chunksize=8)
+
+    def _add(self, result: FileResult) -> None:
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append(result)
+        self._pending_records += sum(p.report.records for p in result.parts if p.report)
+        if (
+            self._pending_records >= BATCH_RECORDS
+            or len(self._pending) >= BATCH_FILES
+            or time.monotonic() - self._pending_since >= BATCH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending in one transaction and release the database."""
+        if not self._pending:
+            return
+        batch, self._pending, self._pending_records = self._pending, [], 0
+        with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
+            outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
+        for outcome in outcomes:
+            self.outcomes.append(outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)

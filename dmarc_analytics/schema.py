@@ -1,0 +1,205 @@
+"""The database schema as an ordered list of named migrations.
+
+``ensure_schema`` applies the ones not yet recorded in ``_migrations``, each in its own
+transaction, and is safe to call on every start. Times are TIMESTAMP columns holding UTC.
+Big tables have no primary key on purpose: DuckDB maintains an index for each key, which
+slows bulk inserts; the store guarantees uniqueness itself (one writer per batch, under the
+database lock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from dmarc_analytics.errors import SchemaError
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "001_reports",
+        """
+        CREATE TABLE reports (
+            report_key BIGINT PRIMARY KEY,
+            identity VARCHAR NOT NULL UNIQUE,
+            content_sha256 VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            version VARCHAR,
+            org_name VARCHAR NOT NULL,
+            reporter VARCHAR NOT NULL,
+            email VARCHAR,
+            extra_contact_info VARCHAR,
+            report_id VARCHAR NOT NULL,
+            begin_utc TIMESTAMP NOT NULL,
+            end_utc TIMESTAMP NOT NULL,
+            day DATE NOT NULL,
+            generator VARCHAR,
+            errors VARCHAR[],
+            policy_domain VARCHAR NOT NULL,
+            p VARCHAR, sp VARCHAR, np VARCHAR, pct INTEGER,
+            adkim VARCHAR, aspf VARCHAR, fo VARCHAR, testing VARCHAR, discovery_method VARCHAR,
+            effective_p VARCHAR NOT NULL, effective_sp VARCHAR NOT NULL,
+            effective_np VARCHAR NOT NULL, effective_pct INTEGER NOT NULL,
+            effective_adkim VARCHAR NOT NULL, effective_aspf VARCHAR NOT NULL,
+            records INTEGER NOT NULL,
+            messages BIGINT NOT NULL,
+            partial BOOLEAN NOT NULL,
+            multi_day BOOLEAN NOT NULL,
+            issue_count INTEGER NOT NULL,
+            input_sha256 VARCHAR NOT NULL,
+            origin VARCHAR NOT NULL,
+            demo BOOLEAN NOT NULL DEFAULT false,
+            ingested_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE records (
+            report_key BIGINT NOT NULL,
+            ordinal INTEGER NOT NULL,
+            begin_utc TIMESTAMP NOT NULL,
+            day DATE NOT NULL,
+            reporter VARCHAR NOT NULL,
+            policy_domain VARCHAR NOT NULL,
+            source_ip VARCHAR NOT NULL,
+            ip_version TINYINT,
+            ip_num UHUGEINT,
+            count BIGINT NOT NULL,
+            disposition VARCHAR NOT NULL,
+            dkim VARCHAR,
+            spf VARCHAR,
+            dmarc_pass BOOLEAN NOT NULL,
+            header_from VARCHAR,
+            envelope_from VARCHAR,
+            envelope_to VARCHAR,
+            reason_types VARCHAR,
+            dkim_auth VARCHAR,
+            spf_auth VARCHAR,
+            dkim_aligned_calc BOOLEAN,
+            spf_aligned_calc BOOLEAN,
+            verdict_mismatch BOOLEAN,
+            auth_unaligned BOOLEAN NOT NULL,
+            auth_unaligned_domains VARCHAR
+        );
+        CREATE TABLE dkim_results (
+            report_key BIGINT NOT NULL, record_ordinal INTEGER NOT NULL, ordinal INTEGER NOT NULL,
+            domain VARCHAR, selector VARCHAR, result VARCHAR NOT NULL, human_result VARCHAR,
+            aligned BOOLEAN
+        );
+        CREATE TABLE spf_results (
+            report_key BIGINT NOT NULL, record_ordinal INTEGER NOT NULL, ordinal INTEGER NOT NULL,
+            domain VARCHAR, scope VARCHAR, result VARCHAR NOT NULL, human_result VARCHAR,
+            aligned BOOLEAN
+        );
+        CREATE TABLE override_reasons (
+            report_key BIGINT NOT NULL, record_ordinal INTEGER NOT NULL, ordinal INTEGER NOT NULL,
+            type VARCHAR NOT NULL, comment VARCHAR
+        );
+        CREATE TABLE report_issues (
+            report_key BIGINT NOT NULL, ordinal INTEGER NOT NULL,
+            code VARCHAR NOT NULL, severity VARCHAR NOT NULL, message VARCHAR NOT NULL,
+            path VARCHAR
+        );
+        """,
+    ),
+    Migration(
+        "002_ingest_ledger",
+        """
+        CREATE TABLE ingest_ledger (
+            ledger_id BIGINT PRIMARY KEY,
+            ingested_at TIMESTAMP NOT NULL,
+            via VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL,
+            size BIGINT NOT NULL,
+            outcome VARCHAR NOT NULL,
+            reason VARCHAR,
+            reports INTEGER NOT NULL,
+            records BIGINT NOT NULL,
+            messages BIGINT NOT NULL,
+            duplicates INTEGER NOT NULL,
+            conflicts INTEGER NOT NULL,
+            partial INTEGER NOT NULL,
+            rejected_parts INTEGER NOT NULL
+        );
+        CREATE TABLE ingest_parts (
+            ledger_id BIGINT NOT NULL,
+            ordinal INTEGER NOT NULL,
+            origin VARCHAR NOT NULL,
+            outcome VARCHAR NOT NULL,
+            kind VARCHAR,
+            reason VARCHAR,
+            report_key BIGINT
+        );
+        CREATE TABLE conflicts (
+            identity VARCHAR NOT NULL,
+            kept_report_key BIGINT NOT NULL,
+            content_sha256 VARCHAR NOT NULL,
+            input_sha256 VARCHAR NOT NULL,
+            origin VARCHAR NOT NULL,
+            ledger_id BIGINT NOT NULL,
+            detected_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE inputs (
+            sha256 VARCHAR PRIMARY KEY,
+            size BIGINT NOT NULL,
+            reports INTEGER NOT NULL,
+            rejected_parts INTEGER NOT NULL,
+            first_name VARCHAR NOT NULL,
+            first_seen TIMESTAMP NOT NULL
+        );
+        CREATE TABLE state (key VARCHAR PRIMARY KEY, value BIGINT NOT NULL);
+        INSERT INTO state VALUES ('data_version', 0);
+        """,
+    ),
+)
+
+
+def utc_now() -> datetime:
+    """Now in UTC as a naive datetime, the form stored in TIMESTAMP columns."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations; return the number of migrations now applied.
+
+    :raises SchemaError: if the database knows migrations this version does not.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations "
+        "(id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    applied = {name for (name,) in con.execute("SELECT name FROM _migrations").fetchall()}
+    known = {m.name for m in MIGRATIONS}
+    unknown = sorted(applied - known)
+    if unknown:
+        raise SchemaError(
+            f"database was written by a newer version (migrations {', '.join(unknown)}); "
+            "upgrade dmarc-analytics"
+        )
+    for index, migration in enumerate(MIGRATIONS, start=1):
+        if migration.name in applied:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO _migrations VALUES ($id, $name, $at)",
+                {"id": index, "name": migration.name, "at": utc_now()},
+            )
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise SchemaError(f"migration {migration.name} failed: {exc}") from exc
+    return len(MIGRATIONS)
+
+
+def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
+    """The recorded migrations, oldest first, as (id, name, applied_at ISO)."""
+    rows = con.execute("SELECT id, name, applied_at FROM _migrations ORDER BY id").fetchall()
+    return [(i, n, at.isoformat()) for i, n, at in rows]

@@ -1,0 +1,124 @@
+"""The DuckDB store: short-lived connections with retry, and one transaction per batch.
+
+Nobody holds the database file between operations: DuckDB lets only one process open a
+file read-write, and any open connection (even read-only) locks other processes out. So
+every open retries on a lock with jittered backoff up to a deadline, and writers keep their
+transaction to one batch (well under a second for the default batch size).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from dmarc_analytics.errors import StoreBusyError, StoreError
+from dmarc_analytics.schema import ensure_schema
+
+_LOCK_WORDS = ("Could not set lock", "Conflicting lock", "different configuration")
+
+
+@contextlib.contextmanager
+def open_store(
+    path: Path, read_only: bool = False, timeout: float = 20.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database (creating it and its schema when writing) and close it after.
+
+    :raises StoreBusyError: another process held the lock for longer than ``timeout``.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        initialise_store(path, timeout)
+    con = _connect_with_retry(path, read_only, timeout)
+    try:
+        if not read_only:
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+def initialise_store(path: Path, timeout: float = 20.0) -> None:
+    """Create the database file and apply pending migrations."""
+    with open_store(path, read_only=False, timeout=timeout):
+        pass
+
+
+def _connect_with_retry(
+    path: Path, read_only: bool, timeout: float
+) -> duckdb.DuckDBPyConnection:
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create folder {path.parent}: {exc.strerror}") from exc
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            message = str(exc)
+            if not any(word in message for word in _LOCK_WORDS):
+                raise StoreError(f"cannot open database {path}: {message}") from exc
+            if time.monotonic() + delay > deadline:
+                raise StoreBusyError(
+                    f"database {path} is busy: another process held its lock for more than "
+                    f"{timeout:g} s ({_lock_holder(message)}); try again when it has finished"
+                ) from exc
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.25)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+
+
+def _lock_holder(message: str) -> str:
+    marker = "held in "
+    if marker in message:
+        return "lock held by " + message.split(marker, 1)[1].split(".")[0].strip()
+    return message.splitlines()[0]
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> int:
+    """A number that grows with every write; caches key on it."""
+    rows = con.execute("SELECT value FROM state WHERE key = 'data_version'").fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def bump_data_version(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("UPDATE state SET value = value + 1 WHERE key = 'data_version'")
+
+
+def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Inputs ingested before whose reports are all still stored: sha256 → (reports, rejected)."""
+    rows = con.execute("SELECT sha256, reports, rejected_parts FROM inputs").fetchall()
+    return {sha: (reports, rejected) for sha, reports, rejected in rows}
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def fetch_one(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> tuple:
+    """The first row of a query, reading the result to its end.
+
+    DuckDB 2 keeps a result open after ``fetchone()`` and then refuses ``register`` and
+    friends on that connection, so single-row reads go through here.
+    """
+    rows = con.execute(sql, params or {}).fetchall()
+    if not rows:
+        raise LookupError(f"query returned no row: {sql}")
+    return tuple(rows[0])

@@ -1,0 +1,104 @@
+"""The filter model: params round trips and the compiled SQL, as one table."""
+
+from datetime import date
+
+import pytest
+
+from dmarc_analytics.errors import FilterError
+from dmarc_analytics.filters import FIELDS, Filter, compile_filter
+
+CASES = [
+    ({}, "TRUE", {}),
+    ({"since": "2026-01-02"}, "day >= $since", {"since": date(2026, 1, 2)}),
+    (
+        {"since": "2026-01-02", "until": "2026-01-31"},
+        "day >= $since AND day <= $until",
+        {"since": date(2026, 1, 2), "until": date(2026, 1, 31)},
+    ),
+    (
+        {"policy_domain": "Example.COM., example.org"},
+        "policy_domain IN (SELECT unnest($policy_domain))",
+        {"policy_domain": ["example.com", "example.org"]},
+    ),
+    (
+        {"reporter": ["Google.com", "Outlook.com"]},
+        "lower(reporter) IN (SELECT unnest($reporter))",
+        {"reporter": ["google.com", "outlook.com"]},
+    ),
+    (
+        {"header_from": "mail.example.com"},
+        "header_from IN (SELECT unnest($header_from))",
+        {"header_from": ["mail.example.com"]},
+    ),
+    (
+        {"disposition": "Reject,quarantine"},
+        "disposition IN (SELECT unnest($disposition))",
+        {"disposition": ["reject", "quarantine"]},
+    ),
+    ({"dmarc": "pass"}, "dmarc_pass", {}),
+    ({"dmarc": "FAIL"}, "NOT dmarc_pass", {}),
+    ({"spf_aligned": "yes"}, "spf = 'pass'", {}),
+    ({"dkim_aligned": "no"}, "dkim IS DISTINCT FROM 'pass'", {}),
+    (
+        {"source_ip": "192.0.2.7"},
+        "((ip_version = 4 AND ip_num BETWEEN CAST($ip0_lo AS UHUGEINT) AND "
+        "CAST($ip0_hi AS UHUGEINT)))",
+        {"ip0_lo": str(0xC0000207), "ip0_hi": str(0xC0000207)},
+    ),
+    (
+        {"source-ip": "2001:db8::/32"},
+        "((ip_version = 6 AND ip_num BETWEEN CAST($ip0_lo AS UHUGEINT) AND "
+        "CAST($ip0_hi AS UHUGEINT)))",
+        {
+            "ip0_lo": str(0x20010DB8 << 96),
+            "ip0_hi": str((0x20010DB8 << 96) | ((1 << 96) - 1)),
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("params", "sql", "bound"), CASES)
+def test_compile_filter(params, sql, bound):
+    where = compile_filter(Filter.from_params(params))
+    assert where.sql == sql
+    assert where.params == bound
+
+
+@pytest.mark.parametrize(("params", "sql", "bound"), CASES)
+def test_params_round_trip(params, sql, bound):
+    flt = Filter.from_params(params)
+    assert Filter.from_params(flt.to_params()) == flt
+
+
+def test_report_level_compilation_ignores_record_fields():
+    flt = Filter.from_params({"reporter": "google.com", "dmarc": "fail", "since": "2026-01-01"})
+    where = compile_filter(flt, report_level_only=True)
+    assert where.sql == "day >= $since AND lower(reporter) IN (SELECT unnest($reporter))"
+    assert flt.has_record_conditions
+    assert not Filter.from_params({"reporter": "x"}).has_record_conditions
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"colour": "red"}, "unknown filter 'colour'"),
+        ({"since": "yesterday"}, "'yesterday' is not a date"),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, "is after until"),
+        ({"disposition": "deleted"}, "'deleted' is not one of none, quarantine, reject, pass"),
+        ({"dmarc": "maybe"}, "'maybe' is not one of pass, fail"),
+        ({"spf_aligned": "perhaps"}, "spf_aligned must be yes or no"),
+        ({"source_ip": "300.1.1.1"}, "'300.1.1.1' is not an IP address or CIDR range"),
+    ],
+)
+def test_invalid_params_are_filter_errors(params, message):
+    with pytest.raises(FilterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Filter.from_params(params)
+
+
+def test_every_field_is_a_filter_attribute():
+    names = [f.name for f in FIELDS]
+    assert names == [
+        "since", "until", "policy_domain", "header_from", "reporter", "source_ip",
+        "disposition", "dmarc", "spf_aligned", "dkim_aligned",
+    ]  # fmt: skip
+    assert all(hasattr(Filter(), n) for n in names)

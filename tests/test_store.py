@@ -1,0 +1,148 @@
+"""The store: schema, idempotence, conflicts, ledger, summary — on a real DuckDB file."""
+
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from dmarc_analytics.filters import Filter
+from dmarc_analytics.flatten import flatten_report
+from dmarc_analytics.model import (
+    AggregateReport,
+    DkimResult,
+    PolicyPublished,
+    Record,
+    ReportFormat,
+    ReportMetadata,
+    SpfResult,
+)
+from dmarc_analytics.outcomes import FileResult, PartResult
+from dmarc_analytics.queries import summary
+from dmarc_analytics.schema import MIGRATIONS, applied_migrations, ensure_schema
+from dmarc_analytics.store import data_version, open_store
+from dmarc_analytics.writer import write_batch
+
+NOW = datetime(2026, 11, 28, 12, 0, 0)
+
+
+def make_report(report_id="r1", org="Google.com", counts=(3, 4), header_from="example.com"):
+    records = tuple(
+        Record(
+            source_ip=f"192.0.2.{i + 1}",
+            count=count,
+            disposition="none",
+            dkim="pass" if i == 0 else "fail",
+            spf="fail",
+            header_from=header_from,
+            dkim_results=(DkimResult("example.com", "s1", "pass"),) if i == 0 else (),
+            spf_results=(SpfResult("bounce.esp.net", "mfrom", "pass"),),
+        )
+        for i, count in enumerate(counts)
+    )
+    return AggregateReport(
+        format=ReportFormat.RFC7489,
+        metadata=ReportMetadata(org, "dmarc@google.com", report_id, 1764547200, 1764633599),
+        policy=PolicyPublished("example.com", "none"),
+        records=records,
+    )
+
+
+def file_result(name, sha, *reports):
+    parts = [PartResult(f"{name}/{i}", report=flatten_report(r)) for i, r in enumerate(reports)]
+    return FileResult(name, sha * 64, 100, parts)
+
+
+@pytest.fixture
+def con(tmp_path):
+    with open_store(tmp_path / "t.duckdb") as connection:
+        yield connection
+
+
+def test_ensure_schema_twice_is_harmless(con):
+    assert ensure_schema(con) == len(MIGRATIONS)
+    assert [name for _, name, _ in applied_migrations(con)] == [m.name for m in MIGRATIONS]
+
+
+def test_insert_then_duplicate_then_conflict(con):
+    first = write_batch(con, [file_result("a.xml", "a", make_report())], "cli", NOW)
+    assert [(o.outcome, o.reports, o.records, o.messages) for o in first] == [
+        ("inserted", 1, 2, 7)
+    ]
+    again = write_batch(con, [file_result("b.xml", "b", make_report())], "cli", NOW)
+    assert [(o.outcome, o.duplicates, o.records, o.messages) for o in again] == [
+        ("duplicate", 1, 0, 0)
+    ]
+    changed = write_batch(con, [file_result("c.xml", "c", make_report(counts=(3, 5)))], "cli", NOW)
+    assert changed[0].outcome == "duplicate"
+    assert changed[0].conflicts == 1
+    assert "conflict" in changed[0].reason
+    totals = summary(con, Filter())
+    assert (totals.reports, totals.records, totals.messages) == (1, 2, 7)
+    assert con.execute("SELECT count(*) FROM conflicts").fetchone() == (1,)
+    ledger = con.execute("SELECT name, outcome FROM ingest_ledger ORDER BY ledger_id").fetchall()
+    assert ledger == [("a.xml", "inserted"), ("b.xml", "duplicate"), ("c.xml", "duplicate")]
+
+
+def test_identity_ignores_case_whitespace_and_brackets(con):
+    write_batch(con, [file_result("a.xml", "a", make_report(report_id="<r1>"))], "cli", NOW)
+    out = write_batch(
+        con, [file_result("b.xml", "b", make_report(report_id=" r1 ", org=" google.COM"))],
+        "cli", NOW,
+    )  # fmt: skip
+    # Same identity; content differs only in how org_name/report_id were written.
+    assert out[0].outcome == "duplicate"
+
+
+def test_summary_and_version(con):
+    before = data_version(con)
+    write_batch(
+        con,
+        [file_result("a.xml", "a", make_report(), make_report("r2", counts=(10,)))],
+        "cli",
+        NOW,
+    )
+    assert data_version(con) == before + 1
+    totals = summary(con, Filter())
+    assert totals.as_json() == {
+        "reports": 2,
+        "records": 3,
+        "messages": 17,
+        "dmarc_pass_messages": 13,
+        "by_disposition": {"none": 17},
+        "begin": "2025-12-01T00:00:00Z",
+        "end": "2025-12-01T23:59:59Z",
+    }
+    failing = summary(con, Filter(dmarc="fail"))
+    assert (failing.reports, failing.messages, failing.dmarc_pass_messages) == (1, 4, 0)
+
+
+def test_recomputed_alignment_is_stored_beside_the_verdict(con):
+    write_batch(con, [file_result("a.xml", "a", make_report())], "cli", NOW)
+    rows = con.execute(
+        "SELECT dkim, dkim_aligned_calc, spf, spf_aligned_calc, verdict_mismatch, "
+        "auth_unaligned_domains FROM records ORDER BY ordinal"
+    ).fetchall()
+    assert rows == [
+        ("pass", True, "fail", False, False, "spf:bounce.esp.net"),
+        ("fail", False, "fail", False, False, "spf:bounce.esp.net"),
+    ]
+
+
+def test_rejected_input_is_in_the_ledger(con):
+    bad = FileResult("x.bin", "d" * 64, 5, [PartResult("x.bin", kind="corrupt", reason="junk")])
+    out = write_batch(con, [bad], "cli", NOW)
+    assert (out[0].outcome, out[0].reason, out[0].rejected_parts) == ("rejected", "junk", 1)
+    assert con.execute("SELECT outcome, reason FROM ingest_ledger").fetchall() == [
+        ("rejected", "junk")
+    ]
+
+
+def test_a_failing_batch_leaves_nothing(tmp_path):
+    path = tmp_path / "t.duckdb"
+    broken = file_result("a.xml", "a", make_report())
+    broken.parts[0].report.record_rows[0] = ("not", "a", "row")
+    with open_store(path) as con, pytest.raises((duckdb.Error, ValueError, TypeError)):
+        write_batch(con, [broken], "cli", NOW)
+    with open_store(path, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM reports").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM ingest_ledger").fetchone() == (0,)
