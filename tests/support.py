@@ -1,0 +1,29 @@
+"""Helpers shared by tests: where optional resources are, and skip-or-fail rules.
+
+A test that needs something a laptop may lack (the ../shared corpus, a browser) skips with a
+clear message, unless DMARC_ANALYTICS_NO_SKIP=1 (set by .ci/run), where it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def skip_or_fail(reason: str) -> None:
+    if os.environ.get("DMARC_ANALYTICS_NO_SKIP") == "1":
+        pytest.fail(f"{reason} (DMARC_ANALYTICS_NO_SKIP=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+def corpus_dir(required: bool = True) -> Path | None:
+    if CORPUS.is_dir():
+        return CORPUS
+    if required:
+        skip_or_fail(f"the real-report corpus is not at {CORPUS}")
+    return None
