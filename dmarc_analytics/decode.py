@@ -1,0 +1,237 @@
+"""Get DMARC reports out of their wrappers: gzip, zlib, zip, e-mail, mbox, or none at all.
+
+Formats are told apart by their bytes (``sniff``), never by file names or declared MIME
+types, which only serve to name what is found. Every problem with the content becomes a
+``RejectedPart`` whose reason says what the thing is and why it is refused; only
+programming errors raise. ``Limits`` bound sizes, counts and nesting, so hostile input
+(decompression bombs, endless nesting) costs little.
+
+The handlers below form a dispatch table keyed by the sniffed format; containers hand what
+they find back to the table, one level deeper (``Context.child``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from dmarc_analytics import decode_mail, decode_zip
+from dmarc_analytics.config import Limits
+from dmarc_analytics.decode_base import (
+    GZIP_MAGIC,
+    TLS_REPORT_REASON,
+    Context,
+    Item,
+    display_name,
+    inner_name,
+    size_text,
+    sniff,
+)
+from dmarc_analytics.errors import DecodeError, InputError, LimitExceeded
+from dmarc_analytics.model import Payload, RejectedPart
+
+__all__ = ["decode_bytes", "decode_file", "sniff"]
+
+_CONTAINERS = frozenset({"gzip", "zlib", "zip", "email", "mbox"})
+_GZIP_WBITS = 31  # zlib's "gzip header and trailer" mode
+_ZLIB_WBITS = 15
+_FNAME_FLAG = 0x08
+_FEXTRA_FLAG = 0x04
+_SNIPPET_CHARS = 40
+_COMPRESSED_SUFFIX = re.compile(r"\.(?:gz|gzip|z|zz|zlib)$", re.IGNORECASE)
+_ZLIB_MESSAGE_PREFIX = re.compile(r"^Error -?\d+ while \w+ data: ")
+
+
+def decode_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Payload | RejectedPart]:
+    """Unwrap ``data``, an input called ``name``, into report payloads and rejected parts.
+
+    Never raises for bad content: each unusable part becomes a ``RejectedPart``.
+    """
+    return _dispatch(Context(name, limits, _dispatch), data)
+
+
+def decode_file(
+    path: Path, limits: Limits, name: str | None = None
+) -> Iterator[Payload | RejectedPart]:
+    """Like ``decode_bytes`` for the file at ``path`` (``name`` defaults to its file name).
+
+    An mbox file is streamed message by message, whatever its size. Any other file larger
+    than ``limits.max_input_bytes`` is refused unread. Raises ``InputError`` when the file
+    cannot be read.
+    """
+    ctx = Context(name or path.name, limits, _dispatch)
+    try:
+        with path.open("rb") as stream:
+            if stream.read(5) == b"From ":
+                stream.seek(0)
+                yield from decode_mail.decode_mbox(ctx, stream)
+                return
+            stream.seek(0)
+            data = _read_at_most(stream, limits.max_input_bytes)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if data is None:
+        limit = size_text(limits.max_input_bytes)
+        yield ctx.reject(f"file larger than the limit of {limit} (max_input_bytes)", "limit")
+    else:
+        yield from _dispatch(ctx, data)
+
+
+def _read_at_most(stream: BinaryIO, limit: int) -> bytes | None:
+    """The whole stream, or ``None`` if it holds more than ``limit`` bytes.
+
+    The file size is checked before reading; the bounded read covers files that grow.
+    """
+    if os.fstat(stream.fileno()).st_size > limit:
+        return None
+    data = stream.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _dispatch(ctx: Context, data: bytes) -> Iterator[Item]:
+    kind = sniff(data)
+    if kind in _CONTAINERS and ctx.too_deep():
+        yield ctx.reject_depth()
+        return
+    yield from _HANDLERS[kind](ctx, data)
+
+
+def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
+    yield ctx.payload(data)  # BOM, whitespace and encodings are the parser's business
+
+
+def _gunzip(ctx: Context, data: bytes) -> Iterator[Item]:
+    name = _gzip_file_name(data) or inner_name(ctx.origin, _COMPRESSED_SUFFIX)
+    yield from _inflated_items(ctx, "gzip", name, lambda cap: _inflate_gzip(data, cap))
+
+
+def _unzlib(ctx: Context, data: bytes) -> Iterator[Item]:
+    def inflate(cap: int) -> bytes:
+        return _inflate(data, _ZLIB_WBITS, cap, "zlib")[0]  # trailing bytes are ignored
+
+    yield from _inflated_items(ctx, "zlib", inner_name(ctx.origin, _COMPRESSED_SUFFIX), inflate)
+
+
+def _inflated_items(
+    ctx: Context, kind: str, name: str, inflate: Callable[[int], bytes]
+) -> Iterator[Item]:
+    cap = ctx.limits.max_decompressed_bytes
+    try:
+        inflated = inflate(cap)
+    except LimitExceeded:
+        yield ctx.reject(
+            f"{kind} data inflates to more than {size_text(cap)}; refused as a possible "
+            "decompression bomb (limit max_decompressed_bytes)",
+            "limit",
+        )
+        return
+    except DecodeError as exc:
+        yield ctx.reject(str(exc), "corrupt")
+        return
+    yield from ctx.child(kind, name).decode(inflated)
+
+
+def _inflate_gzip(data: bytes, cap: int) -> bytes:
+    """Inflate every member of a gzip stream into one output of at most ``cap`` bytes.
+
+    After the last member, whitespace (Mimecast appends CRLF) or any other trailing bytes
+    are ignored: the members before them are complete and checksummed.
+    """
+    outputs: list[bytes] = []
+    rest, budget = data, cap
+    while True:
+        output, rest = _inflate(rest, _GZIP_WBITS, budget, "gzip")
+        outputs.append(output)
+        budget -= len(output)
+        if not rest.startswith(GZIP_MAGIC):
+            return outputs[0] if len(outputs) == 1 else b"".join(outputs)
+
+
+def _inflate(data: bytes, wbits: int, cap: int, label: str) -> tuple[bytes, bytes]:
+    """Inflate one stream to at most ``cap`` bytes; return the output and the unused input.
+
+    The output cap is passed to zlib, so a bomb stops after ``cap`` bytes: nothing beyond
+    that is ever allocated. Raises ``LimitExceeded`` past the cap, ``DecodeError`` when the
+    stream is corrupt or truncated.
+    """
+    inflater = zlib.decompressobj(wbits)
+    try:
+        output = inflater.decompress(data, cap + 1)
+    except zlib.error as exc:
+        reason = _ZLIB_MESSAGE_PREFIX.sub("", str(exc))
+        raise DecodeError(f"corrupt {label} data ({reason})") from None
+    if len(output) > cap:
+        raise LimitExceeded(label)
+    if not inflater.eof:
+        raise DecodeError(
+            f"truncated {label} data: the input ends before the compressed stream does"
+        )
+    return output, inflater.unused_data
+
+
+def _gzip_file_name(data: bytes) -> str | None:
+    """The FNAME field of the gzip header (RFC 1952 §2.3.1), if there is one."""
+    flags = data[3] if len(data) > 3 else 0
+    if not flags & _FNAME_FLAG:
+        return None
+    start = 10
+    if flags & _FEXTRA_FLAG:
+        start += 2 + int.from_bytes(data[10:12], "little")
+    end = data.find(b"\0", start, start + 1024)
+    if end < 0:
+        return None
+    return display_name(data[start:end].decode("latin-1")) or None
+
+
+def _classify_json(ctx: Context, data: bytes) -> Iterator[Item]:
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        yield ctx.reject("invalid JSON, not a DMARC aggregate report", "not-a-report")
+        return
+    if isinstance(document, dict) and {"policies", "organization-name"} <= document.keys():
+        yield ctx.reject(TLS_REPORT_REASON, "tls-report")
+    else:
+        yield ctx.reject(
+            "JSON document that is neither a DMARC aggregate report nor an SMTP TLS report",
+            "not-a-report",
+        )
+
+
+def _reject_empty(ctx: Context, data: bytes) -> Iterator[Item]:
+    yield ctx.reject("empty file" if not data else "empty file (only whitespace)", "not-a-report")
+
+
+def _reject_text(ctx: Context, data: bytes) -> Iterator[Item]:
+    text = data[: _SNIPPET_CHARS * 4].decode("utf-8-sig", errors="replace").strip()
+    more = "…" if len(text) > _SNIPPET_CHARS else ""
+    yield ctx.reject(
+        f"text, not a DMARC report: starts with {text[:_SNIPPET_CHARS]!r}{more}", "not-a-report"
+    )
+
+
+def _reject_unknown(ctx: Context, data: bytes) -> Iterator[Item]:
+    yield ctx.reject(
+        "unrecognised data, not a DMARC report: not XML, JSON, gzip, zip or e-mail "
+        f"(first bytes {data[:8].hex(' ')})",
+        "not-a-report",
+    )
+
+
+_HANDLERS: dict[str, Callable[[Context, bytes], Iterator[Item]]] = {
+    "xml": _pass_xml,
+    "gzip": _gunzip,
+    "zlib": _unzlib,
+    "zip": decode_zip.unzip,
+    "email": decode_mail.decode_mail,
+    "mbox": decode_mail.decode_mbox_bytes,
+    "json": _classify_json,
+    "empty": _reject_empty,
+    "text": _reject_text,
+    "unknown": _reject_unknown,
+}

@@ -1,0 +1,157 @@
+"""What the decoders share: sniffing formats by their bytes, and the ``Context`` of a blob.
+
+Sniffing looks at the head of the data only, so it costs the same for 1 KB and 100 MB;
+file names and declared MIME types are never consulted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from dmarc_analytics.config import Limits, MiB
+from dmarc_analytics.model import Payload, RejectedPart
+
+Item = Payload | RejectedPart
+Dispatch = Callable[["Context", bytes], Iterator[Item]]
+
+FAILURE_REPORT_REASON = (
+    "DMARC failure (forensic) report, not an aggregate report; failure reports are not analysed yet"
+)
+TLS_REPORT_REASON = "SMTP TLS report (RFC 8460), not a DMARC aggregate report"
+
+HEAD_BYTES = 4096
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+WHITESPACE = b" \t\r\n\f\v"
+# zlib: CMF 0x78 (deflate, 32 KiB window), then one of the four usual FLG bytes
+ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+
+# Optional continuation lines (a message saved mid-header), then a header field name.
+_MAIL_START = re.compile(rb"(?:[ \t][^\n]*\n)*[!-9;-~]+:")
+_MAIL_FIELD = re.compile(
+    rb"(?im)^(?:received|from|to|cc|subject|date|mime-version|return-path|content-type"
+    rb"|delivered-to|message-id|reply-to|sender|dkim-signature|authentication-results"
+    rb"|arc-[a-z-]+|x-[!-9;-~]+):"
+)
+_TEXT_BYTES = bytes({7, 8, 9, 10, 12, 13, 27} | set(range(0x20, 0x100)) - {0x7F})
+
+
+def sniff(data: bytes) -> str:
+    """Name the format of ``data`` from its magic bytes.
+
+    Returns one of ``gzip``, ``zip``, ``zlib``, ``xml``, ``json``, ``email``, ``mbox``,
+    ``empty``, ``text`` or ``unknown``.
+    """
+    if not data:
+        return "empty"
+    magic = data[:4]
+    if magic[:2] == GZIP_MAGIC:
+        return "gzip"
+    if magic in ZIP_MAGICS:
+        return "zip"
+    if magic[:2] in ZLIB_HEADERS:
+        return "zlib"
+    if magic.startswith(UTF16_BOMS):
+        return "xml" if _utf16_start(data) == "<" else "text"
+    start = _first_significant_byte(data)
+    if start == b"":
+        return "empty"
+    if start == b"<":
+        return "xml"
+    if start in (b"{", b"["):
+        return "json"
+    head = data[:HEAD_BYTES]
+    if data.startswith(b"From "):
+        return "mbox"
+    if _MAIL_START.match(head) and _MAIL_FIELD.search(head):
+        return "email"
+    return "unknown" if head.translate(None, _TEXT_BYTES) else "text"
+
+
+def _first_significant_byte(data: bytes) -> bytes:
+    """The first byte after an optional UTF-8 BOM and whitespace (``b""`` if none)."""
+    offset = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
+    stripped = data[offset : offset + HEAD_BYTES].lstrip(WHITESPACE)
+    if not stripped and len(data) > offset + HEAD_BYTES:
+        stripped = data[offset:].lstrip(WHITESPACE)  # copies, but only for long blank runs
+    return stripped[:1]
+
+
+def _utf16_start(data: bytes) -> str:
+    text = data[:256].decode("utf-16", errors="replace")
+    return text.lstrip("\ufeff \t\r\n")[:1]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where a blob was found: its origin path, the wrappers already removed, the limits.
+
+    ``dispatch`` decodes a blob in a given context; the decoders call it through ``decode``
+    to unwrap what they find, so they need not import each other.
+    """
+
+    origin: str
+    limits: Limits
+    dispatch: Dispatch
+    containers: tuple[str, ...] = ()
+
+    def child(self, container: str, segment: str) -> Context:
+        """The context of a blob named ``segment`` found inside this ``container``."""
+        return Context(
+            f"{self.origin}/{segment}", self.limits, self.dispatch, (*self.containers, container)
+        )
+
+    def decode(self, data: bytes) -> Iterator[Item]:
+        """Decode ``data``, found at this place, into payloads and rejected parts."""
+        return self.dispatch(self, data)
+
+    def payload(self, data: bytes) -> Payload:
+        return Payload(self.origin, data, self.containers)
+
+    def reject(self, reason: str, kind: str) -> RejectedPart:
+        return RejectedPart(self.origin, reason, kind)
+
+    def too_deep(self) -> bool:
+        """True when opening one more container here would pass ``max_depth``."""
+        return len(self.containers) >= self.limits.max_depth
+
+    def reject_depth(self) -> RejectedPart:
+        return self.reject(
+            f"containers nested more than {self.limits.max_depth} deep "
+            f"({' in '.join(reversed(self.containers))}); limit max_depth",
+            "limit",
+        )
+
+
+def size_text(count: int) -> str:
+    """A byte count for people: ``512 bytes``, ``8 MiB``, ``1.5 MiB``."""
+    if count < MiB:
+        return f"{count} bytes" if count < 1024 else f"{count / 1024:.4g} KiB"
+    return f"{count / MiB:.4g} MiB"
+
+
+_PART_SEGMENT = re.compile(r"part \d+(?: \((.*)\))?")
+
+
+def inner_name(origin: str, suffix: re.Pattern[str]) -> str:
+    """A name for what a container holds: its own name without ``suffix`` (``r.xml.gz``
+    gives ``r.xml``); for a MIME part, its file name's (``part 2 (r.xml.gz)`` gives ``r.xml``).
+    """
+    segment = origin.rsplit("/", 1)[-1]
+    match = _PART_SEGMENT.fullmatch(segment)
+    if match:
+        segment = match[1] or "content"
+    return suffix.sub("", segment) or segment
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def display_name(raw: str) -> str:
+    """A file name from a header (gzip FNAME, MIME filename) made safe to show in an origin."""
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    return _UNPRINTABLE.sub("", base).strip()[:200]

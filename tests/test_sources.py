@@ -1,0 +1,90 @@
+"""sources: files, folders and glob patterns become a sorted list of input files."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from dmarc_analytics.errors import InputError
+from dmarc_analytics.sources import InputFile, expand_inputs
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """An inbox folder with reports in subfolders and hidden litter to skip."""
+    for name in [
+        "b.xml",
+        "a.xml.gz",
+        "sub/z.zip",
+        "sub/deeper/c.eml",
+        "sub-x/d.xml",
+        ".hidden.xml",
+        "sub/.DS_Store",
+        ".git/objects/x.xml",
+    ]:
+        path = tmp_path / "inbox" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"<feedback/>")
+    return tmp_path / "inbox"
+
+
+def displays(files: list[InputFile]) -> list[str]:
+    return [file.display for file in files]
+
+
+def test_a_folder_is_walked_recursively_sorted_without_hidden_entries(inbox: Path) -> None:
+    files = expand_inputs([str(inbox)])
+    assert displays(files) == [
+        os.path.join(str(inbox), name)
+        for name in ["a.xml.gz", "b.xml", "sub/deeper/c.eml", "sub/z.zip", "sub-x/d.xml"]
+    ]
+    assert all(file.path == Path(file.display) for file in files)
+
+
+def test_a_folder_given_with_a_trailing_slash_keeps_it_in_display(inbox: Path) -> None:
+    files = expand_inputs([f"{inbox}/"])
+    assert displays(files)[0] == f"{inbox}/a.xml.gz"
+
+
+def test_a_file_is_taken_as_given(inbox: Path) -> None:
+    spec = str(inbox / "sub" / ".." / "b.xml")
+    assert expand_inputs([spec]) == [InputFile(Path(spec), spec)]
+
+
+def test_a_glob_pattern_matches_recursively_in_sorted_order(inbox: Path) -> None:
+    assert displays(expand_inputs([f"{inbox}/**/*.xml"])) == [
+        f"{inbox}/b.xml",
+        f"{inbox}/sub-x/d.xml",
+    ]
+
+
+def test_a_glob_matching_a_folder_walks_it(inbox: Path) -> None:
+    assert displays(expand_inputs([f"{inbox}/sub-*"])) == [f"{inbox}/sub-x/d.xml"]
+
+
+def test_specs_keep_their_order(inbox: Path) -> None:
+    specs = [str(inbox / "b.xml"), str(inbox / "a.xml.gz")]
+    assert displays(expand_inputs(specs)) == specs
+
+
+def test_an_empty_folder_gives_no_inputs(tmp_path: Path) -> None:
+    assert expand_inputs([str(tmp_path)]) == []
+
+
+@pytest.mark.parametrize("name", ["missing.xml", "missing/*.xml", "[ab].gz"])
+def test_a_spec_that_matches_nothing_is_an_input_error(tmp_path: Path, name: str) -> None:
+    spec = str(tmp_path / name)
+    with pytest.raises(InputError) as error:
+        expand_inputs([str(tmp_path), spec])
+    assert str(error.value) == f"no such file or folder: {spec}"
+
+
+def test_input_files_are_frozen_values() -> None:
+    file = InputFile(Path("a.xml"), "a.xml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        file.display = "b.xml"  # type: ignore[misc]
+    assert file == InputFile(Path("a.xml"), "a.xml")
+    assert not hasattr(file, "__dict__")
