@@ -1,0 +1,292 @@
+"""Everything Streamlit: page setup, navigation, the shared filter, cached queries, errors.
+
+Each page script starts with ``page = ui.page_setup("<page key>")``. That call sets the page
+config, ingests what is new in the drop folder, draws the sidebar (page links, the filter,
+the time zone), mirrors the filter to the URL, writes the title and the filter in words,
+and returns a ``Page`` whose ``query``/``lookup`` methods run library questions through
+``st.cache_data``, keyed by the filter and the data version.
+
+The database is never held between uses: every query opens a short-lived read-write
+connection (DuckDB refuses read-only and read-write connections to one file in the same
+process at the same time, and a long-lived connection would lock the CLI out).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, available_timezones
+
+import streamlit as st
+
+from dmarc_analytics import export, i18n, insights
+from dmarc_analytics.config import Settings, load_settings
+from dmarc_analytics.errors import DmarcAnalyticsError
+from dmarc_analytics.filters import Filter
+from dmarc_analytics.i18n import t
+from dmarc_analytics.store import data_version, open_store
+from dmarc_analytics.ui_dropfolder import scan_inbox, watch_inbox
+from dmarc_analytics.ui_filter import draw_filter, mirror_to_url, restore_filter
+from dmarc_analytics.ui_tables import csv_download
+
+
+class StateKeys:
+    """Session-state keys shared by every page; page-specific ones start with the page key."""
+
+    FILTER = "filter"
+    FILTER_ERROR = "filter_error"
+    TZ = "tz"
+    ARCHIVE = "archive"
+    UPLOADS = "ingest_uploads"
+    UPLOADED_IDS = "ingest_uploaded_ids"
+    NOTICE = "notice"
+
+
+# (page key, script path relative to app.py); the sidebar shows them in this order.
+PAGES: tuple[tuple[str, str], ...] = (
+    ("overview", "app.py"),
+    ("sources", "pages/1_Sources.py"),
+    ("reporters", "pages/2_Reporters.py"),
+    ("alignment", "pages/3_Alignment.py"),
+    ("reports", "pages/4_Reports.py"),
+    ("ingest", "pages/5_Ingest.py"),
+)
+PAGE_PATHS = dict(PAGES)
+ZONES: tuple[str, ...] = ("UTC", *sorted(available_timezones() - {"UTC"}))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What a page script needs after ``page_setup``."""
+
+    key: str
+    settings: Settings
+    flt: Filter
+    version: int
+    zone: str
+
+    def query(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``func(con, self.flt, *args, **kwargs)``, cached by filter and data version."""
+        return _guarded(self, func, True, args, kwargs)
+
+    def lookup(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``func(con, *args, **kwargs)`` (no filter), cached by data version."""
+        return _guarded(self, func, False, args, kwargs)
+
+    def deferred(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        """``func(con, self.flt, ...)`` to run later, uncached (the data of a download)."""
+        settings, flt = self.settings, self.flt
+        return lambda: run_direct(settings, func, flt, *args, **kwargs)
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.lookup(insights.has_data))
+
+
+def app_settings() -> Settings:
+    """The settings (defaults, config file, environment), with this session's archive choice."""
+    settings = load_settings()
+    archive = st.session_state.get(StateKeys.ARCHIVE)
+    if archive is not None:
+        settings = replace(settings, archive=bool(archive))
+    # Parsing in forked workers from inside a threaded server is not worth the risk.
+    return replace(settings, workers=1)
+
+
+def page_setup(page_key: str) -> Page:
+    """Set up a page: config, drop folder, sidebar, URL, title. Call it first on every page."""
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+    st.set_page_config(page_title=f"{t('page.' + page_key)} · {t('app.name')}", layout="wide")
+    try:
+        settings = app_settings()
+        ingested = scan_inbox(settings)
+        version = read_version(settings)
+    except DmarcAnalyticsError as exc:
+        show_error(exc)
+    if ingested:
+        st.toast(t("dropfolder.ingested", count=ingested))
+    flt = restore_filter(StateKeys.FILTER, StateKeys.TZ)
+    with st.sidebar:
+        _draw_navigation()
+        page = Page(page_key, settings, flt, version, st.session_state.get(StateKeys.TZ, "UTC"))
+        choices = page.lookup(insights.filter_choices)
+        flt = draw_filter(StateKeys.FILTER, StateKeys.FILTER_ERROR, choices)
+        zone = _draw_zone_picker()
+        watch_inbox(settings, StateKeys.NOTICE)
+    page = Page(page_key, settings, flt, version, zone)
+    mirror_to_url(flt, zone)
+    st.title(t(f"page.{page_key}"))
+    st.caption(t(f"intro.{page_key}"))
+    if page_key != "ingest":
+        st.markdown(i18n.describe_filter(flt, quote=markdown_escape))
+    notice = st.session_state.pop(StateKeys.NOTICE, None)
+    if notice:
+        st.success(notice)
+    return page
+
+
+def read_version(settings: Settings) -> int:
+    """The data version, read with a short-lived connection on every run."""
+    with open_store(settings.db, read_only=False, timeout=settings.lock_timeout) as con:
+        return data_version(con)
+
+
+def _draw_navigation() -> None:
+    for key, path in PAGES:
+        st.page_link(path, label=t(f"page.{key}"))
+    st.divider()
+
+
+def _draw_zone_picker() -> str:
+    shadow = "_" + StateKeys.TZ
+    current = st.session_state.get(StateKeys.TZ, "UTC")
+    st.session_state[shadow] = current if current in ZONES else "UTC"
+
+    def copy() -> None:
+        st.session_state[StateKeys.TZ] = st.session_state[shadow]
+
+    st.selectbox(t("tz.label"), ZONES, key=shadow, on_change=copy, help=t("tz.help"))
+    return str(st.session_state[shadow])
+
+
+def require_data(page: Page, offer_demo: bool = False) -> None:
+    """On an empty database, say what to do (and offer the demo data) and stop the page."""
+    if page.has_data:
+        return
+    st.subheader(t("empty.title"))
+    inbox = code_span(str(page.settings.inbox))
+    st.markdown(t("empty.body" if offer_demo else "empty.body_no_demo", inbox=inbox))
+    if offer_demo:
+        from dmarc_analytics.ui_ingest import demo_button
+
+        demo_button(page)
+    if page.key != "ingest":
+        st.page_link(PAGE_PATHS["ingest"], label=t("empty.link"), icon=":material/upload:")
+    st.stop()
+
+
+def records_csv_download(page: Page) -> None:
+    """The record-level CSV of the whole filter (built only when clicked)."""
+    csv_download(
+        t("table.records_csv"),
+        page.deferred(export.records_csv_bytes),
+        "dmarc-records.csv",
+        key=f"{page.key}_filter_records_csv",
+        help=t("table.records_csv_help"),
+    )
+
+
+def overview_metrics(overview: insights.Overview, zone: str) -> None:
+    """The six headline numbers (labels fixed by the spec) and the period they cover."""
+    rate = overview.dmarc_pass_rate
+    values = (
+        ("messages", f"{overview.messages:,}"),
+        ("dmarc_pass_rate", "—" if rate is None else f"{rate:.1%}"),
+        ("reports", f"{overview.reports:,}"),
+        ("reporters", f"{overview.reporters:,}"),
+        ("source_ips", f"{overview.source_ips:,}"),
+        ("domains", f"{overview.domains:,}"),
+    )
+    for row in (values[:3], values[3:]):
+        for column, (name, value) in zip(st.columns(3), row, strict=True):
+            help_key = f"metric.help.{name}"
+            column.metric(t(f"metric.{name}"), value, help=t(help_key) if name in (
+                "messages", "dmarc_pass_rate") else None, border=True)
+    if overview.begin is None or overview.end is None:
+        st.caption(t("span.none"))
+    else:
+        st.caption(t("span.caption", begin=format_time(overview.begin, zone),
+                     end=format_time(overview.end, zone), zone=zone))
+
+
+QUALITY_FIELDS = (
+    "reports_with_issues", "partial_reports", "conflicts", "multi_day_reports",
+    "verdict_mismatch_messages",
+)  # fmt: skip
+
+
+def quality_metrics(quality: insights.DataQuality) -> None:
+    """The data-quality counts, each with a sentence on what it means."""
+    values = [int(getattr(quality, name)) for name in QUALITY_FIELDS]
+    for column, name, value in zip(st.columns(len(values)), QUALITY_FIELDS, values, strict=True):
+        column.metric(t(f"metric.{name}"), f"{value:,}", help=t(f"metric.help.{name}"))
+    if not any(values):
+        st.caption(t("quality.fine"))
+
+
+def format_time(moment: datetime, zone: str) -> str:
+    """A naive UTC datetime as text in ``zone``."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return aware.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def code_span(text: str) -> str:
+    """Text for inside a Markdown code span (backticks would end it)."""
+    return text.replace("`", "'")
+
+
+def markdown_escape(text: str) -> str:
+    """Text from data made inert for ``st.markdown`` (every Markdown punctuation escaped)."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$:&" else c for c in text)
+
+
+def show_error(exc: DmarcAnalyticsError) -> NoReturn:
+    """An expected library error: its message, and nothing more on this page."""
+    st.error(str(exc))
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop raises; this satisfies type checkers
+
+
+def clear_caches() -> None:
+    """After a write from the app; other writers are seen through the data version."""
+    st.cache_data.clear()
+
+
+def run_direct(settings: Settings, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``func(con, *args, **kwargs)`` on a short-lived connection, uncached (downloads)."""
+    with open_store(settings.db, read_only=False, timeout=settings.lock_timeout) as con:
+        return func(con, *args, **kwargs)
+
+
+def _guarded(
+    page: Page, func: Callable[..., Any], with_filter: bool, args: tuple, kwargs: dict
+) -> Any:
+    target = f"{func.__module__}:{func.__qualname__}"
+    flt = page.flt if with_filter else None
+    flt_key = tuple(sorted(flt.to_params().items())) if flt is not None else None
+    try:
+        return _cached_call(
+            target,
+            str(page.settings.db),
+            page.settings.lock_timeout,
+            page.version,
+            flt_key,
+            args,
+            tuple(sorted(kwargs.items())),
+            flt,
+        )
+    except DmarcAnalyticsError as exc:
+        show_error(exc)
+
+
+@st.cache_data(show_spinner=False, max_entries=1000)
+def _cached_call(
+    target: str,
+    db: str,
+    lock_timeout: float,
+    version: int,
+    flt_key: tuple | None,
+    args: tuple,
+    kwargs: tuple,
+    _flt: Filter | None,
+) -> Any:
+    module_name, name = target.split(":")
+    func = getattr(importlib.import_module(module_name), name)
+    with open_store(Path(db), read_only=False, timeout=lock_timeout) as con:
+        if _flt is None:
+            return func(con, *args, **dict(kwargs))
+        return func(con, _flt, *args, **dict(kwargs))

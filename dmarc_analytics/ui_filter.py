@@ -1,0 +1,157 @@
+"""The shared sidebar filter: one widget per ``filters.FIELDS`` entry, kept across pages.
+
+The current ``Filter`` lives in ``st.session_state`` under one key. Widgets use
+underscore-prefixed shadow keys: before they are drawn, each run copies the filter into
+them, and their ``on_change`` callbacks copy a change back into the filter, through
+``Filter.from_params`` so that the sidebar, the URL and the CLI share one set of rules.
+Streamlit forgets widget state on a page switch; the filter survives because it is not a
+widget's state.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import streamlit as st
+
+from dmarc_analytics.errors import FilterError
+from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter
+from dmarc_analytics.i18n import t
+
+ANY = "any"
+TZ_PARAM = "tz"
+_CHOICE_LISTS = {
+    "policy_domain": "policy_domains",
+    "header_from": "header_froms",
+    "reporter": "reporters",
+}
+
+
+def shadow_key(name: str) -> str:
+    return f"_filter_{name}"
+
+
+def restore_filter(state_key: str, tz_key: str) -> Filter:
+    """The session's filter; on a session's first run, the one in the URL (if any)."""
+    if state_key in st.session_state:
+        return st.session_state[state_key]
+    params = {key: st.query_params.get_all(key) for key in st.query_params}
+    zone = params.pop(TZ_PARAM, None)
+    if zone:
+        st.session_state[tz_key] = zone[-1]
+    try:
+        flt = Filter.from_params(params)
+    except FilterError as exc:
+        st.error(t("filter.bad_link", message=str(exc)))
+        flt = Filter()
+    st.session_state[state_key] = flt
+    return flt
+
+
+def mirror_to_url(flt: Filter, zone: str) -> None:
+    """Write the filter (and a non-UTC zone) to the URL; Streamlit clears it on page switch."""
+    wanted = flt.to_params()
+    if zone != "UTC":
+        wanted[TZ_PARAM] = zone
+    current = {key: st.query_params.get(key) for key in st.query_params}
+    if current != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def draw_filter(state_key: str, error_key: str, choices: Any) -> Filter:
+    """Draw the filter widgets (inside the sidebar) and return the filter now in force."""
+    flt: Filter = st.session_state[state_key]
+    pending = st.session_state.get(error_key)
+    for spec in FIELDS:
+        if pending is None or pending[0] != spec.name:
+            st.session_state[shadow_key(spec.name)] = _widget_value(spec.name, flt, choices)
+    st.subheader(t("filter.title"))
+    for spec in FIELDS:
+        _draw_widget(spec.name, choices, state_key, error_key)
+        if pending is not None and pending[0] == spec.name:
+            st.error(t("filter.bad_value", message=pending[1]))
+    if not flt.is_empty:
+        st.button(t("filter.clear"), key="_filter_clear", on_click=_clear,
+                  args=(state_key, error_key))  # fmt: skip
+    return st.session_state[state_key]
+
+
+def _clear(state_key: str, error_key: str) -> None:
+    st.session_state[state_key] = Filter()
+    st.session_state.pop(error_key, None)
+
+
+def _options(name: str, flt: Filter, choices: Any) -> list[str]:
+    known = list(getattr(choices, _CHOICE_LISTS[name]))
+    lowered = {c.lower() for c in known}
+    return known + [v for v in getattr(flt, name) if v.lower() not in lowered]
+
+
+def _widget_value(name: str, flt: Filter, choices: Any) -> Any:
+    value = getattr(flt, name)
+    if name in ("since", "until"):
+        return value
+    if name in _CHOICE_LISTS:
+        wanted = {v.lower() for v in value}
+        return [o for o in _options(name, flt, choices) if o.lower() in wanted]
+    if name == "source_ip":
+        return ", ".join(value)
+    if name == "disposition":
+        return list(value)
+    if name == "dmarc":
+        return value or ANY
+    return ANY if value is None else ("yes" if value else "no")
+
+
+def _draw_widget(name: str, choices: Any, state_key: str, error_key: str) -> None:
+    common: dict[str, Any] = {
+        "key": shadow_key(name),
+        "help": t(f"filter.help.{name}"),
+        "on_change": _apply,
+        "args": (name, state_key, error_key),
+    }
+    label = t(f"filter.{name}")
+    if name in ("since", "until"):
+        st.date_input(label, format="YYYY-MM-DD", **common)
+    elif name in _CHOICE_LISTS:
+        options = _options(name, st.session_state[state_key], choices)
+        st.multiselect(label, options, placeholder=t("filter.any"), **common)
+    elif name == "source_ip":
+        st.text_input(label, placeholder=t("filter.source_ip_placeholder"), **common)
+    elif name == "disposition":
+        st.multiselect(label, list(DISPOSITIONS), placeholder=t("filter.any"), **common)
+    elif name == "dmarc":
+        st.selectbox(label, [ANY, "pass", "fail"], format_func=_choice_text, **common)
+    else:
+        st.selectbox(label, [ANY, "yes", "no"], format_func=_choice_text, **common)
+
+
+def _choice_text(value: str) -> str:
+    return t(f"filter.{value}")
+
+
+def _param(value: Any) -> str | None:
+    """A widget value as the filter's string parameter (None = not set)."""
+    if value is None or value == ANY:
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or None
+    return str(value).strip() or None
+
+
+def _apply(name: str, state_key: str, error_key: str) -> None:
+    """``on_change``: rebuild the filter with this field's new value, or keep the error."""
+    params = st.session_state[state_key].to_params()
+    params.pop(name, None)
+    value = _param(st.session_state[shadow_key(name)])
+    if value is not None:
+        params[name] = value
+    try:
+        st.session_state[state_key] = Filter.from_params(params)
+    except FilterError as exc:
+        st.session_state[error_key] = (name, str(exc))
+        return
+    st.session_state.pop(error_key, None)

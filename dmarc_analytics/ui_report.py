@@ -1,0 +1,141 @@
+"""One report, human-readable: metadata, published policy, every row coloured by result,
+the issues noticed while reading it, and the original XML beside it (from the archive).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dmarc_analytics import insights
+from dmarc_analytics.archive import archive_path
+from dmarc_analytics.config import Limits
+from dmarc_analytics.i18n import t, yes_no
+from dmarc_analytics.insights_original import original_payload, xml_text
+from dmarc_analytics.ui import Page, format_time
+from dmarc_analytics.ui_tables import show_table, shown_rows
+
+XML_SHOWN_BYTES = 300_000
+META_FIELDS = (
+    "org_name", "email", "extra_contact_info", "report_id", "begin_utc", "end_utc", "format",
+    "version", "generator", "errors", "records", "messages", "partial", "multi_day", "origin",
+    "input_sha256", "ingested_at", "demo",
+)  # fmt: skip
+POLICY_FIELDS = (
+    "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo", "testing", "discovery_method",
+)  # fmt: skip
+# Cell colours behind the text (the text itself still says pass/fail): tints of the
+# chart colours, so a result looks the same in tables and charts.
+CELL_STYLES = {
+    "pass": "background-color: #D3E6F3; color: #00385A",
+    "fail": "background-color: #F7DCCB; color: #6B2F00",
+    "none": "",
+    "quarantine": "background-color: #FBEBC7; color: #5C4000",
+    "reject": "background-color: #F7DCCB; color: #6B2F00",
+}
+RESULT_COLUMNS = ("disposition", "dkim", "spf")
+
+
+def report_label(row: Any, zone: str) -> str:
+    """The text of one report in the report picker (plain text, never Markdown)."""
+    return t(
+        "report.option",
+        begin=format_time(row.begin_utc, zone),
+        reporter=row.reporter,
+        domain=row.policy_domain,
+        messages=f"{int(row.messages):,}",
+    )
+
+
+def show_report(page: Page, report_key: int) -> None:
+    detail = page.lookup(insights.report_detail, report_key)
+    if detail is None:
+        st.warning(t("report.gone"))
+        return
+    left, right = st.columns([3, 2])
+    with left:
+        meta_col, policy_col = st.columns(2)
+        with meta_col:
+            st.markdown(f"**{t('section.report_meta')}**")
+            show_table(_metadata(detail.report, page.zone), "reports_meta", page.zone)
+        with policy_col:
+            st.markdown(f"**{t('section.report_policy')}**")
+            show_table(_policy(detail.report), "reports_policy", page.zone)
+        st.markdown(f"**{t('section.report_rows', count=f'{len(detail.records):,}')}**")
+        records = detail.records
+        show_table(records.head(shown_rows("reports_rows")), "reports_rows", page.zone,
+                   total=len(records), all_rows=lambda: records, styler=_coloured)  # fmt: skip
+        st.markdown(f"**{t('section.report_issues')}**")
+        if detail.issues.empty:
+            st.caption(t("report.no_issues"))
+        else:
+            show_table(detail.issues, "reports_issues", page.zone)
+    with right:
+        st.markdown(f"**{t('section.report_xml')}**")
+        _original(page, detail)
+
+
+def _metadata(report: dict[str, Any], zone: str) -> pd.DataFrame:
+    rows = []
+    for name in META_FIELDS:
+        value = report.get(name)
+        if isinstance(value, datetime):
+            value = format_time(value, zone)
+        elif isinstance(value, list | tuple):
+            value = "; ".join(str(v) for v in value)
+        rows.append((t(f"meta.{name}", zone=zone), yes_no(value)))
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+def _policy(report: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for name in POLICY_FIELDS:
+        effective = report.get(f"effective_{name}", report.get(name) if name == "policy_domain"
+                               else None)  # fmt: skip
+        rows.append((t(f"policy.{name}"), yes_no(report.get(name)), yes_no(effective)))
+    return pd.DataFrame(rows, columns=["field", "reported", "effective"])
+
+
+def _coloured(frame: pd.DataFrame) -> Any:
+    columns = [c for c in RESULT_COLUMNS if c in frame.columns]
+    return frame.style.map(lambda value: CELL_STYLES.get(str(value), ""), subset=columns)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _payload(archive_dir: str, input_sha256: str, origin: str, _limits: Limits) -> bytes | None:
+    return original_payload(Path(archive_dir), input_sha256, origin, _limits)
+
+
+def _original(page: Page, detail: Any) -> None:
+    settings = page.settings
+    data = _payload(str(settings.archive_dir), detail.input_sha256, detail.origin,
+                    settings.limits)  # fmt: skip
+    if data is None:
+        try:
+            archived = archive_path(settings.archive_dir, detail.input_sha256).is_file()
+        except ValueError:
+            archived = False
+        st.info(t("report.no_payload" if archived else "report.no_archive"))
+        return
+    text = xml_text(data)
+    if len(data) > XML_SHOWN_BYTES:
+        st.caption(t("report.xml_too_big", size=_size(len(data)), shown=_size(XML_SHOWN_BYTES)))
+        text = text[:XML_SHOWN_BYTES]
+    st.download_button(t("report.download_xml"), data=data, file_name=_xml_name(detail.origin),
+                       mime="application/xml", key="reports_xml_download", on_click="ignore",
+                       icon=":material/download:")  # fmt: skip
+    st.code(text, language="xml", height=720, wrap_lines=True)
+
+
+def _xml_name(origin: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._!-]+", "_", origin.rsplit("/", 1)[-1]) or "report"
+    return name if name.lower().endswith(".xml") else name + ".xml"
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024:,.0f} KiB"

@@ -1,0 +1,148 @@
+"""Tables: column configuration from the catalogue, times in the chosen zone, "show more",
+and a CSV download with the same columns and every matching row.
+
+Column labels and formats are looked up by the library's column names, so every page
+formats a rate, a count or a time the same way. Report data stays text: tables go through
+``st.dataframe``, never through Markdown or HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dmarc_analytics.export import frame_to_csv_bytes
+from dmarc_analytics.i18n import t
+
+STEP = 1000  # rows shown at first, and added by each "show more"
+RATE_COLUMNS = frozenset({"dmarc_pass_rate", "spf_aligned_rate", "dkim_aligned_rate", "share"})
+COUNT_COLUMNS = frozenset({
+    "messages", "count", "reports", "records", "days_covered", "gap_days", "max_records",
+    "issues", "duplicates", "conflicts", "partial_reports", "rejected_parts", "report_key",
+    "ordinal",
+})  # fmt: skip
+DATETIME_COLUMNS = frozenset({"first_seen", "last_seen", "begin_utc", "end_utc", "ingested_at"})
+DATE_COLUMNS = frozenset({"first_day", "last_day", "day"})
+
+
+def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """Naive UTC datetime columns as tz-aware times in ``zone`` (for display and CSV alike)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if column in DATETIME_COLUMNS and pd.api.types.is_datetime64_any_dtype(frame[column]):
+            values = frame[column]
+            if values.dt.tz is None:
+                values = values.dt.tz_localize("UTC")
+            frame[column] = values.dt.tz_convert(zone)
+    return frame
+
+
+def column_config(frame: pd.DataFrame, zone: str) -> dict[str, Any]:
+    """Labels from the catalogue (``col.<name>``) and formats by name and type of column."""
+    config: dict[str, Any] = {}
+    for name in frame.columns:
+        label = _label(name, zone)
+        dtype = frame[name].dtype
+        if name in RATE_COLUMNS:
+            config[name] = st.column_config.ProgressColumn(
+                label, format="percent", min_value=0.0, max_value=1.0
+            )
+        elif pd.api.types.is_bool_dtype(dtype):
+            config[name] = st.column_config.CheckboxColumn(label)
+        elif pd.api.types.is_integer_dtype(dtype) or name in COUNT_COLUMNS:
+            config[name] = st.column_config.NumberColumn(label, format="localized")
+        elif pd.api.types.is_float_dtype(dtype):
+            config[name] = st.column_config.NumberColumn(label, format="%.1f")
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            config[name] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss")
+        elif name in DATE_COLUMNS:
+            config[name] = st.column_config.DateColumn(label, format="YYYY-MM-DD")
+        else:
+            config[name] = st.column_config.TextColumn(label)
+    return config
+
+
+def _label(name: str, zone: str) -> str:
+    try:
+        return t(f"col.{name}", zone=zone)
+    except KeyError:
+        return name
+
+
+def shown_rows(key: str) -> int:
+    """How many rows the table ``key`` shows now (grows by ``STEP`` with "show more")."""
+    return int(st.session_state.get(f"{key}_rows", STEP))
+
+
+def _show_more(key: str) -> None:
+    st.session_state[f"{key}_rows"] = shown_rows(key) + STEP
+
+
+def show_table(
+    frame: pd.DataFrame,
+    key: str,
+    zone: str = "UTC",
+    total: int | None = None,
+    all_rows: Callable[[], pd.DataFrame] | None = None,
+    styler: Callable[[pd.DataFrame], Any] | None = None,
+    height: int | str = "auto",
+    columns: list[str] | None = None,
+) -> None:
+    """A table with its configuration, a "show more" control and a CSV of all its rows.
+
+    ``frame`` holds the rows to show; ``total`` the number of rows the filter matches (None:
+    unknown, and "show more" is offered while the frame fills ``shown_rows(key)``);
+    ``all_rows`` returns every matching row (for the CSV, run only when downloaded);
+    ``columns`` picks the columns to show, and the CSV has the same ones.
+    """
+    if columns is not None:
+        frame = frame[columns]
+    shown = localize(frame, zone)
+    if shown.empty:
+        st.caption(t("table.empty"))
+    else:
+        data = styler(shown) if styler is not None else shown
+        st.dataframe(
+            data,
+            column_config=column_config(shown, zone),
+            hide_index=True,
+            width="stretch",
+            height=height,
+            key=f"{key}_table",
+        )
+    more = total > len(frame) if total is not None else len(frame) >= shown_rows(key)
+    left, right = st.columns([3, 1])
+    if more:
+        if total is None:
+            left.caption(t("table.rows_more", shown=f"{len(frame):,}"))
+        else:
+            left.caption(t("table.rows", shown=f"{len(frame):,}", total=f"{total:,}"))
+        left.button(t("table.more", step=f"{STEP:,}"), key=f"{key}_more", on_click=_show_more,
+                    args=(key,))  # fmt: skip
+    rows = all_rows if all_rows is not None else (lambda: frame)
+    picked = list(frame.columns)
+    with right:
+        csv_download(
+            t("table.csv", total=f"{total:,}") if total is not None else t("table.csv_all"),
+            lambda: frame_to_csv_bytes(localize(rows()[picked], zone)),
+            f"{key}.csv",
+            key=f"{key}_csv",
+        )
+
+
+def csv_download(label: str, make: Callable[[], bytes], file_name: str, key: str,
+                 help: str | None = None) -> None:  # fmt: skip
+    """A download button whose CSV is built only when it is clicked."""
+    st.download_button(
+        label,
+        data=make,
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        help=help,
+        on_click="ignore",
+        icon=":material/download:",
+    )

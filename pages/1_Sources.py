@@ -1,0 +1,39 @@
+"""Sources: one row per sending IP, and one IP in detail (records, DKIM/SPF, timeline)."""
+
+import streamlit as st
+
+from dmarc_analytics import charts, insights, ui
+from dmarc_analytics.i18n import t
+from dmarc_analytics.ui_tables import show_table, shown_rows
+
+page = ui.page_setup("sources")
+ui.require_data(page)
+
+st.subheader(t("section.sources"))
+sources = page.query(insights.top_sources, limit=shown_rows("sources"))
+show_table(sources, "sources", page.zone, total=page.query(insights.count_sources),
+           all_rows=page.deferred(insights.top_sources))
+ui.records_csv_download(page)
+
+st.subheader(t("section.drill"))
+ip = st.selectbox(t("drill.pick"), sources["source_ip"].tolist(), index=None,
+                  key="sources_ip", help=t("drill.pick_help"))
+if ip is None:
+    st.caption(t("drill.none"))
+    st.stop()
+
+timeline = page.query(insights.source_timeline, ip)
+st.plotly_chart(charts.source_timeline(timeline, ip), key="sources_timeline")
+dkim, spf = page.query(insights.source_auth, ip)
+left, right = st.columns(2)
+with left:
+    st.markdown(f"**{t('section.drill_dkim')}**")
+    show_table(dkim, "sources_dkim", page.zone)
+with right:
+    st.markdown(f"**{t('section.drill_spf')}**")
+    show_table(spf, "sources_spf", page.zone)
+
+st.markdown(f"**{t('section.drill_records', ip=ui.markdown_escape(ip))}**")
+records = page.query(insights.source_records, ip, limit=shown_rows("sources_records"))
+show_table(records, "sources_records", page.zone,
+           all_rows=page.deferred(insights.source_records, ip))

@@ -1,0 +1,16 @@
+"""Reporters: per reporting organisation, coverage, volumes and the pass rates it sees."""
+
+import streamlit as st
+
+from dmarc_analytics import charts, insights, ui
+from dmarc_analytics.i18n import t
+from dmarc_analytics.ui_tables import show_table
+
+page = ui.page_setup("reporters")
+ui.require_data(page)
+
+reporters = page.query(insights.reporters)
+if not reporters.empty:
+    st.plotly_chart(charts.reporters(reporters), key="reporters_chart")
+st.subheader(t("section.reporters"))
+show_table(reporters, "reporters", page.zone)

@@ -1,0 +1,32 @@
+"""Alignment: dispositions over time, SPF × DKIM alignment, unaligned senders, overrides."""
+
+import streamlit as st
+
+from dmarc_analytics import charts, insights, ui
+from dmarc_analytics.i18n import t
+from dmarc_analytics.ui_tables import show_table, shown_rows
+
+page = ui.page_setup("alignment")
+ui.require_data(page)
+
+st.subheader(t("section.disposition_mix"))
+mix = page.query(insights.disposition_over_time)
+st.plotly_chart(charts.disposition_over_time(mix), key="alignment_mix")
+
+st.subheader(t("section.matrix"))
+matrix = page.query(insights.alignment_matrix)
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(charts.alignment_matrix(matrix), key="alignment_matrix_chart")
+with right:
+    show_table(matrix, "alignment_matrix", page.zone)
+
+st.subheader(t("section.unaligned"))
+st.caption(t("section.unaligned_caption"))
+unaligned = page.query(insights.authenticated_unaligned, limit=shown_rows("alignment_unaligned"))
+show_table(unaligned, "alignment_unaligned", page.zone,
+           all_rows=page.deferred(insights.authenticated_unaligned))
+
+st.subheader(t("section.overrides"))
+st.caption(t("section.overrides_caption"))
+show_table(page.query(insights.override_reasons), "alignment_overrides", page.zone)

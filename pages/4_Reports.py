@@ -1,0 +1,24 @@
+"""Reports: the list of reports, and one report read like a person would (with its XML)."""
+
+import streamlit as st
+
+from dmarc_analytics import insights, ui
+from dmarc_analytics.i18n import t
+from dmarc_analytics.ui_report import report_label, show_report
+from dmarc_analytics.ui_tables import show_table, shown_rows
+
+page = ui.page_setup("reports")
+ui.require_data(page)
+
+st.subheader(t("section.reports"))
+reports = page.query(insights.report_list, limit=shown_rows("reports"))
+show_table(reports, "reports", page.zone, total=page.query(insights.count_reports),
+           all_rows=page.deferred(insights.report_list))
+ui.records_csv_download(page)
+
+st.subheader(t("section.report"))
+labels = {int(row.report_key): report_label(row, page.zone) for row in reports.itertuples()}
+key = st.selectbox(t("report.pick"), list(labels), index=None, key="reports_pick",
+                   format_func=lambda k: labels.get(k, str(k)), help=t("report.pick_help"))
+if key is not None:
+    show_report(page, key)
