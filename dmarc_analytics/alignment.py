@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
-from dmarc_analytics.model import Alignment, PolicyPublished, Record
+from dmarc_analytics.model import Alignment, Record
 
 _PSL = PublicSuffixList()
 _PASS = "pass"
@@ -49,10 +49,9 @@ class AlignmentCheck:
     unaligned_pass_domains: tuple[str, ...]  # "authenticated but not aligned"
 
 
-def check_alignment(record: Record, policy: PolicyPublished) -> AlignmentCheck:
+def check_alignment(record: Record, adkim: str, aspf: str) -> AlignmentCheck:
     """Recompute DKIM and SPF alignment of one record under the published modes."""
     header_from = record.header_from
-    adkim, aspf = policy.effective_adkim, policy.effective_aspf
     dkim_flags = tuple(is_aligned(d.domain, header_from, adkim) for d in record.dkim_results)
     # Only the MAIL FROM identity counts for DMARC (RFC 9989 §4.4.2); unscoped = mfrom.
     spf_flags = tuple(

@@ -166,9 +166,7 @@ def reparse(db: str | None, as_json: bool) -> None:
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last UTC day of begin.")
 @click.option("--policy-domain", help="Only reports about this policy domain.")
 @library_errors
-def purge(
-    db: str | None, demo: bool, since: Any, until: Any, policy_domain: str | None
-) -> None:
+def purge(db: str | None, demo: bool, since: Any, until: Any, policy_domain: str | None) -> None:
     """Remove reports (all conditions given must hold). The ledger keeps its history."""
     from dmarc_analytics.maintenance import purge as purge_reports
 

@@ -50,9 +50,7 @@ class Settings:
         return _apply(self, {k: v for k, v in values.items() if v is not None}, "option")
 
 
-def load_settings(
-    environ: dict[str, str] | None = None, cwd: Path | None = None
-) -> Settings:
+def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Defaults, then the config file, then ``DMARC_ANALYTICS_*`` environment variables."""
     env = dict(os.environ if environ is None else environ)
     settings = Settings()

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from dmarc_analytics.filters import Filter, compile_filter
 
@@ -108,3 +109,22 @@ def export_records_csv(
 
 def _sql_string(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def frame_to_csv_bytes(df: pd.DataFrame) -> bytes:
+    """A page table as CSV bytes: UTF-8 with a BOM, every text cell through ``spreadsheet_safe``."""
+    safe = df.copy()
+    for column in safe.columns:
+        if not (pd.api.types.is_numeric_dtype(safe[column])
+                or pd.api.types.is_datetime64_any_dtype(safe[column])):  # fmt: skip
+            safe[column] = safe[column].map(spreadsheet_safe)
+    text = safe.to_csv(index=False, lineterminator="\n")
+    return UTF8_BOM + text.encode("utf-8")
+
+
+def records_csv_bytes(con: duckdb.DuckDBPyConnection, flt: Filter) -> bytes:
+    """The record-level CSV of the whole filter (as ``export_records_csv``), with a BOM."""
+    with tempfile.TemporaryDirectory(prefix="dmarc-export-") as folder:
+        target = Path(folder) / "records.csv"
+        export_records_csv(con, flt, target, bom=True)
+        return target.read_bytes()

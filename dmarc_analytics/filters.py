@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 from dmarc_analytics.errors import FilterError
@@ -64,11 +64,7 @@ class Filter:
 
     @property
     def has_record_conditions(self) -> bool:
-        return any(
-            getattr(self, f.name) not in (None, ())
-            for f in FIELDS
-            if not f.report_level
-        )
+        return any(getattr(self, f.name) not in (None, ()) for f in FIELDS if not f.report_level)
 
     def to_params(self) -> dict[str, str]:
         """The filter as string parameters (URL query / CLI), only the set fields."""
@@ -130,9 +126,7 @@ def _convert(spec: Field, parts: list[str]) -> object:
         lowered = tuple(dict.fromkeys(p.lower() for p in parts))
         bad = [p for p in lowered if p not in spec.choices]
         if bad:
-            raise FilterError(
-                f"{spec.name}: {bad[0]!r} is not one of {', '.join(spec.choices)}"
-            )
+            raise FilterError(f"{spec.name}: {bad[0]!r} is not one of {', '.join(spec.choices)}")
         if spec.name == "dmarc":
             if len(lowered) != 1:
                 raise FilterError("dmarc takes one value: pass or fail")

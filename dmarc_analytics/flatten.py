@@ -1,8 +1,9 @@
-"""Turn a parsed report into table rows (plain tuples), ready for a bulk insert.
+"""Turn parsed reports into Arrow tables, ready for one bulk insert per batch.
 
-This runs in the parse workers, so what crosses the process boundary is compact tuples,
-not object graphs. Column order follows ``TABLE_COLUMNS``; the store adds ``report_key``
-and the per-input columns in the writer process.
+This runs in the parse workers: a chunk of inputs becomes one set of column-oriented Arrow
+tables, which cross the process boundary as buffers (cheap) instead of millions of Python
+objects (slow to pickle). Rows carry ``report_index`` (the report's position in the chunk);
+the writer maps it to a ``report_key`` and drops rows of duplicate or conflicting reports.
 """
 
 from __future__ import annotations
@@ -11,47 +12,66 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
-from dmarc_analytics.alignment import AlignmentCheck, check_alignment
+import pyarrow as pa
+
+from dmarc_analytics.alignment import check_alignment
 from dmarc_analytics.model import AggregateReport, Record
 
 SECONDS_PER_DAY = 86400
 
 REPORT_COLUMNS = (
-    "identity", "content_sha256", "format", "version", "org_name", "reporter", "email",
-    "extra_contact_info", "report_id", "begin_utc", "end_utc", "day", "generator", "errors",
-    "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo", "testing",
+    "report_index", "identity", "content_sha256", "format", "version", "org_name", "reporter",
+    "email", "extra_contact_info", "report_id", "begin_utc", "end_utc", "day", "generator",
+    "errors", "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo", "testing",
     "discovery_method", "effective_p", "effective_sp", "effective_np", "effective_pct",
     "effective_adkim", "effective_aspf", "records", "messages", "partial", "multi_day",
-    "issue_count",
+    "issue_count", "input_sha256", "origin",
 )  # fmt: skip
 RECORD_COLUMNS = (
-    "ordinal", "begin_utc", "day", "reporter", "policy_domain", "source_ip", "ip_version",
-    "ip_num", "count", "disposition", "dkim", "spf", "dmarc_pass", "header_from",
+    "report_index", "ordinal", "begin_utc", "day", "reporter", "policy_domain", "source_ip",
+    "ip_version", "ip_num", "count", "disposition", "dkim", "spf", "dmarc_pass", "header_from",
     "envelope_from", "envelope_to", "reason_types", "dkim_auth", "spf_auth",
     "dkim_aligned_calc", "spf_aligned_calc", "verdict_mismatch", "auth_unaligned",
     "auth_unaligned_domains",
 )  # fmt: skip
-DKIM_COLUMNS = ("record_ordinal", "ordinal", "domain", "selector", "result", "human_result",
-                "aligned")  # fmt: skip
-SPF_COLUMNS = ("record_ordinal", "ordinal", "domain", "scope", "result", "human_result",
-               "aligned")  # fmt: skip
-REASON_COLUMNS = ("record_ordinal", "ordinal", "type", "comment")
-ISSUE_COLUMNS = ("ordinal", "code", "severity", "message", "path")
+DKIM_COLUMNS = ("report_index", "record_ordinal", "ordinal", "domain", "selector", "result",
+                "human_result", "aligned")  # fmt: skip
+SPF_COLUMNS = ("report_index", "record_ordinal", "ordinal", "domain", "scope", "result",
+               "human_result", "aligned")  # fmt: skip
+REASON_COLUMNS = ("report_index", "record_ordinal", "ordinal", "type", "comment")
+ISSUE_COLUMNS = ("report_index", "ordinal", "code", "severity", "message", "path")
+
+TABLES: dict[str, tuple[str, ...]] = {
+    "reports": REPORT_COLUMNS,
+    "records": RECORD_COLUMNS,
+    "dkim_results": DKIM_COLUMNS,
+    "spf_results": SPF_COLUMNS,
+    "override_reasons": REASON_COLUMNS,
+    "report_issues": ISSUE_COLUMNS,
+}
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "report_index": pa.int64(), "ordinal": pa.int32(), "record_ordinal": pa.int32(),
+    "begin_utc": pa.timestamp("s"), "end_utc": pa.timestamp("s"), "day": pa.date32(),
+    "ip_version": pa.int8(), "count": pa.int64(), "messages": pa.int64(),
+    "records": pa.int32(), "pct": pa.int32(), "effective_pct": pa.int32(),
+    "issue_count": pa.int32(), "errors": pa.list_(pa.string()), "dmarc_pass": pa.bool_(),
+    "partial": pa.bool_(), "multi_day": pa.bool_(), "aligned": pa.bool_(),
+    "dkim_aligned_calc": pa.bool_(), "spf_aligned_calc": pa.bool_(),
+    "verdict_mismatch": pa.bool_(), "auth_unaligned": pa.bool_(),
+}  # fmt: skip
 
 
-@dataclass(slots=True)
-class FlatReport:
+@dataclass(frozen=True, slots=True)
+class ReportMeta:
+    """What the writer needs to decide about a report without looking at its rows."""
+
+    index: int
     identity: str
     content_sha256: str
     records: int
     messages: int
     partial: bool
-    report_row: tuple
-    record_rows: list[tuple]
-    dkim_rows: list[tuple]
-    spf_rows: list[tuple]
-    reason_rows: list[tuple]
-    issue_rows: list[tuple]
 
 
 def reporter_name(report: AggregateReport) -> str:
@@ -67,46 +87,136 @@ def identity_digest(report: AggregateReport) -> str:
     return hashlib.sha256(report.identity.key.encode("utf-8")).hexdigest()
 
 
-def flatten_report(report: AggregateReport) -> FlatReport:
-    meta, policy = report.metadata, report.policy
-    reporter = reporter_name(report)
-    day = meta.begin // SECONDS_PER_DAY
-    context = (meta.begin, day, reporter, policy.domain)
-    record_rows: list[tuple] = []
-    dkim_rows: list[tuple] = []
-    spf_rows: list[tuple] = []
-    reason_rows: list[tuple] = []
-    for ordinal, record in enumerate(report.records):
-        check = check_alignment(record, policy)
-        record_rows.append(_record_row(ordinal, record, check, context))
-        for i, (d, aligned) in enumerate(zip(record.dkim_results, check.dkim_flags, strict=True)):
-            dkim_rows.append((ordinal, i, d.domain, d.selector, d.result, d.human_result, aligned))
-        for i, (s, aligned) in enumerate(zip(record.spf_results, check.spf_flags, strict=True)):
-            spf_rows.append((ordinal, i, s.domain, s.scope, s.result, s.human_result, aligned))
-        for i, r in enumerate(record.reasons):
-            reason_rows.append((ordinal, i, r.type, r.comment))
-    issue_rows = [
-        (i, issue.code, issue.severity, issue.message, issue.path)
-        for i, issue in enumerate(report.issues)
-    ]
-    messages = sum(row[8] for row in record_rows)
-    report_row = (
-        identity_digest(report), "", str(report.format), report.version, meta.org_name,
-        reporter, meta.email, meta.extra_contact_info, meta.report_id, meta.begin, meta.end,
-        day, meta.generator, list(meta.errors), policy.domain, policy.p, policy.sp, policy.np,
-        policy.pct, policy.adkim, policy.aspf, policy.fo, policy.testing,
-        policy.discovery_method, policy.effective_p, policy.effective_sp, policy.effective_np,
-        policy.effective_pct, str(policy.effective_adkim), str(policy.effective_aspf),
-        len(record_rows), messages, report.partial, report.spans_multiple_days,
-        len(issue_rows),
+class TableBuilder:
+    """Collects the rows of many reports as columns; ``tables()`` makes the Arrow tables."""
+
+    def __init__(self) -> None:
+        self.columns = {name: {c: [] for c in cols} for name, cols in TABLES.items()}
+        self.count = 0
+        self._auth_cache: dict[tuple, tuple] = {}
+
+    def add(
+        self, report: AggregateReport, content_sha256: str, input_sha256: str, origin: str
+    ) -> ReportMeta:
+        index = self.count
+        self.count += 1
+        messages = self._add_records(index, report)
+        self._add_issues(index, report)
+        meta = ReportMeta(
+            index, identity_digest(report), content_sha256, len(report.records), messages,
+            report.partial,
+        )  # fmt: skip
+        self._add_report_row(index, report, meta, input_sha256, origin)
+        return meta
+
+    def tables(self) -> dict[str, pa.Table]:
+        return {
+            name: pa.Table.from_arrays(
+                [
+                    pa.array(values, type=ARROW_TYPES.get(c, pa.string()))
+                    for c, values in cols.items()
+                ],
+                names=list(cols),
+            )
+            for name, cols in self.columns.items()
+        }
+
+    def _add_report_row(
+        self, index: int, report: AggregateReport, meta: ReportMeta, input_sha256: str,
+        origin: str,
+    ) -> None:  # fmt: skip
+        m, p = report.metadata, report.policy
+        values = (
+            index, meta.identity, meta.content_sha256, str(report.format), report.version,
+            m.org_name, reporter_name(report), m.email, m.extra_contact_info, m.report_id,
+            m.begin, m.end, m.begin // SECONDS_PER_DAY, m.generator, list(m.errors), p.domain,
+            p.p, p.sp, p.np, p.pct, p.adkim, p.aspf, p.fo, p.testing, p.discovery_method,
+            p.effective_p, p.effective_sp, p.effective_np, p.effective_pct,
+            str(p.effective_adkim), str(p.effective_aspf), meta.records, meta.messages,
+            report.partial, report.spans_multiple_days, len(report.issues), input_sha256, origin,
+        )  # fmt: skip
+        for column, value in zip(self.columns["reports"].values(), values, strict=True):
+            column.append(value)
+
+    def _add_issues(self, index: int, report: AggregateReport) -> None:
+        cols = list(self.columns["report_issues"].values())
+        for i, issue in enumerate(report.issues):
+            for column, value in zip(
+                cols, (index, i, issue.code, issue.severity, issue.message, issue.path),
+                strict=True,
+            ):  # fmt: skip
+                column.append(value)
+
+    def _add_records(self, index: int, report: AggregateReport) -> int:
+        meta, policy = report.metadata, report.policy
+        context = (meta.begin, meta.begin // SECONDS_PER_DAY, reporter_name(report), policy.domain)
+        modes = (policy.effective_adkim, policy.effective_aspf)
+        record_cols = list(self.columns["records"].values())
+        messages = 0
+        for ordinal, record in enumerate(report.records):
+            auth = self._auth(record, modes)
+            self._add_auth_rows(index, ordinal, record, auth)
+            row = _record_values(index, ordinal, record, context, auth)
+            for column, value in zip(record_cols, row, strict=True):
+                column.append(value)
+            messages += record.count
+        return messages
+
+    def _auth(self, record: Record, modes: tuple[str, str]) -> tuple:
+        """Alignment and display strings, memoised: auth results repeat across records."""
+        key = (record.header_from, record.dkim_results, record.spf_results, modes)
+        cached = self._auth_cache.get(key)
+        if cached is None:
+            cached = _auth_summary(record, modes)
+            if len(self._auth_cache) > 50_000:
+                self._auth_cache.clear()
+            self._auth_cache[key] = cached
+        return cached
+
+    def _add_auth_rows(self, index: int, ordinal: int, record: Record, auth: tuple) -> None:
+        dkim_flags, spf_flags = auth[2], auth[3]
+        if record.dkim_results:
+            cols = list(self.columns["dkim_results"].values())
+            for i, (d, aligned) in enumerate(zip(record.dkim_results, dkim_flags, strict=True)):
+                row = (index, ordinal, i, d.domain, d.selector, d.result, d.human_result, aligned)
+                for column, value in zip(cols, row, strict=True):
+                    column.append(value)
+        if record.spf_results:
+            cols = list(self.columns["spf_results"].values())
+            for i, (s, aligned) in enumerate(zip(record.spf_results, spf_flags, strict=True)):
+                row = (index, ordinal, i, s.domain, s.scope, s.result, s.human_result, aligned)
+                for column, value in zip(cols, row, strict=True):
+                    column.append(value)
+        if record.reasons:
+            cols = list(self.columns["override_reasons"].values())
+            for i, r in enumerate(record.reasons):
+                for column, value in zip(cols, (index, ordinal, i, r.type, r.comment), strict=True):
+                    column.append(value)
+
+
+def _auth_summary(record: Record, modes: tuple[str, str]) -> tuple:
+    check = check_alignment(record, *modes)
+    dkim_auth = "; ".join(
+        f"{d.domain or ''}/{d.selector or ''}={d.result}" for d in record.dkim_results
+    )
+    spf_auth = "; ".join(f"{s.scope or ''}:{s.domain or ''}={s.result}" for s in record.spf_results)
+    return (
+        check.dkim_aligned, check.spf_aligned, check.dkim_flags, check.spf_flags,
+        "; ".join(check.unaligned_pass_domains) or None, dkim_auth or None, spf_auth or None,
     )  # fmt: skip
-    content = hashlib.sha256(
-        repr((report_row[2:], record_rows, dkim_rows, spf_rows, reason_rows)).encode("utf-8")
-    ).hexdigest()
-    report_row = (report_row[0], content, *report_row[2:])
-    return FlatReport(
-        report_row[0], content, len(record_rows), messages, report.partial, report_row,
-        record_rows, dkim_rows, spf_rows, reason_rows, issue_rows,
+
+
+def _record_values(index: int, ordinal: int, record: Record, context: tuple, auth: tuple) -> tuple:
+    version, number = ip_key(record.source_ip)
+    dkim_calc, spf_calc, _, _, unaligned, dkim_auth, spf_auth = auth
+    dkim_pass, spf_pass = record.dkim == "pass", record.spf == "pass"
+    mismatch = None if dkim_calc is None else (dkim_calc != dkim_pass or spf_calc != spf_pass)
+    reasons = "; ".join(r.type for r in record.reasons) if record.reasons else None
+    return (
+        index, ordinal, *context, record.source_ip, version, number, record.count,
+        record.disposition, record.dkim, record.spf, dkim_pass or spf_pass, record.header_from,
+        record.envelope_from, record.envelope_to, reasons, dkim_auth, spf_auth, dkim_calc,
+        spf_calc, mismatch, unaligned is not None, unaligned,
     )  # fmt: skip
 
 
@@ -126,21 +236,3 @@ def ip_key(source_ip: str) -> tuple[int | None, str | None]:
             _IP_CACHE.clear()
         _IP_CACHE[source_ip] = cached
     return cached
-
-
-def _record_row(ordinal: int, record: Record, check: AlignmentCheck, context: tuple) -> tuple:
-    version, number = ip_key(record.source_ip)
-    dkim_auth = "; ".join(
-        f"{d.domain or ''}/{d.selector or ''}={d.result}" for d in record.dkim_results
-    )
-    spf_auth = "; ".join(
-        f"{s.scope or ''}:{s.domain or ''}={s.result}" for s in record.spf_results
-    )
-    reasons = "; ".join(r.type for r in record.reasons)
-    return (
-        ordinal, *context, record.source_ip, version, number, record.count,
-        record.disposition, record.dkim, record.spf, record.dmarc_pass, record.header_from,
-        record.envelope_from, record.envelope_to, reasons or None, dkim_auth or None,
-        spf_auth or None, check.dkim_aligned, check.spf_aligned, check.verdict_mismatch,
-        bool(check.unaligned_pass_domains), "; ".join(check.unaligned_pass_domains) or None,
-    )  # fmt: skip

@@ -41,7 +41,9 @@ def delete_reports(con: duckdb.DuckDBPyConnection, where: str, params: dict[str,
                 "(SELECT l.sha256 FROM ingest_ledger l JOIN ingest_parts p USING (ledger_id) "
                 "WHERE p.report_key IN (SELECT report_key FROM doomed))"
             )
-            con.execute("DELETE FROM conflicts WHERE kept_report_key IN (SELECT report_key FROM doomed)")
+            con.execute(
+                "DELETE FROM conflicts WHERE kept_report_key IN (SELECT report_key FROM doomed)"
+            )
             con.execute("DELETE FROM reports WHERE report_key IN (SELECT report_key FROM doomed)")
         finally:
             con.execute("DROP TABLE doomed")
@@ -97,11 +99,10 @@ def reparse(
     from dmarc_analytics.pipeline import Ingestor
 
     inputs = archived_inputs(settings)
-    with open_store(settings.db, timeout=settings.lock_timeout) as con:
-        with transaction(con):
-            for table in (*_CHILD_TABLES, "conflicts", "inputs", "reports"):
-                con.execute(f"DELETE FROM {table}")
-            bump_data_version(con)
+    with open_store(settings.db, timeout=settings.lock_timeout) as con, transaction(con):
+        for table in (*_CHILD_TABLES, "conflicts", "inputs", "reports"):
+            con.execute(f"DELETE FROM {table}")
+        bump_data_version(con)
     # The originals are already archived; writing them again would only cost time.
     ingestor = Ingestor(replace(settings, archive=False), via="reparse", on_outcome=on_outcome)
     return ingestor.ingest_paths(inputs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dmarc_analytics.flatten import FlatReport
+import pyarrow as pa
+
+from dmarc_analytics.flatten import ReportMeta
 
 OUTCOMES = ("inserted", "duplicate", "rejected")
 
@@ -14,7 +16,7 @@ class PartResult:
     """One part of an input: a parsed report, or a rejection with its reason."""
 
     origin: str
-    report: FlatReport | None = None
+    report: ReportMeta | None = None
     kind: str | None = None  # rejection kind, see model.RejectedPart
     reason: str | None = None
 
@@ -30,6 +32,18 @@ class FileResult:
     known_reports: int | None = None  # set when the same bytes were ingested before
     known_rejected_parts: int = 0
     error: str | None = None  # the input as a whole could not be read
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """The results of a run of inputs parsed together, with their rows as Arrow tables."""
+
+    files: list[FileResult]
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+
+    @property
+    def records(self) -> int:
+        return sum(p.report.records for f in self.files for p in f.parts if p.report)
 
 
 @dataclass(slots=True)

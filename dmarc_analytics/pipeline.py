@@ -19,9 +19,9 @@ from dmarc_analytics import archive
 from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.decode import decode_bytes, decode_file
 from dmarc_analytics.errors import DmarcAnalyticsError
-from dmarc_analytics.flatten import flatten_report
+from dmarc_analytics.flatten import TableBuilder
 from dmarc_analytics.model import Payload, RejectedPart
-from dmarc_analytics.outcomes import FileOutcome, FileResult, PartResult
+from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartResult
 from dmarc_analytics.parse import parse_report
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import InputFile
@@ -30,8 +30,9 @@ from dmarc_analytics.writer import write_batch
 
 BATCH_RECORDS = 100_000
 BATCH_FILES = 2_000
-BATCH_SECONDS = 1.0
+BATCH_SECONDS = 5.0
 PARALLEL_THRESHOLD = 16  # fewer inputs than this are parsed in-process
+CHUNK_FILES = 16  # inputs parsed together by one worker, sent back as one set of tables
 HASH_CHUNK = 1024 * 1024
 
 
@@ -46,9 +47,12 @@ _CONTEXT: WorkerContext | None = None
 
 
 def parse_payloads(
-    items: Iterable[Payload | RejectedPart], max_records: int
+    items: Iterable[Payload | RejectedPart],
+    max_records: int,
+    builder: TableBuilder,
+    input_sha256: str,
 ) -> list[PartResult]:
-    """Parse every payload a decoder found; errors become rejected parts."""
+    """Parse every payload a decoder found into ``builder``; errors become rejected parts."""
     parts = []
     for item in items:
         if isinstance(item, RejectedPart):
@@ -59,7 +63,9 @@ def parse_payloads(
         except DmarcAnalyticsError as exc:
             parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
             continue
-        parts.append(PartResult(item.origin, report=flatten_report(report)))
+        content = hashlib.sha256(item.data).hexdigest()
+        meta = builder.add(report, content, input_sha256, item.origin)
+        parts.append(PartResult(item.origin, report=meta))
     return parts
 
 
@@ -72,7 +78,14 @@ def _kind_of(exc: DmarcAnalyticsError) -> str:
     }.get(name, "corrupt")
 
 
-def process_input(item: InputFile, context: WorkerContext) -> FileResult:
+def process_chunk(items: Sequence[InputFile], context: WorkerContext) -> ChunkResult:
+    """Process a run of inputs together, so their rows travel as one set of Arrow tables."""
+    builder = TableBuilder()
+    files = [process_input(item, context, builder) for item in items]
+    return ChunkResult(files, builder.tables() if builder.count else {})
+
+
+def process_input(item: InputFile, context: WorkerContext, builder: TableBuilder) -> FileResult:
     """Everything one input needs before the store: hash, archive, decode, parse."""
     path, name = item.path, Path(item.display).name or item.display
     try:
@@ -96,11 +109,13 @@ def process_input(item: InputFile, context: WorkerContext) -> FileResult:
         if data is not None
         else decode_file(path, context.limits, name=name)
     )
-    result.parts = parse_payloads(items, context.limits.max_records)
+    result.parts = parse_payloads(items, context.limits.max_records, builder, sha256)
     return result
 
 
-def process_blob(name: str, data: bytes, context: WorkerContext) -> FileResult:
+def process_blob(
+    name: str, data: bytes, context: WorkerContext, builder: TableBuilder
+) -> FileResult:
     """Like ``process_input`` for bytes already in memory (an upload)."""
     sha256 = hashlib.sha256(data).hexdigest()
     result = FileResult(name, sha256, len(data))
@@ -113,7 +128,8 @@ def process_blob(name: str, data: bytes, context: WorkerContext) -> FileResult:
         return result
     if context.archive_dir is not None:
         archive.store_bytes(context.archive_dir, sha256, data)
-    result.parts = parse_payloads(decode_bytes(name, data, context.limits), context.limits.max_records)
+    items = decode_bytes(name, data, context.limits)
+    result.parts = parse_payloads(items, context.limits.max_records, builder, sha256)
     return result
 
 
@@ -130,9 +146,13 @@ def _init_worker(context: WorkerContext) -> None:
     _CONTEXT = context
 
 
-def _work(item: InputFile) -> FileResult:
+def _work(items: list[InputFile]) -> ChunkResult:
     assert _CONTEXT is not None
-    return process_input(item, _CONTEXT)
+    return process_chunk(items, _CONTEXT)
+
+
+def _chunks(items: Sequence[InputFile], size: int) -> list[list[InputFile]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 class Ingestor:
@@ -149,7 +169,7 @@ class Ingestor:
         self.via = via
         self.demo = demo
         self.on_outcome = on_outcome
-        self._pending: list[FileResult] = []
+        self._pending: list[ChunkResult] = []
         self._pending_records = 0
         self._pending_since = 0.0
         self.outcomes: list[FileOutcome] = []
@@ -168,27 +188,33 @@ class Ingestor:
         return self.outcomes
 
     def ingest_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
+        """Ingest in-memory inputs (uploads), in order, in this process."""
         context = self._context()
         for name, data in blobs:
-            self._add(process_blob(name, data, context))
+            builder = TableBuilder()
+            result = process_blob(name, data, context, builder)
+            self._add(ChunkResult([result], builder.tables() if builder.count else {}))
         self.flush()
         return self.outcomes
 
-    def _results(self, inputs: Sequence[InputFile], context: WorkerContext) -> Iterator[FileResult]:
+    def _results(
+        self, inputs: Sequence[InputFile], context: WorkerContext
+    ) -> Iterator[ChunkResult]:
         workers = self.settings.workers or os.cpu_count() or 1
+        chunks = _chunks(inputs, CHUNK_FILES)
         if workers <= 1 or len(inputs) < PARALLEL_THRESHOLD:
-            for item in inputs:
-                yield process_input(item, context)
+            for chunk in chunks:
+                yield process_chunk(chunk, context)
             return
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(workers, initializer=_init_worker, initargs=(context,)) as pool:
-            yield from pool.imap(_work, inputs, chunksize=8)
+            yield from pool.imap(_work, chunks)
 
-    def _add(self, result: FileResult) -> None:
+    def _add(self, result: ChunkResult) -> None:
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.append(result)
-        self._pending_records += sum(p.report.records for p in result.parts if p.report)
+        self._pending_records += result.records
         if (
             self._pending_records >= BATCH_RECORDS
             or len(self._pending) >= BATCH_FILES

@@ -67,13 +67,13 @@ def _report_span(
 ) -> tuple[int, datetime | None, datetime | None]:
     if flt.has_record_conditions:
         where = compile_filter(flt)
-        scope = (
-            f"report_key IN (SELECT DISTINCT report_key FROM records WHERE {where.sql})"
-        )
+        scope = f"report_key IN (SELECT DISTINCT report_key FROM records WHERE {where.sql})"
     else:
         where = compile_filter(flt, report_level_only=True)
         scope = where.sql
     row = fetch_one(
-        con, f"SELECT count(*), min(begin_utc), max(end_utc) FROM reports WHERE {scope}", where.params
+        con,
+        f"SELECT count(*), min(begin_utc), max(end_utc) FROM reports WHERE {scope}",
+        where.params,
     )
     return int(row[0]), row[1], row[2]

@@ -19,6 +19,8 @@ import duckdb
 from dmarc_analytics.errors import StoreBusyError, StoreError
 from dmarc_analytics.schema import ensure_schema
 
+# Files whose schema this process has already brought up to date, by (device, inode).
+_SCHEMA_CHECKED: set[tuple[int, int]] = set()
 _LOCK_WORDS = ("Could not set lock", "Conflicting lock", "different configuration")
 
 
@@ -36,10 +38,18 @@ def open_store(
     con = _connect_with_retry(path, read_only, timeout)
     try:
         if not read_only:
-            ensure_schema(con)
+            file_id = _file_id(path)
+            if file_id not in _SCHEMA_CHECKED:
+                ensure_schema(con)
+                _SCHEMA_CHECKED.add(file_id)
         yield con
     finally:
         con.close()
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
 
 
 def initialise_store(path: Path, timeout: float = 20.0) -> None:
@@ -48,9 +58,7 @@ def initialise_store(path: Path, timeout: float = 20.0) -> None:
         pass
 
 
-def _connect_with_retry(
-    path: Path, read_only: bool, timeout: float
-) -> duckdb.DuckDBPyConnection:
+def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,37 +13,21 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from dmarc_analytics.flatten import (
-    DKIM_COLUMNS,
-    ISSUE_COLUMNS,
-    REASON_COLUMNS,
-    RECORD_COLUMNS,
-    REPORT_COLUMNS,
-    SPF_COLUMNS,
-    FlatReport,
-)
-from dmarc_analytics.outcomes import FileOutcome, FileResult, PartOutcome
+from dmarc_analytics.flatten import TABLES
+from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
 from dmarc_analytics.store import bump_data_version, fetch_one, transaction
 
 _TYPES: dict[str, pa.DataType] = {
-    "report_key": pa.int64(), "ordinal": pa.int32(), "record_ordinal": pa.int32(),
-    "begin_utc": pa.timestamp("s"), "end_utc": pa.timestamp("s"), "day": pa.date32(),
-    "ip_version": pa.int8(), "count": pa.int64(), "messages": pa.int64(),
-    "records": pa.int32(), "pct": pa.int32(), "effective_pct": pa.int32(),
-    "issue_count": pa.int32(), "errors": pa.list_(pa.string()), "dmarc_pass": pa.bool_(),
-    "partial": pa.bool_(), "multi_day": pa.bool_(), "aligned": pa.bool_(),
-    "dkim_aligned_calc": pa.bool_(), "spf_aligned_calc": pa.bool_(),
-    "verdict_mismatch": pa.bool_(), "auth_unaligned": pa.bool_(), "demo": pa.bool_(),
     "ingested_at": pa.timestamp("us"), "size": pa.int64(), "ledger_id": pa.int64(),
-    "kept_report_key": pa.int64(), "detected_at": pa.timestamp("us"),
-    "reports": pa.int32(), "duplicates": pa.int32(), "conflicts": pa.int32(),
-    "rejected_parts": pa.int32(), "first_seen": pa.timestamp("us"),
+    "kept_report_key": pa.int64(), "detected_at": pa.timestamp("us"), "reports": pa.int32(),
+    "duplicates": pa.int32(), "conflicts": pa.int32(), "rejected_parts": pa.int32(),
+    "first_seen": pa.timestamp("us"), "ordinal": pa.int32(), "report_key": pa.int64(),
+    "records": pa.int64(), "messages": pa.int64(), "partial": pa.int32(),
 }  # fmt: skip
-_TABLE_TYPES = {("ingest_ledger", "partial"): pa.int32()}
 _CASTS = {"ip_num": "CAST(ip_num AS UHUGEINT)"}
 
-_REPORT_EXTRA = ("input_sha256", "origin", "demo", "ingested_at")
 _LEDGER_COLUMNS = (
     "ledger_id", "ingested_at", "via", "name", "sha256", "size", "outcome", "reason", "reports",
     "records", "messages", "duplicates", "conflicts", "partial", "rejected_parts",
@@ -58,12 +42,7 @@ _INPUT_COLUMNS = ("sha256", "size", "reports", "rejected_parts", "first_name", "
 
 @dataclass(slots=True)
 class _Rows:
-    reports: list[tuple] = field(default_factory=list)
-    records: list[tuple] = field(default_factory=list)
-    dkim: list[tuple] = field(default_factory=list)
-    spf: list[tuple] = field(default_factory=list)
-    reasons: list[tuple] = field(default_factory=list)
-    issues: list[tuple] = field(default_factory=list)
+    keys: list[list[int]] = field(default_factory=list)  # per chunk: report_index → key or -1
     ledger: list[tuple] = field(default_factory=list)
     parts: list[tuple] = field(default_factory=list)
     conflicts: list[tuple] = field(default_factory=list)
@@ -72,22 +51,26 @@ class _Rows:
 
 def write_batch(
     con: duckdb.DuckDBPyConnection,
-    files: list[FileResult],
+    chunks: list[ChunkResult],
     via: str,
     now: datetime,
     demo: bool = False,
 ) -> list[FileOutcome]:
     """Store a batch of worker results in one transaction; return one outcome per input."""
     with transaction(con):
-        seen = _existing_identities(con, files)
+        seen = _existing_identities(con, [f for c in chunks for f in c.files])
         next_key, next_ledger = _next_ids(con)
         rows = _Rows()
         outcomes = []
-        for file in files:
-            outcome, next_key = _place_file(file, seen, next_key, next_ledger, rows, now, demo)
-            rows.ledger.append((next_ledger, now, via, *_ledger_values(outcome)))
-            outcomes.append(outcome)
-            next_ledger += 1
+        for chunk in chunks:
+            keys = [-1] * (chunk.tables["reports"].num_rows if chunk.tables else 0)
+            rows.keys.append(keys)
+            for file in chunk.files:
+                outcome, next_key = _place_file(file, seen, next_key, next_ledger, rows, keys, now)
+                rows.ledger.append((next_ledger, now, via, *_ledger_values(outcome)))
+                outcomes.append(outcome)
+                next_ledger += 1
+        _insert_reports(con, chunks, rows.keys, demo, now)
         _insert_all(con, rows)
         bump_data_version(con)
     return outcomes
@@ -122,8 +105,8 @@ def _place_file(
     next_key: int,
     ledger_id: int,
     rows: _Rows,
+    keys: list[int],
     now: datetime,
-    demo: bool,
 ) -> tuple[FileOutcome, int]:
     outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     if file.known_reports is not None:
@@ -141,7 +124,7 @@ def _place_file(
         known = seen.get(report.identity)
         if known is None:
             seen[report.identity] = (next_key, report.content_sha256)
-            _add_report(rows, next_key, report, file, part.origin, now, demo)
+            keys[report.index] = next_key
             outcome.records += report.records
             outcome.messages += report.messages
             outcome.partial += int(report.partial)
@@ -158,7 +141,9 @@ def _place_file(
                 (report.identity, known[0], report.content_sha256, file.sha256, part.origin,
                  ledger_id, now)
             )  # fmt: skip
-            outcome.parts.append(PartOutcome(part.origin, "conflict", _CONFLICT, report_key=known[0]))
+            outcome.parts.append(
+                PartOutcome(part.origin, "conflict", _CONFLICT, report_key=known[0])
+            )
     _settle_outcome(outcome)
     for ordinal, part_outcome in enumerate(outcome.parts):
         rows.parts.append(
@@ -203,18 +188,6 @@ def _first_problem(outcome: FileOutcome) -> str | None:
     return None
 
 
-def _add_report(
-    rows: _Rows, key: int, report: FlatReport, file: FileResult, origin: str, now: datetime,
-    demo: bool,
-) -> None:  # fmt: skip
-    rows.reports.append((key, *report.report_row, file.sha256, origin, demo, now))
-    rows.records.extend((key, *r) for r in report.record_rows)
-    rows.dkim.extend((key, *r) for r in report.dkim_rows)
-    rows.spf.extend((key, *r) for r in report.spf_rows)
-    rows.reasons.extend((key, *r) for r in report.reason_rows)
-    rows.issues.extend((key, *r) for r in report.issue_rows)
-
-
 def _ledger_values(o: FileOutcome) -> tuple:
     return (
         o.path, o.sha256, o.size, o.outcome, o.reason, o.reports, o.records, o.messages,
@@ -222,14 +195,34 @@ def _ledger_values(o: FileOutcome) -> tuple:
     )  # fmt: skip
 
 
+def _insert_reports(
+    con: duckdb.DuckDBPyConnection,
+    chunks: list[ChunkResult],
+    keys: list[list[int]],
+    demo: bool,
+    now: datetime,
+) -> None:
+    """Insert the rows of every newly stored report, mapping report_index to report_key."""
+    for table, columns in TABLES.items():
+        parts = []
+        for chunk, chunk_keys in zip(chunks, keys, strict=True):
+            if not chunk.tables or not any(k >= 0 for k in chunk_keys):
+                continue
+            data = chunk.tables[table]
+            mapped = pc.take(pa.array(chunk_keys, pa.int64()), data.column("report_index"))
+            data = data.set_column(0, "report_key", mapped)
+            parts.append(data.filter(pc.greater_equal(mapped, 0)))
+        if not parts or not sum(p.num_rows for p in parts):
+            continue
+        batch = pa.concat_tables(parts)
+        names = ("report_key", *columns[1:])
+        extra = ", demo, ingested_at" if table == "reports" else ""
+        extra_values = ", $demo, $now" if table == "reports" else ""
+        params = {"demo": demo, "now": now} if table == "reports" else {}
+        _insert_arrow(con, table, names, batch, extra, extra_values, params)
+
+
 def _insert_all(con: duckdb.DuckDBPyConnection, rows: _Rows) -> None:
-    key = ("report_key",)
-    _insert(con, "reports", key + REPORT_COLUMNS + _REPORT_EXTRA, rows.reports)
-    _insert(con, "records", key + RECORD_COLUMNS, rows.records)
-    _insert(con, "dkim_results", key + DKIM_COLUMNS, rows.dkim)
-    _insert(con, "spf_results", key + SPF_COLUMNS, rows.spf)
-    _insert(con, "override_reasons", key + REASON_COLUMNS, rows.reasons)
-    _insert(con, "report_issues", key + ISSUE_COLUMNS, rows.issues)
     _insert(con, "ingest_ledger", _LEDGER_COLUMNS, rows.ledger)
     _insert(con, "ingest_parts", _PART_COLUMNS, rows.parts)
     _insert(con, "conflicts", _CONFLICT_COLUMNS, rows.conflicts)
@@ -246,15 +239,32 @@ def _insert(
     if not rows:
         return
     arrays = [
-        pa.array(values, type=_TABLE_TYPES.get((table, name)) or _TYPES.get(name, pa.string()))
+        pa.array(values, type=_TYPES.get(name, pa.string()))
         for name, values in zip(columns, zip(*rows, strict=True), strict=True)
     ]
     batch = pa.Table.from_arrays(arrays, names=list(columns))
+    verb = "INSERT OR IGNORE INTO" if or_ignore else "INSERT INTO"
+    _insert_arrow(con, table, columns, batch, verb=verb)
+
+
+def _insert_arrow(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: tuple[str, ...],
+    batch: pa.Table,
+    extra_columns: str = "",
+    extra_values: str = "",
+    params: dict[str, object] | None = None,
+    verb: str = "INSERT INTO",
+) -> None:
     view = f"_batch_{table}"
     con.register(view, batch)
     try:
         select = ", ".join(_CASTS.get(c, c) for c in columns)
-        verb = "INSERT OR IGNORE INTO" if or_ignore else "INSERT INTO"
-        con.execute(f"{verb} {table} ({', '.join(columns)}) SELECT {select} FROM {view}")
+        con.execute(
+            f"{verb} {table} ({', '.join(columns)}{extra_columns}) "
+            f"SELECT {select}{extra_values} FROM {view}",
+            params or {},
+        )
     finally:
         con.unregister(view)

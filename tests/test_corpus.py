@@ -133,9 +133,7 @@ def test_whole_corpus_ingests_exactly_and_again_adds_nothing(tmp_path):
     first = run_cli("ingest", str(corpus), "--db", db, "--json")
     assert first.returncode == 0, first.stderr
     lines = [json.loads(line) for line in first.stdout.splitlines()]
-    inputs = sorted(
-        p for p in corpus.rglob("*") if p.is_file() and not p.name.startswith(".")
-    )
+    inputs = sorted(p for p in corpus.rglob("*") if p.is_file() and not p.name.startswith("."))
     # Every input is accounted for, one line each (the corpus' own docs and scripts too).
     assert sorted(line["path"] for line in lines) == sorted(str(p) for p in inputs)
     by_name = {Path(line["path"]).relative_to(corpus).as_posix(): line for line in lines}

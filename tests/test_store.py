@@ -1,12 +1,14 @@
 """The store: schema, idempotence, conflicts, ledger, summary — on a real DuckDB file."""
 
+import hashlib
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from dmarc_analytics.filters import Filter
-from dmarc_analytics.flatten import flatten_report
+from dmarc_analytics.flatten import TableBuilder
 from dmarc_analytics.model import (
     AggregateReport,
     DkimResult,
@@ -16,7 +18,7 @@ from dmarc_analytics.model import (
     ReportMetadata,
     SpfResult,
 )
-from dmarc_analytics.outcomes import FileResult, PartResult
+from dmarc_analytics.outcomes import ChunkResult, FileResult, PartResult
 from dmarc_analytics.queries import summary
 from dmarc_analytics.schema import MIGRATIONS, applied_migrations, ensure_schema
 from dmarc_analytics.store import data_version, open_store
@@ -48,8 +50,15 @@ def make_report(report_id="r1", org="Google.com", counts=(3, 4), header_from="ex
 
 
 def file_result(name, sha, *reports):
-    parts = [PartResult(f"{name}/{i}", report=flatten_report(r)) for i, r in enumerate(reports)]
-    return FileResult(name, sha * 64, 100, parts)
+    """One input holding ``reports``, as a parse worker hands it to the writer."""
+    builder = TableBuilder()
+    parts = []
+    for i, report in enumerate(reports):
+        content = hashlib.sha256(repr(report).encode()).hexdigest()
+        origin = f"{name}/{i}"
+        parts.append(PartResult(origin, report=builder.add(report, content, sha * 64, origin)))
+    tables = builder.tables() if builder.count else {}
+    return ChunkResult([FileResult(name, sha * 64, 100, parts)], tables)
 
 
 @pytest.fixture
@@ -65,9 +74,7 @@ def test_ensure_schema_twice_is_harmless(con):
 
 def test_insert_then_duplicate_then_conflict(con):
     first = write_batch(con, [file_result("a.xml", "a", make_report())], "cli", NOW)
-    assert [(o.outcome, o.reports, o.records, o.messages) for o in first] == [
-        ("inserted", 1, 2, 7)
-    ]
+    assert [(o.outcome, o.reports, o.records, o.messages) for o in first] == [("inserted", 1, 2, 7)]
     again = write_batch(con, [file_result("b.xml", "b", make_report())], "cli", NOW)
     assert [(o.outcome, o.duplicates, o.records, o.messages) for o in again] == [
         ("duplicate", 1, 0, 0)
@@ -130,7 +137,7 @@ def test_recomputed_alignment_is_stored_beside_the_verdict(con):
 
 def test_rejected_input_is_in_the_ledger(con):
     bad = FileResult("x.bin", "d" * 64, 5, [PartResult("x.bin", kind="corrupt", reason="junk")])
-    out = write_batch(con, [bad], "cli", NOW)
+    out = write_batch(con, [ChunkResult([bad])], "cli", NOW)
     assert (out[0].outcome, out[0].reason, out[0].rejected_parts) == ("rejected", "junk", 1)
     assert con.execute("SELECT outcome, reason FROM ingest_ledger").fetchall() == [
         ("rejected", "junk")
@@ -140,8 +147,11 @@ def test_rejected_input_is_in_the_ledger(con):
 def test_a_failing_batch_leaves_nothing(tmp_path):
     path = tmp_path / "t.duckdb"
     broken = file_result("a.xml", "a", make_report())
-    broken.parts[0].report.record_rows[0] = ("not", "a", "row")
-    with open_store(path) as con, pytest.raises((duckdb.Error, ValueError, TypeError)):
+    records = broken.tables["records"]
+    broken.tables["records"] = records.set_column(
+        records.schema.get_field_index("count"), "count", pa.array(["many"] * records.num_rows)
+    )
+    with open_store(path) as con, pytest.raises(duckdb.Error):
         write_batch(con, [broken], "cli", NOW)
     with open_store(path, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone() == (0,)
