@@ -1,0 +1,195 @@
+"""`python -m dmarc_analytics` as a user runs it: separate processes on a real database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dmarc_analytics import __version__
+from dmarc_analytics.synth import write_corpus
+from tests.builders import CANONICAL_XML, WRAPPERS
+
+REPO = Path(__file__).resolve().parents[1]
+JSON_KEYS = [
+    "path", "sha256", "outcome", "reason", "reports", "records", "messages", "duplicates",
+    "conflicts", "partial", "rejected_parts",
+]  # fmt: skip
+EVIL_ORG = b"=HYPERLINK(&quot;http://x&quot;)"
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dmarc_analytics", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "a.xml").write_bytes(CANONICAL_XML)
+    evil = CANONICAL_XML.replace(b"<org_name>google.com", b"<org_name>" + EVIL_ORG)
+    (folder / "b.xml.gz").write_bytes(WRAPPERS["gzip"](evil))
+    (folder / "c.txt").write_bytes(b"unused")
+    return folder
+
+
+def test_version():
+    out = cli("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"dmarc-analytics, version {__version__}"
+
+
+def test_ingest_json_lines_and_exit_code(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    out = cli("ingest", str(inputs), "--db", db, "--json")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [list(line) for line in lines] == [JSON_KEYS] * 3
+    assert [(Path(x["path"]).name, x["outcome"], x["reports"], x["records"], x["messages"])
+            for x in lines] == [
+        ("a.xml", "inserted", 1, 2, 7),
+        ("b.xml.gz", "inserted", 1, 2, 7),
+        ("c.txt", "rejected", 0, 0, 0),
+    ]  # fmt: skip
+    assert "unused" in lines[2]["reason"]
+    assert "3 inputs: 2 inserted, 0 duplicate, 1 rejected" in out.stderr
+    again = cli("ingest", str(inputs / "a.xml"), "--db", db, "--json")
+    assert json.loads(again.stdout)["outcome"] == "duplicate"
+
+
+def test_ingest_plain_output_names_rejected_inputs(tmp_path, inputs):
+    out = cli("ingest", str(inputs), "--db", str(tmp_path / "x.duckdb"))
+    assert out.returncode == 0
+    assert out.stdout == ""
+    assert f"rejected  {inputs / 'c.txt'}: text, not a DMARC report" in out.stderr
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path):
+    out = cli("ingest", str(tmp_path / "missing"), "--db", str(tmp_path / "x.duckdb"))
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        f"Error: no such file or folder: {tmp_path / 'missing'}"
+    ]
+    bad = cli("summary", "--db", str(tmp_path / "x.duckdb"), "--dmarc", "maybe")
+    assert bad.returncode != 0
+    assert "'maybe' is not one of pass, fail" in bad.stderr
+
+
+def test_summary_json_and_filters(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    cli("ingest", str(inputs), "--db", db)
+    everything = json.loads(cli("summary", "--db", db, "--json").stdout)
+    assert everything == {
+        "reports": 2,
+        "records": 4,
+        "messages": 14,
+        "dmarc_pass_messages": 6,
+        "by_disposition": {"none": 14},
+        "begin": "2023-11-15T00:00:00Z",
+        "end": "2023-11-15T23:59:59Z",
+    }
+    failing = json.loads(cli("summary", "--db", db, "--json", "--dmarc", "fail").stdout)
+    assert (failing["records"], failing["messages"], failing["by_disposition"]) == (
+        2, 8, {"none": 8},
+    )  # fmt: skip
+    by_ip = json.loads(cli("summary", "--db", db, "--json", "--source-ip", "192.0.2.0/28").stdout)
+    assert (by_ip["records"], by_ip["messages"]) == (2, 6)
+    none = json.loads(cli("summary", "--db", db, "--json", "--since", "2030-01-01").stdout)
+    assert none == {
+        "reports": 0, "records": 0, "messages": 0, "dmarc_pass_messages": 0,
+        "by_disposition": {}, "begin": None, "end": None,
+    }  # fmt: skip
+    env_db = json.loads(cli("summary", "--json", env={"DMARC_ANALYTICS_DB": db}).stdout)
+    assert env_db == everything
+
+
+def test_export_csv_is_safe_for_spreadsheets(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    cli("ingest", str(inputs), "--db", db)
+    target = tmp_path / "out.csv"
+    out = cli("export", "--db", db, "--format", "csv", "-o", str(target), "--bom")
+    assert out.returncode == 0, out.stderr
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == 4
+    assert sum(int(r["count"]) for r in rows) == 14
+    assert {r["reporter"] for r in rows} == {
+        "google.com",
+        "'" + EVIL_ORG.decode().replace("&quot;", '"'),
+    }
+    assert rows[0]["dkim_results"] == "example.com/s1=pass"
+    filtered = tmp_path / "fail.csv"
+    cli("export", "--db", db, "-o", str(filtered), "--dmarc", "fail")
+    failing = list(csv.DictReader(filtered.open(encoding="utf-8")))
+    assert [r["dmarc"] for r in failing] == ["fail", "fail"]
+    assert not filtered.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_watch_ingests_dropped_files(tmp_path):
+    db, inbox = tmp_path / "x.duckdb", tmp_path / "inbox"
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "dmarc_analytics", "ingest", "--watch", str(inbox), "--db", str(db)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while not inbox.is_dir() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (inbox / "dropped.xml").write_bytes(CANONICAL_XML)
+        reports = 0
+        while reports == 0 and time.monotonic() < deadline + 10:
+            time.sleep(0.5)
+            out = cli("summary", "--db", str(db), "--json")
+            if out.returncode == 0:
+                reports = json.loads(out.stdout)["reports"]
+        assert reports == 1
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+
+
+@pytest.mark.slow
+def test_ingest_while_other_processes_read_and_write(tmp_path):
+    big, small = tmp_path / "big", tmp_path / "small"
+    stats = write_corpus(big, 1500, seed=3)
+    write_corpus(small, 30, seed=4)
+    db = str(tmp_path / "x.duckdb")
+    cli("ingest", str(small / next(iter(sorted(os.listdir(small))))), "--db", db)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "dmarc_analytics", "ingest", str(big), "--db", db],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    errors, reads = [], 0
+    small_files = sorted(small.iterdir())
+    while writer.poll() is None:
+        read = cli("summary", "--db", db, "--json")
+        reads += 1
+        if read.returncode != 0:
+            errors.append(read.stderr)
+        if small_files:
+            wrote = cli("ingest", str(small_files.pop()), "--db", db)
+            if wrote.returncode != 0:
+                errors.append(wrote.stderr)
+    assert writer.returncode == 0, writer.stderr.read()
+    assert errors == []
+    assert reads >= 2
+    final = json.loads(cli("summary", "--db", db, "--json").stdout)
+    small_stats = json.loads(cli("summary", "--db", db, "--json", "--reporter", "none").stdout)
+    assert small_stats["reports"] == 0
+    assert final["reports"] >= stats.reports + 1
