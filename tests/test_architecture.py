@@ -1,0 +1,61 @@
+"""Import rules: only the storage side talks to DuckDB, only the UI layer to Streamlit,
+and pages hold no SQL. Checked by reading the syntax trees."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "dmarc_analytics"
+STORAGE = {"schema", "store", "writer", "queries", "export", "maintenance"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.glob("*.py"))
+
+
+def test_only_the_storage_side_imports_duckdb():
+    offenders = [
+        p.stem
+        for p in modules()
+        if "duckdb" in imported_roots(p)
+        and p.stem not in STORAGE
+        and not p.stem.startswith("insights")
+    ]
+    assert offenders == []
+
+
+def test_only_the_ui_layer_imports_streamlit():
+    offenders = [
+        p.stem for p in modules() if "streamlit" in imported_roots(p) and not p.stem.startswith("ui")
+    ]
+    assert offenders == []
+
+
+def test_pages_have_no_sql_and_no_duckdb():
+    scripts = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py"))]
+    for script in scripts:
+        if not script.exists():
+            continue
+        assert "duckdb" not in imported_roots(script), script.name
+        assert not re.search(r"\b(SELECT|INSERT INTO|DELETE FROM)\b", script.read_text()), script.name
+
+
+def test_parsing_never_imports_network_modules():
+    for name in ("decode", "parse", "parse_fields", "flatten", "alignment"):
+        path = PACKAGE / f"{name}.py"
+        if path.exists():
+            assert not imported_roots(path) & {"urllib", "http", "requests", "ftplib", "smtplib"}, name
