@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dmarc_analytics import archive
 from dmarc_analytics.config import Limits, Settings
-from dmarc_analytics.decode import decode_bytes, decode_file
+from dmarc_analytics.decode import decode_bytes, decode_file, sniff
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.flatten import TableBuilder
 from dmarc_analytics.model import Payload, RejectedPart
@@ -34,6 +34,7 @@ BATCH_SECONDS = 5.0
 PARALLEL_THRESHOLD = 16  # fewer inputs than this are parsed in-process
 CHUNK_FILES = 16  # inputs parsed together by one worker, sent back as one set of tables
 HASH_CHUNK = 1024 * 1024
+SNIFF_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,9 @@ def process_input(item: InputFile, context: WorkerContext, builder: TableBuilder
     path, name = item.path, Path(item.display).name or item.display
     try:
         size = path.stat().st_size
-        data = path.read_bytes() if size <= context.limits.max_input_bytes else None
+        # An mbox is streamed message by message, never read whole; so is anything too big.
+        in_memory = size <= context.limits.max_input_bytes and not _is_mbox(path)
+        data = path.read_bytes() if in_memory else None
         sha256 = hashlib.sha256(data).hexdigest() if data is not None else _hash_file(path)
     except OSError as exc:
         return FileResult(item.display, "", 0, error=f"cannot read file: {exc.strerror}")
@@ -131,6 +134,11 @@ def process_blob(
     items = decode_bytes(name, data, context.limits)
     result.parts = parse_payloads(items, context.limits.max_records, builder, sha256)
     return result
+
+
+def _is_mbox(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return sniff(fh.read(SNIFF_BYTES)) == "mbox"
 
 
 def _hash_file(path: Path) -> str:

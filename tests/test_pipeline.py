@@ -166,3 +166,14 @@ def test_archive_off_keeps_nothing(tmp_path):
     (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
     ingest(settings, tmp_path / "a.xml")
     assert not (tmp_path / "archive").exists()
+
+
+def test_mbox_is_streamed_not_read_whole(tmp_path, monkeypatch):
+    path = tmp_path / "takeout.mbox"
+    path.write_bytes(WRAPPERS["mbox_of_mails"](CANONICAL_XML))
+    read_whole = []
+    original = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read_whole.append(self) or original(self))
+    (outcome,) = ingest(settings_for(tmp_path), path)
+    assert read_whole == []
+    assert (outcome.outcome, outcome.reports, outcome.duplicates) == ("inserted", 3, 2)
