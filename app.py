@@ -36,14 +36,14 @@ with left:
     columns = ["source_ip", "messages", "dmarc_pass_rate", "header_from"]
     show_table(page.query(insights.top_sources, limit=TOP), "overview_sources", page.zone,
                total=page.query(insights.count_sources), columns=columns,
-               all_rows=page.deferred(insights.top_sources))
+               all_rows=page.deferred(insights.top_sources), preview=True)
     st.page_link(ui.PAGE_PATHS["sources"], label=t("page.sources"), icon=":material/dns:")
 with right:
     st.subheader(t("section.top_reporters"))
     reporters = page.query(insights.reporters)
     columns = ["reporter", "reports", "messages", "dmarc_pass_rate"]
     show_table(reporters.head(TOP), "overview_reporters", page.zone, total=len(reporters),
-               columns=columns, all_rows=lambda: reporters)
+               columns=columns, all_rows=lambda: reporters, preview=True)
     st.page_link(ui.PAGE_PATHS["reporters"], label=t("page.reporters"), icon=":material/inbox:")
 
 st.subheader(t("section.quality"))

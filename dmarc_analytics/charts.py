@@ -46,7 +46,8 @@ RESULT_ORDER = ("pass", "fail")
 DISPOSITION_ORDER = ("pass", "none", "quarantine", "reject")
 _LAYOUT = {
     "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
-    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1,
+               "traceorder": "normal"},
     "hovermode": "x unified",
     "height": 360,
 }
@@ -57,11 +58,10 @@ def escape(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=False)
 
 
-def series_label(value: str) -> str:
-    """The legend text for a series value (a DMARC result or a disposition)."""
-    key = f"series.{value}"
+def series_label(value: str, kind: str = "result") -> str:
+    """The legend text for a series value: a DMARC ``result`` or a ``disposition``."""
     try:
-        return t(key)
+        return t(f"series.{kind}.{value}")
     except KeyError:
         return escape(value)
 
@@ -100,7 +100,7 @@ def stacked_days(
             go.Bar(
                 x=part["day"],
                 y=part["messages"],
-                name=series_label(value),
+                name=series_label(value, "disposition" if by_disposition else "result"),
                 marker_color=colours[value],
                 hovertemplate=hover,
             )
@@ -118,10 +118,8 @@ def stacked_days(
 
 def daily_messages(frame: pd.DataFrame, by: str = "dmarc", zone: str = "UTC") -> go.Figure:
     """The Overview chart: ``insights.daily_messages`` stacked by DMARC result or disposition."""
-    by_name = t("daily.by_disposition" if by == "disposition" else "daily.by_dmarc")
-    return stacked_days(
-        frame, "series", t("chart.daily_title", by=by_name.lower()), zone, by == "disposition"
-    )
+    by = "disposition" if by == "disposition" else "dmarc"
+    return stacked_days(frame, "series", t(f"chart.daily_title.{by}"), zone, by == "disposition")
 
 
 def disposition_over_time(frame: pd.DataFrame) -> go.Figure:

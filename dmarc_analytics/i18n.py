@@ -28,7 +28,8 @@ _EN: dict[str, str] = {
     "page.ingest": "Ingest",
     "intro.overview": "Who sends mail as your domains, whether it passes DMARC, and what "
     "receivers did with it.",
-    "intro.sources": "One row per sending IP address. Pick an address below the table to see "
+    "intro.sources": "One row per sending IP address. Click a row (or pick an address below the "
+    "table) to see "
     "its records, its DKIM and SPF results and its timeline.",
     "intro.reporters": "The organisations that send you aggregate reports: how much of your "
     "mail each one sees, how often it reports, and what pass rates it measures.",
@@ -119,8 +120,8 @@ _EN: dict[str, str] = {
     "metric.reports_with_issues": "Reports with issues",
     "metric.partial_reports": "Partial reports",
     "metric.conflicts": "Conflicts",
-    "metric.multi_day_reports": "Reports longer than a day",
-    "metric.verdict_mismatch_messages": "Messages with a doubtful verdict",
+    "metric.multi_day_reports": "Multi-day reports",
+    "metric.verdict_mismatch_messages": "Doubtful verdicts",
     "metric.help.reports_with_issues": "Reports whose reading needed a repair or raised a "
     "doubt; see the Reports page.",
     "metric.help.partial_reports": "Reports that could only be read in part.",
@@ -293,7 +294,8 @@ _EN: dict[str, str] = {
     "bool.true": "yes",
     "bool.false": "no",
     # charts
-    "chart.daily_title": "Messages per day by {by}",
+    "chart.daily_title.dmarc": "Messages per day by DMARC result",
+    "chart.daily_title.disposition": "Messages per day by disposition",
     "chart.day_axis": "Day ({zone})",
     "chart.messages_axis": "Messages",
     "chart.messages_hover": "messages",
@@ -307,11 +309,12 @@ _EN: dict[str, str] = {
     "chart.aligned": "aligned",
     "chart.not_aligned": "not aligned",
     "chart.share_hover": "of messages",
-    "series.pass": "DMARC pass",
-    "series.fail": "DMARC fail",
-    "series.none": "none",
-    "series.quarantine": "quarantine",
-    "series.reject": "reject",
+    "series.result.pass": "DMARC pass",
+    "series.result.fail": "DMARC fail",
+    "series.disposition.pass": "pass",
+    "series.disposition.none": "none",
+    "series.disposition.quarantine": "quarantine",
+    "series.disposition.reject": "reject",
     # ingest page
     "upload.label": "Drop report files here",
     "upload.help": "Any mix of .xml, .xml.gz, .zip, .eml and .mbox files; the format is "

@@ -25,8 +25,8 @@ from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.sources import InputFile
 from dmarc_analytics.store import open_store
 
-WATCH_SECONDS = 2.0
-SETTLE_SECONDS = 0.5  # a file modified more recently than this may still be being written
+WATCH_SECONDS = 1.5
+SETTLE_SECONDS = 0.3  # a file modified more recently than this may still be being written
 _CHUNK = 1024 * 1024
 _lock = threading.Lock()
 _handled: dict[tuple[str, str], tuple[int, int]] = {}  # (db, path) → (size, mtime_ns)

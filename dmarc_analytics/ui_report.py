@@ -18,7 +18,7 @@ from dmarc_analytics.config import Limits
 from dmarc_analytics.i18n import t, yes_no
 from dmarc_analytics.insights_original import original_payload, xml_text
 from dmarc_analytics.ui import Page, format_time
-from dmarc_analytics.ui_tables import show_table, shown_rows
+from dmarc_analytics.ui_tables import show_table, shown_rows, table_height
 
 XML_SHOWN_BYTES = 300_000
 META_FIELDS = (
@@ -57,24 +57,26 @@ def show_report(page: Page, report_key: int) -> None:
     if detail is None:
         st.warning(t("report.gone"))
         return
-    left, right = st.columns([3, 2])
-    with left:
-        meta_col, policy_col = st.columns(2)
-        with meta_col:
-            st.markdown(f"**{t('section.report_meta')}**")
-            show_table(_metadata(detail.report, page.zone), "reports_meta", page.zone)
-        with policy_col:
-            st.markdown(f"**{t('section.report_policy')}**")
-            show_table(_policy(detail.report), "reports_policy", page.zone)
-        st.markdown(f"**{t('section.report_rows', count=f'{len(detail.records):,}')}**")
-        records = detail.records
-        show_table(records.head(shown_rows("reports_rows")), "reports_rows", page.zone,
-                   total=len(records), all_rows=lambda: records, styler=_coloured)  # fmt: skip
+    meta_col, policy_col = st.columns(2)
+    with meta_col:
+        st.markdown(f"**{t('section.report_meta')}**")
+        meta = _metadata(detail.report, page.zone)
+        show_table(meta, "reports_meta", page.zone, height=table_height(len(meta)))
+    with policy_col:
+        st.markdown(f"**{t('section.report_policy')}**")
+        policy = _policy(detail.report)
+        show_table(policy, "reports_policy", page.zone, height=table_height(len(policy)))
         st.markdown(f"**{t('section.report_issues')}**")
         if detail.issues.empty:
             st.caption(t("report.no_issues"))
         else:
             show_table(detail.issues, "reports_issues", page.zone)
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**{t('section.report_rows', count=f'{len(detail.records):,}')}**")
+        records = detail.records
+        show_table(records.head(shown_rows("reports_rows")), "reports_rows", page.zone,
+                   total=len(records), all_rows=lambda: records, styler=_coloured)  # fmt: skip
     with right:
         st.markdown(f"**{t('section.report_xml')}**")
         _original(page, detail)

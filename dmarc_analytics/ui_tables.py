@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dmarc_analytics.charts import PASS_COLOUR
 from dmarc_analytics.export import frame_to_csv_bytes
 from dmarc_analytics.i18n import t
 
@@ -48,7 +49,7 @@ def column_config(frame: pd.DataFrame, zone: str) -> dict[str, Any]:
         dtype = frame[name].dtype
         if name in RATE_COLUMNS:
             config[name] = st.column_config.ProgressColumn(
-                label, format="percent", min_value=0.0, max_value=1.0
+                label, format="percent", min_value=0.0, max_value=1.0, color=PASS_COLOUR
             )
         elif pd.api.types.is_bool_dtype(dtype):
             config[name] = st.column_config.CheckboxColumn(label)
@@ -72,6 +73,23 @@ def _label(name: str, zone: str) -> str:
         return name
 
 
+def _picker(frame: pd.DataFrame, key: str, column: str, target: str) -> Callable[[], None]:
+    values = frame[column].tolist()
+
+    def on_select() -> None:
+        rows = st.session_state[f"{key}_table"].selection.rows
+        if rows and rows[0] < len(values):
+            value = values[rows[0]]
+            st.session_state[target] = value.item() if hasattr(value, "item") else value
+
+    return on_select
+
+
+def table_height(rows: int) -> int:
+    """A height that shows ``rows`` rows without scrolling (for short tables)."""
+    return 38 + 35 * max(rows, 1)
+
+
 def shown_rows(key: str) -> int:
     """How many rows the table ``key`` shows now (grows by ``STEP`` with "show more")."""
     return int(st.session_state.get(f"{key}_rows", STEP))
@@ -90,13 +108,18 @@ def show_table(
     styler: Callable[[pd.DataFrame], Any] | None = None,
     height: int | str = "auto",
     columns: list[str] | None = None,
+    preview: bool = False,
+    pick: tuple[str, str] | None = None,
 ) -> None:
     """A table with its configuration, a "show more" control and a CSV of all its rows.
 
     ``frame`` holds the rows to show; ``total`` the number of rows the filter matches (None:
     unknown, and "show more" is offered while the frame fills ``shown_rows(key)``);
     ``all_rows`` returns every matching row (for the CSV, run only when downloaded);
-    ``columns`` picks the columns to show, and the CSV has the same ones.
+    ``columns`` picks the columns to show, and the CSV has the same ones; a ``preview``
+    (the top rows of a table another page shows in full) has no "show more". With
+    ``pick = (column, state key)``, clicking a row puts its ``column`` value in the state key
+    (the value of the picker below the table).
     """
     if columns is not None:
         frame = frame[columns]
@@ -105,6 +128,9 @@ def show_table(
         st.caption(t("table.empty"))
     else:
         data = styler(shown) if styler is not None else shown
+        selection: dict[str, Any] = {}
+        if pick is not None:
+            selection = {"on_select": _picker(frame, key, *pick), "selection_mode": "single-row"}
         st.dataframe(
             data,
             column_config=column_config(shown, zone),
@@ -112,19 +138,19 @@ def show_table(
             width="stretch",
             height=height,
             key=f"{key}_table",
+            **selection,
         )
     more = total > len(frame) if total is not None else len(frame) >= shown_rows(key)
-    left, right = st.columns([3, 1])
-    if more:
-        if total is None:
-            left.caption(t("table.rows_more", shown=f"{len(frame):,}"))
-        else:
-            left.caption(t("table.rows", shown=f"{len(frame):,}", total=f"{total:,}"))
-        left.button(t("table.more", step=f"{STEP:,}"), key=f"{key}_more", on_click=_show_more,
-                    args=(key,))  # fmt: skip
     rows = all_rows if all_rows is not None else (lambda: frame)
     picked = list(frame.columns)
-    with right:
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if more:
+            shown_text = f"{len(frame):,}"
+            st.caption(t("table.rows", shown=shown_text, total=f"{total:,}") if total is not None
+                       else t("table.rows_more", shown=shown_text))  # fmt: skip
+            if not preview:
+                st.button(t("table.more", step=f"{STEP:,}"), key=f"{key}_more",
+                          on_click=_show_more, args=(key,))  # fmt: skip
         csv_download(
             t("table.csv", total=f"{total:,}") if total is not None else t("table.csv_all"),
             lambda: frame_to_csv_bytes(localize(rows()[picked], zone)),

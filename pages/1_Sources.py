@@ -12,7 +12,7 @@ ui.require_data(page)
 st.subheader(t("section.sources"))
 sources = page.query(insights.top_sources, limit=shown_rows("sources"))
 show_table(sources, "sources", page.zone, total=page.query(insights.count_sources),
-           all_rows=page.deferred(insights.top_sources))
+           all_rows=page.deferred(insights.top_sources), pick=("source_ip", "sources_ip"))
 ui.records_csv_download(page)
 
 st.subheader(t("section.drill"))

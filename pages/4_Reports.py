@@ -13,7 +13,7 @@ ui.require_data(page)
 st.subheader(t("section.reports"))
 reports = page.query(insights.report_list, limit=shown_rows("reports"))
 show_table(reports, "reports", page.zone, total=page.query(insights.count_reports),
-           all_rows=page.deferred(insights.report_list))
+           all_rows=page.deferred(insights.report_list), pick=("report_key", "reports_pick"))
 ui.records_csv_download(page)
 
 st.subheader(t("section.report"))

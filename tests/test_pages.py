@@ -1,0 +1,450 @@
+"""The app's pages driven by Streamlit's AppTest: every page on an empty and on a loaded
+database, the numbers of a known fixture set, filter changes, the URL, uploads, the drop
+folder, the demo data, and the CSV behind each download button.
+
+Each test points the app at its own temporary database, inbox and archive through the
+environment (read by the app on every run) and clears Streamlit's caches.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dmarc_analytics import charts, i18n, insights, ui_tables
+from dmarc_analytics.config import load_settings
+from dmarc_analytics.filters import Filter
+from dmarc_analytics.pipeline import Ingestor
+from dmarc_analytics.queries import summary
+from dmarc_analytics.store import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+PAGES = ["pages/1_Sources.py", "pages/2_Reporters.py", "pages/3_Alignment.py",
+         "pages/4_Reports.py", "pages/5_Ingest.py"]  # fmt: skip
+SIX = ("Messages", "DMARC pass rate", "Reports", "Reporters", "Source IPs", "Domains")
+
+# (source IP, count, disposition, dkim verdict, spf verdict, header-from, DKIM d=, SPF domain)
+G1 = [("192.0.2.1", 10, "none", "pass", "pass", "example.com", "example.com", "example.com"),
+      ("192.0.2.2", 5, "quarantine", "fail", "fail", "example.com", "other.net", "spoof.test")]
+Y1 = [("192.0.2.1", 7, "none", "pass", "pass", "example.com", "example.com", "example.com"),
+      ("198.51.100.9", 3, "reject", "fail", "fail", "example.com", "bad.test", "bad.test")]
+G2 = [("203.0.113.5", 20, "none", "fail", "pass", "example.org", "esp.test", "example.org")]
+# fmt: skip
+
+
+def report_xml(org: str, report_id: str, domain: str, day: date, rows: list[tuple]) -> bytes:
+    begin = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    records = "".join(
+        f"<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>"
+        f"<disposition>{disp}</disposition><dkim>{dkim}</dkim><spf>{spf}</spf>"
+        f"</policy_evaluated></row><identifiers><header_from>{hfrom}</header_from></identifiers>"
+        f"<auth_results><dkim><domain>{d}</domain><selector>s1</selector><result>"
+        f"{'pass' if d != 'bad.test' else 'fail'}</result></dkim><spf><domain>{s}</domain>"
+        f"<result>{'pass' if s != 'bad.test' else 'fail'}</result></spf></auth_results></record>"
+        for ip, count, disp, dkim, spf, hfrom, d, s in rows
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><feedback><version>1.0</version>'
+        f"<report_metadata><org_name>{org}</org_name><email>dmarc@{org.lower()}</email>"
+        f"<report_id>{report_id}</report_id><date_range><begin>{begin}</begin>"
+        f"<end>{begin + 86399}</end></date_range></report_metadata><policy_published>"
+        f"<domain>{domain}</domain><adkim>r</adkim><aspf>r</aspf><p>reject</p><sp>none</sp>"
+        f"<pct>100</pct></policy_published>{records}</feedback>"
+    ).encode()
+
+
+FIXTURE = {
+    "google.com!example.com!g1.xml": report_xml("google.com", "g1", "example.com",
+                                                date(2026, 11, 1), G1),
+    "yahoo.com!example.com!y1.xml": report_xml("Yahoo", "y1", "example.com",
+                                               date(2026, 11, 2), Y1),
+    "google.com!example.org!g2.xml": report_xml("google.com", "g2", "example.org",
+                                                date(2026, 11, 3), G2),
+}  # fmt: skip
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """A fresh database, inbox and archive for the app; caches cleared before and after."""
+    monkeypatch.setenv("DMARC_ANALYTICS_DB", str(tmp_path / "app.duckdb"))
+    monkeypatch.setenv("DMARC_ANALYTICS_INBOX", str(tmp_path / "inbox"))
+    monkeypatch.setenv("DMARC_ANALYTICS_ARCHIVE_DIR", str(tmp_path / "archive"))
+    monkeypatch.delenv("DMARC_ANALYTICS_CONFIG", raising=False)
+    st.cache_data.clear()
+    yield load_settings(cwd=tmp_path)
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def loaded(app_env):
+    outcomes = Ingestor(replace(app_env, workers=1), via="test").ingest_blobs(FIXTURE.items())
+    assert [o.outcome for o in outcomes] == ["inserted"] * 3
+    return app_env
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Every CSV download drawn, by key: (label, function that builds the bytes)."""
+    seen: dict[str, tuple[str, object]] = {}
+    original = ui_tables.csv_download
+
+    def spy(label, make, file_name, key, help=None):  # noqa: A002
+        seen[key] = (label, make)
+        original(label, make, file_name, key, help)
+
+    monkeypatch.setattr(ui_tables, "csv_download", spy)
+    monkeypatch.setattr("dmarc_analytics.ui.csv_download", spy)
+    return seen
+
+
+def start(page: str | None = None, params: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if params:
+        at.query_params.update(params)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def nav_links(at: AppTest) -> list[str]:
+    return [link.proto.label for link in at.sidebar.get("page_link")]
+
+
+def chart(at: AppTest, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def numbers(values: list | dict) -> list:
+    """Plotly JSON numbers: a list, or a typed array (``{"dtype", "bdata"}``)."""
+    if isinstance(values, dict):
+        return numpy.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).tolist()
+    return values
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def expected_metrics(settings, flt: Filter) -> dict[str, str]:
+    with open_store(settings.db) as con:
+        s = summary(con, flt)
+        o = insights.overview(con, flt)
+    rate = "—" if s.dmarc_pass_rate is None else f"{s.dmarc_pass_rate:.1%}"
+    return {"Messages": f"{s.messages:,}", "DMARC pass rate": rate, "Reports": f"{s.reports:,}",
+            "Reporters": f"{o.reporters:,}", "Source IPs": f"{o.source_ips:,}",
+            "Domains": f"{o.domains:,}"}  # fmt: skip
+
+
+def six(at: AppTest) -> dict[str, str]:
+    values = metrics(at)
+    return {label: values[label] for label in SIX}
+
+
+def csv_rows(make) -> list[dict[str, str]]:
+    data = make()
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+# --- empty database -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", [None, *PAGES])
+def test_every_page_on_an_empty_database_says_what_to_do(app_env, page):
+    at = start(page)
+    if page == "pages/5_Ingest.py":
+        assert at.get("file_uploader")
+        assert [h.value for h in at.main.subheader][:1] == ["This session's uploads"]
+        return
+    assert [h.value for h in at.main.subheader] == ["No reports yet"]
+    assert not at.metric and not at.dataframe
+    assert nav_links(at) == ["Overview", "Sources", "Reporters", "Alignment", "Reports", "Ingest"]
+    assert [link.proto.label for link in at.main.get("page_link")] == ["Go to Ingest"]
+    assert [b.label for b in at.button if b.key == "demo_load"] == (
+        ["Load demo data"] if page is None else []
+    )
+
+
+# --- the known fixture set -----------------------------------------------------------
+
+
+def test_overview_shows_the_fixture_numbers(loaded):
+    at = start()
+    assert six(at) == {"Messages": "45", "DMARC pass rate": "82.2%", "Reports": "3",
+                       "Reporters": "2", "Source IPs": "4", "Domains": "2"}  # fmt: skip
+    assert six(at) == expected_metrics(loaded, Filter())
+    assert any(c.value == "Reports from 2026-11-01 00:00 to 2026-11-03 23:59 (UTC)."
+               for c in at.caption)  # fmt: skip
+    quality = metrics(at)
+    assert quality["Reports with issues"] == "0" and quality["Conflicts"] == "0"
+    top_sources, top_reporters = (d.value for d in at.dataframe)
+    assert top_sources["source_ip"].tolist() == ["203.0.113.5", "192.0.2.1", "192.0.2.2",
+                                                 "198.51.100.9"]  # fmt: skip
+    assert top_sources["messages"].tolist() == [20, 17, 5, 3]
+    assert list(top_sources.columns) == ["source_ip", "messages", "dmarc_pass_rate",
+                                         "header_from"]  # fmt: skip
+    assert top_reporters[["reports", "messages"]].values.tolist() == [[2, 35], [1, 10]]
+    layout = chart(at)["layout"]
+    assert layout["title"]["text"] == "Messages per day by DMARC result"
+    assert layout["xaxis"]["title"]["text"] == "Day (UTC)"
+    assert layout["yaxis"]["title"]["text"] == "Messages"
+    bars = {trace["name"]: sum(numbers(trace["y"])) for trace in chart(at)["data"]}
+    assert bars == {"DMARC pass": 37, "DMARC fail": 8}
+
+
+def reporter_choice(at: AppTest, name: str) -> str:
+    return next(o for o in at.multiselect(key="_filter_reporter").options if o.lower() == name)
+
+
+@pytest.mark.parametrize(
+    ("change", "flt"),
+    [
+        (lambda at: at.multiselect(key="_filter_reporter").set_value(
+            [reporter_choice(at, "google.com")]), Filter(reporter=("google.com",))),
+        (lambda at: at.multiselect(key="_filter_disposition").set_value(["reject"]),
+         Filter(disposition=("reject",))),
+        (lambda at: at.selectbox(key="_filter_dmarc").set_value("fail"), Filter(dmarc="fail")),
+        (lambda at: at.text_input(key="_filter_source_ip").input("192.0.2.0/24"),
+         Filter(source_ip=("192.0.2.0/24",))),
+        (lambda at: at.date_input(key="_filter_since").set_value(date(2026, 11, 2)),
+         Filter(since=date(2026, 11, 2))),
+        (lambda at: at.multiselect(key="_filter_policy_domain").set_value(["example.org"]),
+         Filter(policy_domain=("example.org",))),
+        (lambda at: at.selectbox(key="_filter_spf_aligned").set_value("no"),
+         Filter(spf_aligned=False)),
+    ],
+    ids=["reporter", "disposition", "dmarc", "source_ip", "since", "policy_domain", "spf"],
+)
+def test_a_filter_change_moves_the_metrics_to_the_library_numbers(loaded, change, flt):
+    at = start()
+    change(at)
+    at.run()
+    assert not at.exception
+    assert at.session_state["filter"] == flt
+    assert six(at) == expected_metrics(loaded, flt)
+    assert at.query_params == flt.to_params()
+    assert i18n.describe_filter(flt) in [m.value.replace("\\", "") for m in at.markdown]
+
+
+def test_filter_numbers_are_exact_for_known_filters(loaded):
+    at = start()
+    at.multiselect(key="_filter_reporter").set_value([reporter_choice(at, "google.com")]).run()
+    assert six(at) == {"Messages": "35", "DMARC pass rate": "85.7%", "Reports": "2",
+                       "Reporters": "1", "Source IPs": "3", "Domains": "2"}  # fmt: skip
+    at.multiselect(key="_filter_disposition").set_value(["quarantine"]).run()
+    assert six(at) == {"Messages": "5", "DMARC pass rate": "0.0%", "Reports": "1",
+                       "Reporters": "1", "Source IPs": "1", "Domains": "1"}  # fmt: skip
+    at.button(key="_filter_clear").click().run()
+    assert six(at)["Messages"] == "45" and at.query_params == {}
+
+
+def test_the_filter_survives_a_page_switch_and_is_written_back_to_the_url(loaded):
+    at = start()
+    at.selectbox(key="_filter_dmarc").set_value("fail").run()
+    at.switch_page("pages/1_Sources.py").run()
+    assert at.query_params == {"dmarc": "fail"}
+    assert at.selectbox(key="_filter_dmarc").value == "fail"
+    assert at.dataframe[0].value["source_ip"].tolist() == ["192.0.2.2", "198.51.100.9"]
+    assert "Showing DMARC fail." in [m.value for m in at.markdown]
+
+
+def test_a_link_with_filter_params_restores_the_filter(loaded):
+    at = start(params={"reporter": "Yahoo", "since": "2026-11-01"})
+    assert at.session_state["filter"] == Filter(since=date(2026, 11, 1), reporter=("yahoo",))
+    assert at.multiselect(key="_filter_reporter").value == ["Yahoo"]
+    assert six(at)["Messages"] == "10"
+
+
+def test_a_bad_link_param_is_a_clear_error_and_the_page_still_works(loaded):
+    at = start(params={"dmarc": "maybe"})
+    assert [e.value for e in at.error] == [
+        "The link's filter could not be used: dmarc: 'maybe' is not one of pass, fail"
+    ]
+    assert six(at)["Messages"] == "45"
+
+
+def test_an_invalid_sidebar_value_is_reported_and_not_applied(loaded):
+    at = start()
+    at.text_input(key="_filter_source_ip").input("not-an-ip").run()
+    assert any("not an IP address or CIDR range" in e.value for e in at.error)
+    assert at.session_state["filter"] == Filter()
+    assert six(at)["Messages"] == "45"
+
+
+def test_a_time_zone_relabels_days_and_times(loaded):
+    at = start()
+    at.selectbox(key="_tz").set_value("Asia/Tokyo").run()
+    assert any(c.value == "Reports from 2026-11-01 09:00 to 2026-11-04 08:59 (Asia/Tokyo)."
+               for c in at.caption)  # fmt: skip
+    assert chart(at)["layout"]["xaxis"]["title"]["text"] == "Day (Asia/Tokyo)"
+    assert at.query_params == {"tz": "Asia/Tokyo"}
+
+
+@pytest.mark.parametrize("page", [None, *PAGES])
+def test_every_page_runs_on_the_loaded_database(loaded, page):
+    at = start(page)
+    assert not at.error
+    assert nav_links(at) == ["Overview", "Sources", "Reporters", "Alignment", "Reports", "Ingest"]
+
+
+def test_sources_table_drill_down_and_csv(loaded, downloads, monkeypatch):
+    monkeypatch.setattr(ui_tables, "STEP", 2)
+    at = start("pages/1_Sources.py")
+    table = at.dataframe[0].value
+    assert table["source_ip"].tolist() == ["203.0.113.5", "192.0.2.1"]
+    assert table["dmarc_pass_rate"].tolist() == [1.0, 1.0]
+    assert "Showing 2 of 4 rows." in [c.value for c in at.caption]
+    label, make = downloads["sources_csv"]
+    assert label == "Download CSV (4 rows)"
+    rows = csv_rows(make)
+    assert [r["source_ip"] for r in rows] == ["203.0.113.5", "192.0.2.1", "192.0.2.2",
+                                              "198.51.100.9"]  # fmt: skip
+    assert list(rows[0]) == list(table.columns)
+    record_rows = csv_rows(downloads["sources_filter_records_csv"][1])
+    assert sorted(int(r["count"]) for r in record_rows) == [3, 5, 7, 10, 20]
+    at.button(key="sources_more").click().run()
+    assert len(at.dataframe[0].value) == 4
+    at.selectbox(key="sources_ip").set_value("192.0.2.1").run()
+    assert not at.exception
+    dkim, spf, records = (d.value for d in at.dataframe[1:4])
+    assert dkim[["domain", "result", "messages"]].values.tolist() == [["example.com", "pass", 17]]
+    assert spf["messages"].sum() == 17
+    assert sorted(records["count"].tolist()) == [7, 10]
+    assert "from 192.0.2.1" in chart(at)["layout"]["title"]["text"]
+
+
+def test_reporters_and_alignment_tables(loaded):
+    at = start("pages/2_Reporters.py")
+    table = at.dataframe[0].value
+    assert table[["reports", "messages"]].values.tolist() == [[2, 35], [1, 10]]
+    assert at.get("plotly_chart")
+    at.switch_page("pages/3_Alignment.py").run()
+    matrix, unaligned = (d.value for d in at.dataframe)  # no override reasons in the fixture
+    cells = {(bool(r.spf_aligned), bool(r.dkim_aligned)): int(r.messages)
+             for r in matrix.itertuples() if r.messages}  # fmt: skip
+    assert cells == {(True, True): 17, (True, False): 20, (False, False): 8}
+    pairs = set(zip(unaligned["source_ip"], unaligned["domain"], unaligned["messages"],
+                    strict=True))  # fmt: skip
+    assert ("192.0.2.2", "other.net", 5) in pairs and ("203.0.113.5", "esp.test", 20) in pairs
+
+
+def test_reports_list_and_one_report_with_its_original_xml(loaded, downloads):
+    at = start("pages/4_Reports.py")
+    reports = at.dataframe[0].value
+    assert reports["messages"].tolist() == [20, 10, 15]
+    assert csv_rows(downloads["reports_csv"][1])[0]["policy_domain"] == "example.org"
+    key = int(reports["report_key"].iloc[1])
+    at.selectbox(key="reports_pick").set_value(key).run()
+    assert not at.exception
+    meta = at.dataframe[1].value
+    assert ["Report ID", "y1"] in meta.values.tolist()
+    rows = at.dataframe[3].value
+    assert rows["source_ip"].tolist() == ["192.0.2.1", "198.51.100.9"]
+    assert rows["disposition"].tolist() == ["none", "reject"]
+    xml = at.code[0].value
+    assert xml == FIXTURE["yahoo.com!example.com!y1.xml"].decode()
+
+
+# --- getting data in -----------------------------------------------------------------
+
+
+def test_the_uploader_ingests_files_and_lists_their_outcomes(app_env):
+    at = start("pages/5_Ingest.py")
+    uploader = at.get("file_uploader")[0]
+    assert uploader.accept_multiple_files
+    files = [(name, data, "application/octet-stream") for name, data in FIXTURE.items()]
+    files.append(("notes.txt", b"hello, not a report", "text/plain"))
+    uploader.set_value(files).run()
+    assert not at.exception
+    outcomes = at.dataframe[0].value
+    assert outcomes["name"].tolist() == [*FIXTURE, "notes.txt"]
+    assert outcomes["outcome"].tolist() == ["inserted", "inserted", "inserted", "rejected"]
+    assert outcomes["messages"].tolist() == [15, 10, 20, 0]
+    assert outcomes["reason"].iloc[3] != ""
+    ledger = at.dataframe[1].value
+    assert sorted(ledger["outcome"].tolist()) == ["inserted"] * 3 + ["rejected"]
+    at.switch_page(APP).run()
+    assert six(at)["Messages"] == "45"
+
+
+def test_the_ledger_filters_by_outcome(loaded):
+    at = start("pages/5_Ingest.py")
+    assert len(at.dataframe[0].value) == 3
+    at.selectbox(key="ingest_ledger_outcome").set_value("rejected").run()
+    assert at.dataframe[0].value.empty if at.dataframe else True
+
+
+def test_files_in_the_drop_folder_are_ingested_at_page_load(app_env):
+    app_env.inbox.mkdir(parents=True)
+    for name, data in FIXTURE.items():
+        (app_env.inbox / name).write_bytes(data)
+        os.utime(app_env.inbox / name, (1_700_000_000, 1_700_000_000))  # arrived a while ago
+    at = start()
+    assert six(at)["Messages"] == "45"
+    at.run()
+    with open_store(app_env.db) as con:
+        assert len(insights.ledger(con)) == 3  # known by hash: not ingested again
+
+
+def test_the_demo_data_loads_in_one_click_and_is_removed_in_one_click(app_env):
+    at = start()
+    at.button(key="demo_load").click().run()
+    assert not at.exception
+    with open_store(app_env.db) as con:
+        assert insights.has_demo_data(con)
+    assert six(at) == expected_metrics(app_env, Filter())
+    assert six(at)["Reports"] == "400"
+    at.button(key="overview_demo_remove").click().run()
+    assert [h.value for h in at.main.subheader] == ["No reports yet"]
+    with open_store(app_env.db) as con:
+        assert not insights.has_data(con)
+
+
+def test_purge_by_policy_domain_from_the_ingest_page(loaded):
+    at = start("pages/5_Ingest.py")
+    at.selectbox(key="ingest_purge_domain").set_value("example.org")
+    at.checkbox(key="ingest_purge_confirm").check().run()
+    at.button(key="ingest_purge").click().run()
+    assert "Removed 1 reports." in [s.value for s in at.success]
+    at.switch_page(APP).run()
+    assert six(at)["Messages"] == "25"
+
+
+# --- library pieces of the UI ---------------------------------------------------------
+
+
+def test_chart_labels_from_report_data_are_escaped():
+    import pandas as pd
+
+    frame = pd.DataFrame({"reporter": ["<b>evil</b> & co"], "messages": [4],
+                          "dmarc_pass_rate": [0.5]})  # fmt: skip
+    figure = charts.reporters(frame)
+    assert list(figure.data[0].y) == ["&lt;b&gt;evil&lt;/b&gt; &amp; co"]
+    assert figure.data[0].marker.color == charts.PASS_COLOUR
+    assert figure.data[1].marker.color == charts.FAIL_COLOUR
+
+
+def test_the_catalogue_describes_every_filter_field():
+    flt = Filter.from_params({"since": "2026-11-01", "until": "2026-11-02", "reporter": "a,b",
+                              "dmarc": "pass", "dkim_aligned": "no", "source_ip": "192.0.2.0/24"})
+    assert i18n.describe_filter(flt) == (
+        "Showing reports that begin from 2026-11-01 to 2026-11-02 (UTC days); reporter a or b; "
+        "source IP in 192.0.2.0/24; DMARC pass; DKIM not aligned."
+    )
+    assert i18n.describe_filter(Filter()) == "Showing all stored reports."
+    assert [i18n.t(f"metric.{k}") for k in ("messages", "dmarc_pass_rate", "reports",
+                                             "reporters", "source_ips", "domains")] == list(SIX)
