@@ -115,9 +115,13 @@ def frame_to_csv_bytes(df: pd.DataFrame) -> bytes:
     """A page table as CSV bytes: UTF-8 with a BOM, every text cell through ``spreadsheet_safe``."""
     safe = df.copy()
     for column in safe.columns:
-        if not (pd.api.types.is_numeric_dtype(safe[column])
-                or pd.api.types.is_datetime64_any_dtype(safe[column])):  # fmt: skip
-            safe[column] = safe[column].map(spreadsheet_safe)
+        values = safe[column]
+        if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_numeric_dtype(values):
+            continue
+        if pd.api.types.is_datetime64_dtype(values):  # naive = UTC in this app; keep the time
+            safe[column] = values.dt.strftime("%Y-%m-%d %H:%M:%S")
+        else:
+            safe[column] = values.map(spreadsheet_safe)
     text = safe.to_csv(index=False, lineterminator="\n")
     return UTF8_BOM + text.encode("utf-8")
 

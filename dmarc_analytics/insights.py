@@ -1,0 +1,411 @@
+"""Page queries: one function per question a page asks, each ``(con, Filter, ...)``.
+
+The contract is /work/spec/insights-contract.md. Messages are always ``sum(count)``; rates
+are weighted by count, floats in 0..1 and 0 when there are no messages. "SPF aligned" and
+"DKIM aligned" are the receiver's verdicts (``records.spf`` / ``records.dkim`` = 'pass'),
+"DMARC pass" is ``records.dmarc_pass``. Times are naive UTC; days are ``datetime.date``.
+Each question is one GROUP BY pass over the filtered records (plus small joins), so a page
+stays fast on millions of records. Report, data-quality and ledger questions live in
+``insights_reports`` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import pandas as pd
+
+from dmarc_analytics.filters import Filter, compile_filter
+from dmarc_analytics.flatten import ip_key
+from dmarc_analytics.insights_reports import (
+    DataQuality,
+    FilterChoices,
+    ReportDetail,
+    count_ledger,
+    count_reports,
+    data_quality,
+    filter_choices,
+    has_data,
+    has_demo_data,
+    ledger,
+    report_detail,
+    report_list,
+)
+from dmarc_analytics.insights_sql import (
+    DKIM_ALIGNED,
+    MESSAGES,
+    PASS,
+    PASS_FAIL,
+    REASONS_OF_R,
+    SPF_ALIGNED,
+    frame,
+    limit_sql,
+    messages_where,
+    report_scope,
+    scalar,
+    share,
+    with_params,
+)
+from dmarc_analytics.store import fetch_one
+
+__all__ = [
+    "DataQuality", "FilterChoices", "Overview", "ReportDetail", "alignment_matrix",
+    "authenticated_unaligned", "count_ledger", "count_reports", "count_sources",
+    "daily_messages", "data_quality", "disposition_over_time", "filter_choices", "has_data",
+    "has_demo_data", "ledger", "overview", "override_reasons", "report_detail", "report_list",
+    "reporters", "source_auth", "source_records", "source_timeline", "top_sources",
+]  # fmt: skip
+
+_SERIES = {"dmarc": PASS_FAIL, "disposition": "disposition"}
+_RATES = (
+    f"{share(PASS)} AS dmarc_pass_rate, {share(SPF_ALIGNED)} AS spf_aligned_rate, "
+    f"{share(DKIM_ALIGNED)} AS dkim_aligned_rate"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    messages: int
+    dmarc_pass_messages: int
+    dmarc_pass_rate: float | None  # None when there are no messages
+    reports: int
+    reporters: int
+    source_ips: int
+    domains: int  # distinct policy domains
+    begin: datetime | None  # earliest report begin, UTC
+    end: datetime | None  # latest report end, UTC
+
+
+def overview(con: duckdb.DuckDBPyConnection, flt: Filter) -> Overview:
+    """Headline numbers; reports, begin and end are counted exactly like ``queries.summary``.
+
+    Reporters and policy domains are those of the same reports; source IPs those of the
+    matching records.
+    """
+    where = compile_filter(flt)
+    messages, passed, ips = fetch_one(
+        con,
+        f"SELECT {MESSAGES}, {messages_where(PASS)}, count(DISTINCT source_ip) "
+        f"FROM records WHERE {where.sql}",
+        where.params,
+    )
+    scope = report_scope(flt)
+    reports, reporter_count, domains, begin, end = fetch_one(
+        con,
+        "SELECT count(*), count(DISTINCT reporter), count(DISTINCT policy_domain), "
+        f"min(begin_utc), max(end_utc) FROM reports WHERE {scope.sql}",
+        scope.params,
+    )
+    rate = passed / messages if messages else None
+    return Overview(
+        int(messages), int(passed), rate, int(reports), int(reporter_count), int(ips),
+        int(domains), begin, end,
+    )  # fmt: skip
+
+
+def daily_messages(
+    con: duckdb.DuckDBPyConnection, flt: Filter, by: str = "dmarc", tz: str = "UTC"
+) -> pd.DataFrame:
+    """Messages per day and series: day, series, messages — by day, then series.
+
+    ``by="dmarc"`` gives series "pass"/"fail", ``by="disposition"`` the dispositions. Days
+    are report begin days in ``tz`` (an IANA zone name; UTC = ``records.day``).
+    """
+    series = _SERIES.get(by)
+    if series is None:
+        raise ValueError(f"by must be one of {', '.join(_SERIES)}, got {by!r}")
+    where = compile_filter(flt)
+    if tz == "UTC":
+        return frame(
+            con,
+            f"SELECT day, {series} AS series, {MESSAGES} AS messages FROM records "
+            f"WHERE {where.sql} GROUP BY ALL ORDER BY day, series",
+            where.params,
+        )
+    _check_zone(tz)
+    # Convert each distinct report begin once, not every record.
+    return frame(
+        con,
+        "SELECT CAST(timezone($q_tz, begin_utc AT TIME ZONE 'UTC') AS DATE) AS day, series, "
+        "CAST(sum(messages) AS BIGINT) AS messages FROM ("
+        f"  SELECT begin_utc, {series} AS series, sum(count) AS messages FROM records "
+        f"  WHERE {where.sql} GROUP BY ALL"
+        ") GROUP BY ALL ORDER BY day, series",
+        with_params(where.params, q_tz=tz),
+    )
+
+
+def _check_zone(tz: str) -> None:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz!r}") from exc
+
+
+def disposition_over_time(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
+    """Messages per UTC day and disposition: day, disposition, messages."""
+    df = daily_messages(con, flt, by="disposition")
+    return df.rename(columns={"series": "disposition"})
+
+
+def top_sources(
+    con: duckdb.DuckDBPyConnection, flt: Filter, limit: int | None = None
+) -> pd.DataFrame:
+    """One row per source IP, biggest first.
+
+    Columns: source_ip, messages, dmarc_pass_rate, spf_aligned_rate, dkim_aligned_rate,
+    dispositions ("none 120; reject 3", biggest first), header_from (sorted, ", "),
+    reporters (sorted, ", "), first_seen, last_seen (min/max report begin, UTC). The
+    lists are computed only for the IPs returned.
+    """
+    where = compile_filter(flt)
+    limit_clause, params = limit_sql(limit, where.params)
+    only_top = " AND source_ip IN (SELECT source_ip FROM top)" if limit is not None else ""
+    sql = f"""
+        WITH top AS (
+            SELECT source_ip, {MESSAGES} AS messages, {_RATES},
+                   min(begin_utc) AS first_seen, max(begin_utc) AS last_seen
+            FROM records WHERE {where.sql}
+            GROUP BY source_ip ORDER BY messages DESC, source_ip{limit_clause}
+        ),
+        parts AS (
+            SELECT source_ip, disposition, header_from, reporter, sum(count) AS m
+            FROM records WHERE ({where.sql}){only_top} GROUP BY ALL
+        ),
+        disp AS (
+            SELECT source_ip, string_agg(disposition || ' ' || CAST(m AS BIGINT), '; '
+                                         ORDER BY m DESC, disposition) AS dispositions
+            FROM (SELECT source_ip, disposition, sum(m) AS m FROM parts GROUP BY ALL)
+            GROUP BY source_ip
+        ),
+        lists AS (
+            SELECT source_ip,
+                   coalesce(string_agg(DISTINCT header_from, ', ' ORDER BY header_from), '')
+                       AS header_from,
+                   string_agg(DISTINCT reporter, ', ' ORDER BY reporter) AS reporters
+            FROM parts GROUP BY source_ip
+        )
+        SELECT top.source_ip, messages, dmarc_pass_rate, spf_aligned_rate, dkim_aligned_rate,
+               dispositions, header_from, reporters, first_seen, last_seen
+        FROM top JOIN disp USING (source_ip) JOIN lists USING (source_ip)
+        ORDER BY messages DESC, source_ip
+    """
+    return frame(con, sql, params)
+
+
+def count_sources(con: duckdb.DuckDBPyConnection, flt: Filter) -> int:
+    """Distinct source IPs among the matching records."""
+    where = compile_filter(flt)
+    return int(
+        scalar(con, f"SELECT count(DISTINCT source_ip) FROM records WHERE {where.sql}",
+               where.params)
+    )  # fmt: skip
+
+
+def _one_source(flt: Filter, source_ip: str) -> tuple[str, dict[str, object]]:
+    """The filter plus "this source IP": by its integer key when it is a valid address."""
+    where = compile_filter(flt)
+    version, number = ip_key(source_ip.strip())
+    if version is None:
+        return f"({where.sql}) AND source_ip = $q_ip", with_params(where.params, q_ip=source_ip)
+    # Valid IPs are stored in canonical form with their integer key: equal key, equal text.
+    return (
+        f"({where.sql}) AND ip_version = $q_ipv AND ip_num = CAST($q_ipn AS UHUGEINT)",
+        with_params(where.params, q_ipv=version, q_ipn=number),
+    )
+
+
+def source_records(
+    con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str, limit: int | None = None
+) -> pd.DataFrame:
+    """The matching records of one IP, newest report first, then the biggest.
+
+    Columns: begin_utc, reporter, policy_domain, header_from, envelope_from, count,
+    disposition, dkim, spf, dkim_results, spf_results, override_reasons ("type: comment; ...").
+    """
+    condition, params = _one_source(flt, source_ip)
+    limit_clause, params = limit_sql(limit, params)
+    sql = f"""
+        WITH r AS (
+            SELECT report_key, ordinal, begin_utc, reporter, policy_domain, header_from,
+                   envelope_from, count, disposition, dkim, spf, dkim_auth, spf_auth
+            FROM records WHERE {condition}
+            ORDER BY begin_utc DESC, count DESC, report_key, ordinal{limit_clause}
+        ),
+        o AS ({REASONS_OF_R})
+        SELECT r.begin_utc, r.reporter, r.policy_domain, r.header_from, r.envelope_from,
+               r.count, r.disposition, r.dkim, r.spf, r.dkim_auth AS dkim_results,
+               r.spf_auth AS spf_results, o.override_reasons
+        FROM r LEFT JOIN o ON o.report_key = r.report_key AND o.record_ordinal = r.ordinal
+        ORDER BY r.begin_utc DESC, r.count DESC, r.report_key, r.ordinal
+    """
+    return frame(con, sql, params)
+
+
+def source_auth(
+    con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The raw auth results of one IP's matching records, weighted by the records' counts.
+
+    DKIM: domain, selector, result, aligned, messages; SPF: domain, scope, result, aligned,
+    messages. A record counts once per distinct result even if it lists it twice.
+    """
+    condition, params = _one_source(flt, source_ip)
+    both = frame(
+        con,
+        f"""
+        WITH r AS MATERIALIZED (SELECT report_key, ordinal, count FROM records
+                                WHERE {condition})
+        SELECT mechanism, domain, detail, result, aligned, CAST(sum(count) AS BIGINT) AS messages
+        FROM ({_auth_join("dkim", "dkim_results", "selector")}
+              UNION ALL
+              {_auth_join("spf", "spf_results", "scope")})
+        GROUP BY ALL
+        ORDER BY mechanism, messages DESC, domain NULLS LAST, detail NULLS LAST, result,
+                 aligned NULLS LAST
+        """,
+        params,
+    )
+    return _auth_part(both, "dkim", "selector"), _auth_part(both, "spf", "scope")
+
+
+def _auth_join(mechanism: str, table: str, detail: str) -> str:
+    return (
+        f"SELECT DISTINCT r.report_key, r.ordinal, r.count, '{mechanism}' AS mechanism, "
+        f"a.domain, a.{detail} AS detail, a.result, a.aligned FROM r JOIN {table} a "
+        "ON a.report_key = r.report_key AND a.record_ordinal = r.ordinal"
+    )
+
+
+def _auth_part(both: pd.DataFrame, mechanism: str, detail: str) -> pd.DataFrame:
+    part = both[both["mechanism"] == mechanism].drop(columns="mechanism")
+    return part.rename(columns={"detail": detail}).reset_index(drop=True)
+
+
+def source_timeline(con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str) -> pd.DataFrame:
+    """One IP's messages per UTC day: day, series ("pass"/"fail"), messages."""
+    condition, params = _one_source(flt, source_ip)
+    return frame(
+        con,
+        f"SELECT day, {PASS_FAIL} AS series, {MESSAGES} AS messages FROM records "
+        f"WHERE {condition} GROUP BY ALL ORDER BY day, series",
+        params,
+    )
+
+
+def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
+    """One row per reporter over the filter's reports (the same reports as ``overview``).
+
+    Columns: reporter, reports, messages, dmarc_pass_rate, spf_aligned_rate,
+    dkim_aligned_rate, first_day, last_day, days_covered (distinct report days), gap_days
+    (days in [first_day, last_day] without a report), avg_records, max_records (records per
+    report; the matching records when the filter has record-level conditions).
+    """
+    where = compile_filter(flt)
+    if flt.has_record_conditions:
+        scoped = f"""
+            SELECT rp.reporter, rp.day, per.n
+            FROM (SELECT report_key, count(*) AS n FROM records WHERE {where.sql}
+                  GROUP BY report_key) per
+            JOIN reports rp ON rp.report_key = per.report_key"""
+    else:  # the same report-level conditions, over reports
+        scoped = f"SELECT reporter, day, records AS n FROM reports WHERE {where.sql}"
+    sql = f"""
+        WITH reps AS (
+            SELECT reporter, count(*) AS reports, min(day) AS first_day, max(day) AS last_day,
+                   count(DISTINCT day) AS days_covered, avg(n) AS avg_records,
+                   CAST(max(n) AS BIGINT) AS max_records
+            FROM ({scoped}) GROUP BY reporter
+        ),
+        rates AS (
+            SELECT reporter, {MESSAGES} AS messages, {_RATES}
+            FROM records WHERE {where.sql} GROUP BY reporter
+        )
+        SELECT reporter, reports, coalesce(messages, 0) AS messages,
+               coalesce(dmarc_pass_rate, 0) AS dmarc_pass_rate,
+               coalesce(spf_aligned_rate, 0) AS spf_aligned_rate,
+               coalesce(dkim_aligned_rate, 0) AS dkim_aligned_rate, first_day, last_day,
+               days_covered, date_diff('day', first_day, last_day) + 1 - days_covered AS gap_days,
+               avg_records, max_records
+        FROM reps LEFT JOIN rates USING (reporter)
+        ORDER BY messages DESC, reporter
+    """
+    return frame(con, sql, where.params)
+
+
+def alignment_matrix(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
+    """Messages by (SPF aligned, DKIM aligned) verdict: always the four combinations.
+
+    Columns: spf_aligned, dkim_aligned, messages, share (of all matching messages).
+    """
+    where = compile_filter(flt)
+    sql = f"""
+        WITH g AS (
+            SELECT coalesce({SPF_ALIGNED}, false) AS s, coalesce({DKIM_ALIGNED}, false) AS d,
+                   sum(count) AS m
+            FROM records WHERE {where.sql} GROUP BY ALL
+        )
+        SELECT k.spf_aligned, k.dkim_aligned, CAST(coalesce(g.m, 0) AS BIGINT) AS messages,
+               coalesce(CAST(g.m AS DOUBLE) / nullif(sum(g.m) OVER (), 0), 0) AS share
+        FROM (VALUES (false, false), (false, true), (true, false), (true, true))
+             AS k(spf_aligned, dkim_aligned)
+        LEFT JOIN g ON g.s = k.spf_aligned AND g.d = k.dkim_aligned
+        ORDER BY messages DESC, spf_aligned, dkim_aligned
+    """
+    return frame(con, sql, where.params)
+
+
+def authenticated_unaligned(
+    con: duckdb.DuckDBPyConnection, flt: Filter, limit: int | None = None
+) -> pd.DataFrame:
+    """Senders that passed DKIM or SPF for a domain not aligned with the From domain.
+
+    Columns: source_ip, header_from, mechanism ("dkim"/"spf"), domain, messages. These are
+    the auth results with result 'pass' and aligned = false (and a domain) of the matching
+    records; a record counts once per (mechanism, domain). The store keeps that list per
+    record (``records.auth_unaligned_domains``, "dkim:d1; spf:d2", written from the same
+    per-result flags as dkim_results/spf_results.aligned), so one pass over the records
+    answers it; each distinct list is split once.
+    """
+    where = compile_filter(flt)
+    limit_clause, params = limit_sql(limit, where.params)
+    sql = f"""
+        WITH g AS (
+            SELECT source_ip, header_from, auth_unaligned_domains AS found, sum(count) AS m
+            FROM records WHERE ({where.sql}) AND auth_unaligned GROUP BY ALL
+        ),
+        combos AS (  -- split each distinct list once, not every group
+            SELECT found, unnest(list_distinct(string_split(found, '; '))) AS pair
+            FROM (SELECT DISTINCT found FROM g)
+        )
+        SELECT source_ip, header_from, split_part(pair, ':', 1) AS mechanism,
+               substr(pair, strpos(pair, ':') + 1) AS domain,
+               CAST(sum(m) AS BIGINT) AS messages
+        FROM g JOIN combos USING (found) GROUP BY source_ip, header_from, pair
+        ORDER BY messages DESC, source_ip, header_from NULLS LAST, mechanism,
+                 domain{limit_clause}
+    """
+    return frame(con, sql, params)
+
+
+def override_reasons(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
+    """Override reasons of the matching records: type, comment, records, messages.
+
+    A record counts once per distinct (type, comment); an empty comment is shown as None.
+    """
+    where = compile_filter(flt)
+    sql = f"""
+        WITH r AS (SELECT report_key, ordinal, count FROM records
+                   WHERE ({where.sql}) AND reason_types IS NOT NULL)
+        SELECT type, comment, count(*) AS records, CAST(sum(count) AS BIGINT) AS messages
+        FROM (SELECT DISTINCT r.report_key, r.ordinal, r.count, o.type,
+                              nullif(o.comment, '') AS comment
+              FROM r JOIN override_reasons o
+                ON o.report_key = r.report_key AND o.record_ordinal = r.ordinal)
+        GROUP BY ALL
+        ORDER BY messages DESC, type, comment NULLS FIRST
+    """
+    return frame(con, sql, where.params)

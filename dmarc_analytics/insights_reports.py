@@ -1,0 +1,225 @@
+"""Page queries about reports, data quality, filter choices and the ingest ledger.
+
+Part of the ``insights`` contract (/work/spec/insights-contract.md); import them from
+``dmarc_analytics.insights``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from dmarc_analytics.filters import Filter, compile_filter
+from dmarc_analytics.insights_sql import (
+    REASONS_OF_R,
+    frame,
+    limit_sql,
+    messages_where,
+    report_scope,
+    scalar,
+)
+from dmarc_analytics.outcomes import OUTCOMES
+from dmarc_analytics.store import fetch_one
+
+# The policy as the receiver reported it; tags it did not report are left out.
+_POLICY = "concat_ws(' ', 'p=' || p, 'sp=' || sp, 'np=' || np, 'pct=' || pct, 't=' || testing)"
+_REPORT_LIST_COLUMNS = (
+    f"rp.report_key, rp.reporter, rp.policy_domain, rp.begin_utc, rp.end_utc, {_POLICY} AS policy"
+)
+_REPORT_FLAGS = "rp.issue_count AS issues, rp.partial, rp.multi_day, rp.demo"
+_LEDGER_COLUMNS = (
+    "ingested_at, via, name, outcome, reason, reports, records, messages, duplicates, "
+    "conflicts, partial, rejected_parts, sha256"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportDetail:
+    report: dict[str, object]  # every column of the reports row
+    records: pd.DataFrame
+    issues: pd.DataFrame
+    origin: str
+    input_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class DataQuality:
+    reports_with_issues: int
+    partial_reports: int
+    conflicts: int  # conflicting copies whose kept report is in the filter
+    multi_day_reports: int
+    verdict_mismatch_messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class FilterChoices:
+    policy_domains: list[str]
+    header_froms: list[str]
+    reporters: list[str]  # sorted case-insensitively
+    first_day: date | None
+    last_day: date | None
+
+
+def report_list(
+    con: duckdb.DuckDBPyConnection, flt: Filter, limit: int | None = None
+) -> pd.DataFrame:
+    """The filter's reports, newest first (begin, then report_key, descending).
+
+    Columns: report_key, reporter, policy_domain, begin_utc, end_utc, policy (as reported,
+    e.g. "p=reject sp=quarantine pct=100"), records, messages, issues, partial, multi_day,
+    demo. With record-level conditions only reports with a matching record are listed, and
+    records/messages count the matching records.
+    """
+    where = compile_filter(flt)
+    if flt.has_record_conditions:
+        source = f"""
+            (SELECT report_key, count(*) AS n, sum(count) AS m FROM records
+             WHERE {where.sql} GROUP BY report_key) per
+            JOIN reports rp ON rp.report_key = per.report_key"""
+        counts = "per.n AS records, CAST(per.m AS BIGINT) AS messages"
+    else:
+        source = f"reports rp WHERE {where.sql}"
+        counts = "CAST(rp.records AS BIGINT) AS records, rp.messages"
+    limit_clause, params = limit_sql(limit, where.params)
+    sql = (
+        f"SELECT {_REPORT_LIST_COLUMNS}, {counts}, {_REPORT_FLAGS} FROM {source} "
+        f"ORDER BY rp.begin_utc DESC, rp.report_key DESC{limit_clause}"
+    )
+    return frame(con, sql, params)
+
+
+def count_reports(con: duckdb.DuckDBPyConnection, flt: Filter) -> int:
+    """How many reports ``report_list`` would list without a limit (= overview.reports)."""
+    scope = report_scope(flt)
+    return int(scalar(con, f"SELECT count(*) FROM reports WHERE {scope.sql}", scope.params))
+
+
+def report_detail(con: duckdb.DuckDBPyConnection, report_key: int) -> ReportDetail | None:
+    """One stored report with its records and issues; None when there is no such report."""
+    params: dict[str, object] = {"q_key": int(report_key)}
+    result = con.execute("SELECT * FROM reports WHERE report_key = $q_key", params)
+    names = [column[0] for column in result.description]
+    rows = result.fetchall()
+    if not rows:
+        return None
+    report = dict(zip(names, rows[0], strict=True))
+    records = frame(
+        con,
+        f"""
+        WITH r AS (SELECT * FROM records WHERE report_key = $q_key),
+        o AS ({REASONS_OF_R})
+        SELECT r.ordinal, r.source_ip, r.count, r.disposition, r.dkim, r.spf, r.header_from,
+               r.envelope_from, r.envelope_to, r.dkim_auth AS dkim_results,
+               r.spf_auth AS spf_results, o.override_reasons
+        FROM r LEFT JOIN o ON o.report_key = r.report_key AND o.record_ordinal = r.ordinal
+        ORDER BY r.ordinal
+        """,
+        params,
+    )
+    issues = frame(
+        con,
+        "SELECT code, severity, message, path FROM report_issues WHERE report_key = $q_key "
+        "ORDER BY ordinal",
+        params,
+    )
+    return ReportDetail(report, records, issues, str(report["origin"]),
+                        str(report["input_sha256"]))  # fmt: skip
+
+
+def data_quality(con: duckdb.DuckDBPyConnection, flt: Filter) -> DataQuality:
+    """Counts over the filter's reports (as ``overview``) and matching records."""
+    where = compile_filter(flt)
+    scope = report_scope(flt)  # its parameters are a subset of the filter's
+    row = fetch_one(
+        con,
+        f"""
+        WITH scoped AS (SELECT report_key, issue_count, partial, multi_day FROM reports
+                        WHERE {scope.sql})
+        SELECT (SELECT count(*) FILTER (WHERE issue_count > 0) FROM scoped),
+               (SELECT count(*) FILTER (WHERE partial) FROM scoped),
+               (SELECT count(*) FROM conflicts
+                WHERE kept_report_key IN (SELECT report_key FROM scoped)),
+               (SELECT count(*) FILTER (WHERE multi_day) FROM scoped),
+               (SELECT {messages_where("verdict_mismatch")} FROM records WHERE {where.sql})
+        """,
+        where.params,
+    )
+    return DataQuality(*(int(value) for value in row))
+
+
+def filter_choices(con: duckdb.DuckDBPyConnection) -> FilterChoices:
+    """What the sidebar offers: every stored value (sorted) and the stored day span."""
+    domains = _column(con, "SELECT DISTINCT policy_domain FROM reports ORDER BY 1")
+    froms = _column(
+        con, "SELECT DISTINCT header_from FROM records WHERE header_from IS NOT NULL ORDER BY 1"
+    )
+    names = _column(
+        con, "SELECT reporter FROM (SELECT DISTINCT reporter FROM reports) "
+        "ORDER BY lower(reporter), reporter",
+    )  # fmt: skip
+    first, last = fetch_one(con, "SELECT min(day), max(day) FROM reports")
+    return FilterChoices(domains, froms, names, first, last)
+
+
+def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+    return [row[0] for row in con.execute(sql).fetchall()]
+
+
+def _ledger_where(outcome: str | None, search: str | None) -> tuple[str, dict[str, object]]:
+    clauses, params = ["TRUE"], {}
+    if outcome is not None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+        clauses.append("outcome = $q_outcome")
+        params["q_outcome"] = outcome
+    if search:
+        clauses.append(
+            "(contains(lower(name), lower($q_search)) "
+            "OR contains(lower(coalesce(reason, '')), lower($q_search)))"
+        )
+        params["q_search"] = search
+    return " AND ".join(clauses), params
+
+
+def ledger(
+    con: duckdb.DuckDBPyConnection,
+    outcome: str | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Ingest ledger lines, newest first; ``search`` = case-insensitive part of name or reason."""
+    condition, params = _ledger_where(outcome, search)
+    limit_clause, params = limit_sql(limit, params)
+    return frame(
+        con,
+        f"SELECT {_LEDGER_COLUMNS} FROM ingest_ledger WHERE {condition} "
+        f"ORDER BY ingested_at DESC, ledger_id DESC{limit_clause}",
+        params,
+    )
+
+
+def count_ledger(
+    con: duckdb.DuckDBPyConnection, outcome: str | None = None, search: str | None = None
+) -> int:
+    condition, params = _ledger_where(outcome, search)
+    return int(scalar(con, f"SELECT count(*) FROM ingest_ledger WHERE {condition}", params))
+
+
+def has_data(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any report is stored."""
+    return bool(scalar(con, "SELECT EXISTS (SELECT 1 FROM reports)", {}))
+
+
+def has_demo_data(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any stored report belongs to the demo dataset."""
+    return bool(scalar(con, "SELECT EXISTS (SELECT 1 FROM reports WHERE demo)", {}))
+
+
+__all__ = [
+    "DataQuality", "FilterChoices", "ReportDetail", "count_ledger", "count_reports",
+    "data_quality", "filter_choices", "has_data", "has_demo_data", "ledger", "report_detail",
+    "report_list",
+]  # fmt: skip
