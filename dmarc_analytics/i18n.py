@@ -417,6 +417,15 @@ def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:
     return t("describe.prefix", parts=t("describe.join").join(parts))
 
 
+_MARKDOWN = frozenset("\\`*_{}[]()<>#+-.!|~$:&")
+
+
+def markdown_escape(text: str) -> str:
+    """Text from data made inert for Markdown: every Markdown punctuation backslash-escaped,
+    so it is shown exactly as it is (``st.markdown``, ``st.error`` and friends)."""
+    return "".join("\\" + c if c in _MARKDOWN else c for c in text)
+
+
 def yes_no(value: object) -> str:
     """A boolean as catalogue text ("yes"/"no"); anything else unchanged as text."""
     if isinstance(value, bool):

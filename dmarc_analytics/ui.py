@@ -6,9 +6,9 @@ the time zone), mirrors the filter to the URL, writes the title and the filter i
 and returns a ``Page`` whose ``query``/``lookup`` methods run library questions through
 ``st.cache_data``, keyed by the filter and the data version.
 
-The database is never held between uses: every query opens a short-lived read-write
-connection (DuckDB refuses read-only and read-write connections to one file in the same
-process at the same time, and a long-lived connection would lock the CLI out).
+The database is never held between page runs: every query opens a short-lived read-write
+connection (``ui_connect``; DuckDB refuses read-only and read-write connections to one file
+in the same process at the same time, and a long-lived connection would lock the CLI out).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from dmarc_analytics import export, i18n, insights
 from dmarc_analytics.config import Settings, load_settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
-from dmarc_analytics.i18n import t
-from dmarc_analytics.store import data_version, open_store
+from dmarc_analytics.i18n import markdown_escape, t
+from dmarc_analytics.store import data_version
+from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import scan_inbox, watch_inbox
 from dmarc_analytics.ui_filter import draw_filter, mirror_to_url, restore_filter
 from dmarc_analytics.ui_tables import csv_download
@@ -111,7 +112,7 @@ def page_setup(page_key: str) -> Page:
         st.toast(t("dropfolder.ingested", count=ingested))
     flt = restore_filter(StateKeys.FILTER, StateKeys.TZ)
     with st.sidebar:
-        _draw_navigation()
+        _draw_navigation(flt)
         page = Page(page_key, settings, flt, version, st.session_state.get(StateKeys.TZ, "UTC"))
         choices = page.lookup(insights.filter_choices)
         flt = draw_filter(StateKeys.FILTER, StateKeys.FILTER_ERROR, choices)
@@ -131,13 +132,14 @@ def page_setup(page_key: str) -> Page:
 
 def read_version(settings: Settings) -> int:
     """The data version, read with a short-lived connection on every run."""
-    with open_store(settings.db, read_only=False, timeout=settings.lock_timeout) as con:
+    with connect(settings.db, settings.lock_timeout) as con:
         return data_version(con)
 
 
-def _draw_navigation() -> None:
+def _draw_navigation(flt: Filter) -> None:
+    params = flt.to_params()
     for key, path in PAGES:
-        st.page_link(path, label=t(f"page.{key}"))
+        st.page_link(path, label=t(f"page.{key}"), query_params=params)
     st.divider()
 
 
@@ -229,14 +231,9 @@ def code_span(text: str) -> str:
     return text.replace("`", "'")
 
 
-def markdown_escape(text: str) -> str:
-    """Text from data made inert for ``st.markdown`` (every Markdown punctuation escaped)."""
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$:&" else c for c in text)
-
-
 def show_error(exc: DmarcAnalyticsError) -> NoReturn:
     """An expected library error: its message, and nothing more on this page."""
-    st.error(str(exc))
+    st.error(markdown_escape(str(exc)))
     st.stop()
     raise AssertionError("unreachable")  # st.stop raises; this satisfies type checkers
 
@@ -248,7 +245,7 @@ def clear_caches() -> None:
 
 def run_direct(settings: Settings, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``func(con, *args, **kwargs)`` on a short-lived connection, uncached (downloads)."""
-    with open_store(settings.db, read_only=False, timeout=settings.lock_timeout) as con:
+    with connect(settings.db, settings.lock_timeout) as con:
         return func(con, *args, **kwargs)
 
 
@@ -286,7 +283,7 @@ def _cached_call(
 ) -> Any:
     module_name, name = target.split(":")
     func = getattr(importlib.import_module(module_name), name)
-    with open_store(Path(db), read_only=False, timeout=lock_timeout) as con:
+    with connect(Path(db), lock_timeout) as con:
         if _flt is None:
             return func(con, *args, **dict(kwargs))
         return func(con, _flt, *args, **dict(kwargs))

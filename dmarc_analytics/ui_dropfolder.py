@@ -23,7 +23,7 @@ from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.i18n import t
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.sources import InputFile
-from dmarc_analytics.store import open_store
+from dmarc_analytics.ui_connect import connect
 
 WATCH_SECONDS = 1.5
 SETTLE_SECONDS = 0.3  # a file modified more recently than this may still be being written
@@ -94,7 +94,7 @@ def _candidates(settings: Settings) -> dict[Path, tuple[int, int]]:
 
 
 def _ingest_new(settings: Settings, candidates: dict[Path, tuple[int, int]]) -> int:
-    with open_store(settings.db, read_only=False, timeout=settings.lock_timeout) as con:
+    with connect(settings.db, settings.lock_timeout) as con:
         known = set(insights.ledger(con)["sha256"])
     new = []
     for path in candidates:

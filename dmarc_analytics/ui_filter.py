@@ -17,9 +17,10 @@ import streamlit as st
 
 from dmarc_analytics.errors import FilterError
 from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter
-from dmarc_analytics.i18n import t
+from dmarc_analytics.i18n import markdown_escape, t
 
 ANY = "any"
+MAX_OPTIONS = 2000  # more values can still be typed in (accept_new_options)
 TZ_PARAM = "tz"
 _CHOICE_LISTS = {
     "policy_domain": "policy_domains",
@@ -43,7 +44,7 @@ def restore_filter(state_key: str, tz_key: str) -> Filter:
     try:
         flt = Filter.from_params(params)
     except FilterError as exc:
-        st.error(t("filter.bad_link", message=str(exc)))
+        st.error(t("filter.bad_link", message=markdown_escape(str(exc))))
         flt = Filter()
     st.session_state[state_key] = flt
     return flt
@@ -70,7 +71,7 @@ def draw_filter(state_key: str, error_key: str, choices: Any) -> Filter:
     for spec in FIELDS:
         _draw_widget(spec.name, choices, state_key, error_key)
         if pending is not None and pending[0] == spec.name:
-            st.error(t("filter.bad_value", message=pending[1]))
+            st.error(t("filter.bad_value", message=markdown_escape(pending[1])))
     if not flt.is_empty:
         st.button(t("filter.clear"), key="_filter_clear", on_click=_clear,
                   args=(state_key, error_key))  # fmt: skip
@@ -83,7 +84,8 @@ def _clear(state_key: str, error_key: str) -> None:
 
 
 def _options(name: str, flt: Filter, choices: Any) -> list[str]:
-    known = list(getattr(choices, _CHOICE_LISTS[name]))
+    """The stored values (at most ``MAX_OPTIONS``) plus any value the filter holds."""
+    known = list(getattr(choices, _CHOICE_LISTS[name]))[:MAX_OPTIONS]
     lowered = {c.lower() for c in known}
     return known + [v for v in getattr(flt, name) if v.lower() not in lowered]
 
@@ -116,7 +118,8 @@ def _draw_widget(name: str, choices: Any, state_key: str, error_key: str) -> Non
         st.date_input(label, format="YYYY-MM-DD", **common)
     elif name in _CHOICE_LISTS:
         options = _options(name, st.session_state[state_key], choices)
-        st.multiselect(label, options, placeholder=t("filter.any"), **common)
+        st.multiselect(label, options, placeholder=t("filter.any"), accept_new_options=True,
+                       **common)  # fmt: skip
     elif name == "source_ip":
         st.text_input(label, placeholder=t("filter.source_ip_placeholder"), **common)
     elif name == "disposition":

@@ -21,6 +21,7 @@ from dmarc_analytics.i18n import t
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.ui import Page, StateKeys, clear_caches, code_span, show_error
+from dmarc_analytics.ui_connect import release
 from dmarc_analytics.ui_dropfolder import inbox_status, scan_inbox
 from dmarc_analytics.ui_tables import show_table
 
@@ -219,6 +220,7 @@ def _reparse_form(page: Page) -> None:
     confirmed = st.checkbox(t("manage.reparse_confirm"), key="ingest_reparse_confirm")
     if st.button(t("manage.reparse_button"), key="ingest_reparse", disabled=not confirmed):
         with st.spinner(t("manage.reparse")):
+            release()  # re-parse also opens the database read-only
             try:
                 outcomes = maintenance.reparse(replace(page.settings, workers=1))
             except DmarcAnalyticsError as exc:
