@@ -6,7 +6,7 @@ are weighted by count, floats in 0..1 and 0 when there are no messages. "SPF ali
 "DMARC pass" is ``records.dmarc_pass``. Times are naive UTC; days are ``datetime.date``.
 Each question is one GROUP BY pass over the filtered records (plus small joins), so a page
 stays fast on millions of records. Report, data-quality and ledger questions live in
-``insights_reports`` and are re-exported here.
+``insights_reports``, single-IP questions in ``insights_sources``; all are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import duckdb
 import pandas as pd
 
 from dmarc_analytics.filters import Filter, compile_filter
-from dmarc_analytics.flatten import ip_key
 from dmarc_analytics.insights_reports import (
     DataQuality,
     FilterChoices,
@@ -34,12 +33,12 @@ from dmarc_analytics.insights_reports import (
     report_detail,
     report_list,
 )
+from dmarc_analytics.insights_sources import source_auth, source_records, source_timeline
 from dmarc_analytics.insights_sql import (
     DKIM_ALIGNED,
     MESSAGES,
     PASS,
     PASS_FAIL,
-    REASONS_OF_R,
     SPF_ALIGNED,
     frame,
     limit_sql,
@@ -203,97 +202,6 @@ def count_sources(con: duckdb.DuckDBPyConnection, flt: Filter) -> int:
         scalar(con, f"SELECT count(DISTINCT source_ip) FROM records WHERE {where.sql}",
                where.params)
     )  # fmt: skip
-
-
-def _one_source(flt: Filter, source_ip: str) -> tuple[str, dict[str, object]]:
-    """The filter plus "this source IP": by its integer key when it is a valid address."""
-    where = compile_filter(flt)
-    version, number = ip_key(source_ip.strip())
-    if version is None:
-        return f"({where.sql}) AND source_ip = $q_ip", with_params(where.params, q_ip=source_ip)
-    # Valid IPs are stored in canonical form with their integer key: equal key, equal text.
-    return (
-        f"({where.sql}) AND ip_version = $q_ipv AND ip_num = CAST($q_ipn AS UHUGEINT)",
-        with_params(where.params, q_ipv=version, q_ipn=number),
-    )
-
-
-def source_records(
-    con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str, limit: int | None = None
-) -> pd.DataFrame:
-    """The matching records of one IP, newest report first, then the biggest.
-
-    Columns: begin_utc, reporter, policy_domain, header_from, envelope_from, count,
-    disposition, dkim, spf, dkim_results, spf_results, override_reasons ("type: comment; ...").
-    """
-    condition, params = _one_source(flt, source_ip)
-    limit_clause, params = limit_sql(limit, params)
-    sql = f"""
-        WITH r AS (
-            SELECT report_key, ordinal, begin_utc, reporter, policy_domain, header_from,
-                   envelope_from, count, disposition, dkim, spf, dkim_auth, spf_auth
-            FROM records WHERE {condition}
-            ORDER BY begin_utc DESC, count DESC, report_key, ordinal{limit_clause}
-        ),
-        o AS ({REASONS_OF_R})
-        SELECT r.begin_utc, r.reporter, r.policy_domain, r.header_from, r.envelope_from,
-               r.count, r.disposition, r.dkim, r.spf, r.dkim_auth AS dkim_results,
-               r.spf_auth AS spf_results, o.override_reasons
-        FROM r LEFT JOIN o ON o.report_key = r.report_key AND o.record_ordinal = r.ordinal
-        ORDER BY r.begin_utc DESC, r.count DESC, r.report_key, r.ordinal
-    """
-    return frame(con, sql, params)
-
-
-def source_auth(
-    con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The raw auth results of one IP's matching records, weighted by the records' counts.
-
-    DKIM: domain, selector, result, aligned, messages; SPF: domain, scope, result, aligned,
-    messages. A record counts once per distinct result even if it lists it twice.
-    """
-    condition, params = _one_source(flt, source_ip)
-    both = frame(
-        con,
-        f"""
-        WITH r AS MATERIALIZED (SELECT report_key, ordinal, count FROM records
-                                WHERE {condition})
-        SELECT mechanism, domain, detail, result, aligned, CAST(sum(count) AS BIGINT) AS messages
-        FROM ({_auth_join("dkim", "dkim_results", "selector")}
-              UNION ALL
-              {_auth_join("spf", "spf_results", "scope")})
-        GROUP BY ALL
-        ORDER BY mechanism, messages DESC, domain NULLS LAST, detail NULLS LAST, result,
-                 aligned NULLS LAST
-        """,
-        params,
-    )
-    return _auth_part(both, "dkim", "selector"), _auth_part(both, "spf", "scope")
-
-
-def _auth_join(mechanism: str, table: str, detail: str) -> str:
-    return (
-        f"SELECT DISTINCT r.report_key, r.ordinal, r.count, '{mechanism}' AS mechanism, "
-        f"a.domain, a.{detail} AS detail, a.result, a.aligned FROM r JOIN {table} a "
-        "ON a.report_key = r.report_key AND a.record_ordinal = r.ordinal"
-    )
-
-
-def _auth_part(both: pd.DataFrame, mechanism: str, detail: str) -> pd.DataFrame:
-    part = both[both["mechanism"] == mechanism].drop(columns="mechanism")
-    return part.rename(columns={"detail": detail}).reset_index(drop=True)
-
-
-def source_timeline(con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str) -> pd.DataFrame:
-    """One IP's messages per UTC day: day, series ("pass"/"fail"), messages."""
-    condition, params = _one_source(flt, source_ip)
-    return frame(
-        con,
-        f"SELECT day, {PASS_FAIL} AS series, {MESSAGES} AS messages FROM records "
-        f"WHERE {condition} GROUP BY ALL ORDER BY day, series",
-        params,
-    )
 
 
 def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
