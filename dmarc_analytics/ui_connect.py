@@ -11,6 +11,7 @@ connection is never used for queries (connections are not shared between threads
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import time
@@ -41,8 +42,12 @@ class _Keeper:
             self._schedule()
 
     def release_all(self) -> None:
-        """Close every kept connection now (before a write that needs another configuration)."""
+        """Close every kept connection now (before a write that needs another configuration,
+        and at exit: a daemon thread must not be inside DuckDB when the interpreter stops)."""
         with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             for context, _ in self._held.values():
                 context.__exit__(None, None, None)
             self._held.clear()
@@ -66,6 +71,7 @@ class _Keeper:
 
 
 _keeper = _Keeper()
+atexit.register(_keeper.release_all)
 
 
 @contextlib.contextmanager

@@ -457,9 +457,13 @@ def test_the_catalogue_describes_every_filter_field():
                                              "reporters", "source_ips", "domains")] == list(SIX)
 
 
-def test_the_drop_folder_scan_takes_each_file_once_and_waits_for_writes_to_settle(app_env):
+def test_the_drop_folder_scan_takes_each_file_once_and_waits_for_writes_to_settle(
+    app_env, monkeypatch
+):
+    from dmarc_analytics import ui_dropfolder
     from dmarc_analytics.ui_dropfolder import inbox_status, scan_inbox
 
+    monkeypatch.setattr(ui_dropfolder, "SETTLE_SECONDS", 3600.0)  # "recent" = the last hour
     app_env.inbox.mkdir(parents=True)
     old = (1_700_000_000, 1_700_000_000)
     names = list(FIXTURE)
