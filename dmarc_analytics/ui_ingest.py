@@ -23,7 +23,7 @@ from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.ui import Page, StateKeys, clear_caches, code_span, show_error
 from dmarc_analytics.ui_connect import release
 from dmarc_analytics.ui_dropfolder import inbox_status, scan_inbox
-from dmarc_analytics.ui_tables import show_table
+from dmarc_analytics.ui_tables import show_table, shown_rows
 
 DEMO_REPORTS = 400
 DEMO_DAYS = 42
@@ -134,7 +134,7 @@ def ledger_section(page: Page) -> None:
     )
     search = right.text_input(t("ledger.search"), key="ingest_ledger_search").strip()
     args = {"outcome": outcome or None, "search": search or None}
-    limit = st.session_state.get("ingest_ledger_rows", 1000)
+    limit = shown_rows("ingest_ledger")
     frame = page.lookup(insights.ledger, limit=limit, **args)
     total = page.lookup(insights.count_ledger, **args)
     settings = page.settings

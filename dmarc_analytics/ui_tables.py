@@ -19,7 +19,8 @@ from dmarc_analytics.export import frame_to_csv_bytes
 from dmarc_analytics.i18n import t
 
 STEP = 1000  # rows shown at first, and added by each "show more"
-RATE_COLUMNS = frozenset({"dmarc_pass_rate", "spf_aligned_rate", "dkim_aligned_rate", "share"})
+RATE_COLUMNS = frozenset({"dmarc_pass_rate", "spf_aligned_rate", "dkim_aligned_rate"})
+SHARE_COLUMNS = frozenset({"share"})
 COUNT_COLUMNS = frozenset({
     "messages", "count", "reports", "records", "days_covered", "gap_days", "max_records",
     "issues", "duplicates", "conflicts", "partial_reports", "rejected_parts", "report_key",
@@ -51,6 +52,8 @@ def column_config(frame: pd.DataFrame, zone: str) -> dict[str, Any]:
             config[name] = st.column_config.ProgressColumn(
                 label, format="percent", min_value=0.0, max_value=1.0, color=PASS_COLOUR
             )
+        elif name in SHARE_COLUMNS:
+            config[name] = st.column_config.NumberColumn(label, format="percent")
         elif pd.api.types.is_bool_dtype(dtype):
             config[name] = st.column_config.CheckboxColumn(label)
         elif pd.api.types.is_integer_dtype(dtype) or name in COUNT_COLUMNS:
