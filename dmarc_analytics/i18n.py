@@ -56,7 +56,6 @@ _EN: dict[str, str] = {
     "demo.remove": "Remove demo data",
     "demo.removed": "Removed {reports} demo reports.",
     # sidebar
-    "nav.title": "Pages",
     "filter.title": "Filter",
     "filter.since": "From (UTC day)",
     "filter.until": "To (UTC day)",
@@ -159,7 +158,6 @@ _EN: dict[str, str] = {
     "section.report_rows": "Records ({count})",
     "section.report_issues": "Issues noticed while reading",
     "section.report_xml": "Original XML",
-    "section.upload": "Upload reports",
     "section.outcomes": "This session's uploads",
     "section.ledger": "Ingest ledger",
     "section.dropfolder": "Drop folder",
@@ -358,8 +356,6 @@ _EN: dict[str, str] = {
     "manage.archive_help": "For this session: archived originals are what re-parse and the "
     "Reports page's original XML read. Default from the settings: {default}.",
     "manage.archive_dir": "Archive folder: `{path}`.",
-    # errors and notices
-    "error.store": "The database could not be read: {message}",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": _EN}

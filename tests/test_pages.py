@@ -483,3 +483,12 @@ def test_the_drop_folder_scan_takes_each_file_once_and_waits_for_writes_to_settl
         assert len(insights.ledger(con)) == 2
     status = inbox_status(app_env)
     assert (status.exists, status.files) == (True, 3) and status.last_scan is not None
+
+
+def test_every_catalogue_key_the_app_names_exists():
+    sources = [REPO / "app.py", *REPO.glob("pages/*.py"), *REPO.glob("dmarc_analytics/ui*.py"),
+               REPO / "dmarc_analytics" / "charts.py"]  # fmt: skip
+    named = {key for path in sources
+             for key in re.findall(r"""\bt\(\s*["']([a-z_.0-9]+)["']\s*[,)]""", path.read_text())}
+    assert len(named) > 100
+    assert sorted(named - set(i18n.CATALOGUE["en"])) == []
