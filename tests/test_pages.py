@@ -492,3 +492,24 @@ def test_every_catalogue_key_the_app_names_exists():
              for key in re.findall(r"""\bt\(\s*["']([a-z_.0-9]+)["']\s*[,)]""", path.read_text())}
     assert len(named) > 100
     assert sorted(named - set(i18n.CATALOGUE["en"])) == []
+
+
+def test_reparse_rebuilds_every_report_from_the_archive(loaded):
+    at = start("pages/5_Ingest.py")
+    at.checkbox(key="ingest_reparse_confirm").check().run()
+    at.button(key="ingest_reparse").click().run()
+    assert not at.exception
+    assert "Re-parsed 3 archived files: 3 inserted, 0 rejected." in [s.value for s in at.success]
+    at.switch_page(APP).run()
+    assert six(at) == {"Messages": "45", "DMARC pass rate": "82.2%", "Reports": "3",
+                       "Reporters": "2", "Source IPs": "4", "Domains": "2"}  # fmt: skip
+
+
+def test_the_archive_toggle_applies_to_this_session(app_env):
+    at = start("pages/5_Ingest.py")
+    at.toggle(key="_archive").set_value(False).run()
+    assert at.session_state["archive"] is False
+    name, data = next(iter(FIXTURE.items()))
+    at.get("file_uploader")[0].set_value([(name, data, "text/xml")]).run()
+    assert at.dataframe[0].value["outcome"].tolist() == ["inserted"]
+    assert not app_env.archive_dir.exists() or not any(app_env.archive_dir.rglob("*"))
