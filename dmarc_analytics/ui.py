@@ -44,7 +44,8 @@ class StateKeys:
     ARCHIVE = "archive"
     UPLOADS = "ingest_uploads"
     UPLOADED_IDS = "ingest_uploaded_ids"
-    NOTICE = "notice"
+    NOTICE = "notice"  # a success message for the next run (after a rerun)
+    NOTICE_ERROR = "notice_error"  # an error message for the next run
 
 
 # (page key, script path relative to app.py); the sidebar shows them in this order.
@@ -127,6 +128,9 @@ def page_setup(page_key: str) -> Page:
     notice = st.session_state.pop(StateKeys.NOTICE, None)
     if notice:
         st.success(notice)
+    problem = st.session_state.pop(StateKeys.NOTICE_ERROR, None)
+    if problem:
+        st.error(markdown_escape(problem))
     return page
 
 

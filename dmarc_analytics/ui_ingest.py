@@ -71,7 +71,7 @@ def remove_demo(page: Page) -> None:
     try:
         count = maintenance.purge(page.settings, demo=True)
     except DmarcAnalyticsError as exc:
-        st.session_state[StateKeys.NOTICE] = str(exc)
+        st.session_state[StateKeys.NOTICE_ERROR] = str(exc)
         return
     st.session_state[StateKeys.NOTICE] = t("demo.removed", reports=f"{count:,}")
     clear_caches()
