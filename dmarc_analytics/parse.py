@@ -1,0 +1,269 @@
+"""XML bytes -> ``AggregateReport``: strict, namespace-agnostic, hardened and fast.
+
+RFC 7489, RFC 9990 and pre-RFC draft reports are read by local element names, ignoring
+namespaces and skipping unknown (extension) elements. Every repaired deviation becomes an
+``Issue`` on the report (codes and severities: ``parse_fields.ISSUE_KINDS``); broken XML is
+re-read in recovery mode and the report marked ``partial`` (``parse_xml``). The per-record
+work is in ``parse_records``.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from dmarc_analytics.errors import LimitExceeded, ParseError
+from dmarc_analytics.model import (
+    MULTI_DAY_SECONDS,
+    AggregateReport,
+    PolicyPublished,
+    Record,
+    ReportFormat,
+    ReportMetadata,
+)
+from dmarc_analytics.parse_fields import (
+    ALIGNMENT_TOKENS,
+    DISCOVERY_TOKENS,
+    POLICY_TOKENS,
+    TESTING_TOKENS,
+    IssueLog,
+    ValueKind,
+    local_name,
+    normalise_domain,
+    normalise_text,
+    read_timestamp,
+    token_kind,
+)
+from dmarc_analytics.parse_records import RecordReader
+from dmarc_analytics.parse_xml import read_feedback
+
+RFC9990_NAMESPACES = frozenset(
+    {"urn:ietf:params:xml:ns:dmarc-2.0", "http://dmarc.org/dmarc-xml/0.2"}
+)
+_RFC9990_ONLY_METADATA = frozenset({"generator"})
+_RFC9990_ONLY_POLICY = frozenset({"np", "testing", "discovery_method"})
+
+
+def parse_report(data: bytes, origin: str = "", max_records: int = 1_000_000) -> AggregateReport:
+    """Read one DMARC aggregate report (RFC 7489, RFC 9990 or the pre-RFC draft).
+
+    Raises ``UnsafeXmlError`` for a DOCTYPE or entity declaration, ``NotAggregateReport`` for
+    other documents, ``ParseError`` for unreadable reports or missing required data and
+    ``LimitExceeded`` for more than ``max_records`` records; each message is one line for a
+    user. ``origin`` (where the payload was found) is not repeated in those messages, since
+    callers show it next to them. Repaired deviations are listed in ``AggregateReport.issues``.
+    """
+    del origin  # part of the stage interface; callers attach it to errors themselves
+    data = bytes(data)
+    # Cheap refusal before building a huge tree: every <record> ends in "record>".
+    if data.count(b"record>") > 2 * max_records + 2:
+        raise LimitExceeded(_too_many_records(max_records))
+    log = IssueLog()
+    feedback, partial = read_feedback(data, log)
+    try:
+        return _read_report(feedback, partial, log, max_records)
+    except ParseError as error:
+        if not partial:
+            raise
+        raise ParseError(f"{error}; the XML is broken and only partly recoverable") from error
+
+
+def _read_report(
+    feedback: etree._Element, partial: bool, log: IssueLog, max_records: int
+) -> AggregateReport:
+    sections: dict[str, etree._Element] = {}
+    record_elements = []
+    for child in feedback:
+        name = local_name(child.tag)
+        if name == "record":
+            record_elements.append(child)
+        elif name:
+            sections.setdefault(name, child)
+    if len(record_elements) > max_records:
+        raise LimitExceeded(_too_many_records(max_records))
+    metadata_element = _required_section(sections, "report_metadata")
+    policy_element = _required_section(sections, "policy_published")
+    report_format = _detect_format(feedback, sections)
+    metadata = _read_metadata(metadata_element, log)
+    policy = _read_policy(policy_element, log)
+    reader = RecordReader(log, selector_required=report_format is ReportFormat.RFC9990)
+    records = _read_records(record_elements, reader, partial)
+    _check_date_range(metadata, log)
+    version = sections.get("version")
+    return AggregateReport(
+        format=report_format,
+        metadata=metadata,
+        policy=policy,
+        records=records,
+        version=None if version is None else normalise_text(version.text or "")[0],
+        issues=log.issues(),
+        partial=partial,
+    )
+
+
+def _too_many_records(max_records: int) -> str:
+    return f"The report has more than {max_records:,} records, the configured limit"
+
+
+def _required_section(sections: dict[str, etree._Element], name: str) -> etree._Element:
+    element = sections.get(name)
+    if element is None:
+        raise ParseError(f"The report has no <{name}> section (feedback/{name} is required)")
+    return element
+
+
+def _detect_format(feedback: etree._Element, sections: dict[str, etree._Element]) -> ReportFormat:
+    tag = feedback.tag
+    namespace = tag[1:].partition("}")[0] if tag.startswith("{") else ""
+    if namespace in RFC9990_NAMESPACES or "extension" in sections:
+        return ReportFormat.RFC9990
+    if _has_child(sections["report_metadata"], _RFC9990_ONLY_METADATA) or _has_child(
+        sections["policy_published"], _RFC9990_ONLY_POLICY
+    ):
+        return ReportFormat.RFC9990
+    return ReportFormat.RFC7489 if "version" in sections else ReportFormat.DRAFT
+
+
+def _has_child(element: etree._Element, names: frozenset[str]) -> bool:
+    return any(local_name(child.tag) in names for child in element)
+
+
+def _read_records(elements: list, reader: RecordReader, partial: bool) -> tuple[Record, ...]:
+    records = []
+    append = records.append
+    read = reader.read
+    for index, element in enumerate(elements, 1):
+        try:
+            record = read(element, index)
+        except ParseError:
+            if not partial:
+                raise
+            # Recovered XML: a record cut short by the damage is dropped, not the whole report.
+            reader.log.note("damaged-record-skipped", f"record[{index}]")
+            continue
+        if record is not None:
+            append(record)
+    return tuple(records)
+
+
+def _children_text(element: etree._Element) -> dict[str, list[str | None]]:
+    """Map local name -> texts of the direct children, in document order."""
+    texts: dict[str, list[str | None]] = {}
+    for child in element:
+        name = local_name(child.tag)
+        if name:
+            texts.setdefault(name, []).append(child.text)
+    return texts
+
+
+def _read_metadata(element: etree._Element, log: IssueLog) -> ReportMetadata:
+    texts = _children_text(element)
+    text = ValueKind(normalise_text, log).read
+    org_name = text(_first(texts, "org_name"), "report_metadata/org_name")
+    if org_name is None:
+        log.add(
+            "empty-org-name",
+            "The report does not name its reporter (empty <org_name>); kept empty",
+            "report_metadata/org_name",
+        )
+    report_id = text(_first(texts, "report_id"), "report_metadata/report_id")
+    if report_id is None:
+        raise ParseError("The report has no report_metadata/report_id")
+    if report_id.startswith("<") and report_id.endswith(">"):
+        log.add(
+            "bracketed-report-id",
+            f"The report ID is wrapped in <...> ({report_id}); the brackets are ignored "
+            "when matching duplicate reports",
+            "report_metadata/report_id",
+        )
+    begin, end = _read_date_range(element, log)
+    email = text(_first(texts, "email"), "report_metadata/email")
+    if email is None:
+        log.note("missing-field", "report_metadata/email")
+    errors = (text(raw, "report_metadata/error") for raw in texts.get("error", ()))
+    return ReportMetadata(
+        org_name=org_name or "",
+        email=email,
+        report_id=report_id,
+        begin=begin,
+        end=end,
+        extra_contact_info=text(
+            _first(texts, "extra_contact_info"), "report_metadata/extra_contact_info"
+        ),
+        generator=text(_first(texts, "generator"), "report_metadata/generator"),
+        errors=tuple(error for error in errors if error is not None),
+    )
+
+
+def _first(texts: dict[str, list[str | None]], name: str) -> str | None:
+    values = texts.get(name)
+    return values[0] if values else None
+
+
+def _read_date_range(metadata: etree._Element, log: IssueLog) -> tuple[int, int]:
+    date_range = next((child for child in metadata if local_name(child.tag) == "date_range"), None)
+    if date_range is None:
+        raise ParseError("The report has no report_metadata/date_range")
+    dates = _children_text(date_range)
+    begin = read_timestamp(_first(dates, "begin"), "report_metadata/date_range/begin", log)
+    end = read_timestamp(_first(dates, "end"), "report_metadata/date_range/end", log)
+    return begin, end
+
+
+def _read_policy(element: etree._Element, log: IssueLog) -> PolicyPublished:
+    texts = _children_text(element)
+    domain = ValueKind(normalise_domain, log).read(
+        _first(texts, "domain"), "policy_published/domain"
+    )
+    if domain is None:
+        raise ParseError("The report has no policy_published/domain (the policy domain)")
+    policy = token_kind(POLICY_TOKENS, log).read
+    alignment = token_kind(ALIGNMENT_TOKENS, log).read
+    p = policy(_first(texts, "p"), "policy_published/p")
+    if p is None:
+        log.note("missing-field", "policy_published/p")
+    return PolicyPublished(
+        domain=domain,
+        p=p,
+        sp=policy(_first(texts, "sp"), "policy_published/sp"),
+        np=policy(_first(texts, "np"), "policy_published/np"),
+        pct=_read_pct(_first(texts, "pct"), log),
+        adkim=alignment(_first(texts, "adkim"), "policy_published/adkim"),
+        aspf=alignment(_first(texts, "aspf"), "policy_published/aspf"),
+        fo=ValueKind(normalise_text, log).read(_first(texts, "fo"), "policy_published/fo"),
+        testing=token_kind(TESTING_TOKENS, log).read(
+            _first(texts, "testing"), "policy_published/testing"
+        ),
+        discovery_method=token_kind(DISCOVERY_TOKENS, log).read(
+            _first(texts, "discovery_method"), "policy_published/discovery_method"
+        ),
+    )
+
+
+def _read_pct(raw: str | None, log: IssueLog) -> int | None:
+    value = normalise_text(raw or "")[0]
+    if value is None:
+        return None
+    if value != raw:
+        log.note("whitespace", "policy_published/pct", raw)
+    if not (value.isascii() and value.isdigit()) or int(value) > 100:
+        log.note("invalid-value", "policy_published/pct", value)
+        return None
+    return int(value)
+
+
+def _check_date_range(metadata: ReportMetadata, log: IssueLog) -> None:
+    span = metadata.end - metadata.begin
+    if span < 0:
+        log.add(
+            "inverted-date-range",
+            f"The report period ends before it begins ({metadata.begin_utc:%Y-%m-%d %H:%M} > "
+            f"{metadata.end_utc:%Y-%m-%d %H:%M} UTC); kept as reported",
+            "report_metadata/date_range",
+        )
+    elif span > MULTI_DAY_SECONDS:
+        log.add(
+            "multi-day-span",
+            f"The report covers {span / 86400:.1f} days ({metadata.begin_utc:%Y-%m-%d} to "
+            f"{metadata.end_utc:%Y-%m-%d}), more than one day",
+            "report_metadata/date_range",
+        )

@@ -1,0 +1,206 @@
+"""Bytes -> the <feedback> element, safely: refuse DTDs, parse strictly, recover if broken.
+
+The lxml parsers are hardened as described in docs (dmarc-formats.md §6): no entity
+resolution, no network, no DTD loading, libxml2's size and depth limits kept, comments and
+processing instructions dropped. Nothing here "repairs" bytes before parsing; broken
+documents go through libxml2's recovery mode instead, and the report is marked partial.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from dmarc_analytics.errors import NotAggregateReport, ParseError, UnsafeXmlError
+from dmarc_analytics.parse_fields import IssueLog, local_name
+
+_SAFE_OPTIONS = dict(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+# Built once and reused; lxml parsers are not thread-safe, and parsing runs in worker
+# processes with one thread each.
+STRICT_PARSER = etree.XMLParser(**_SAFE_OPTIONS)
+RECOVERING_PARSER = etree.XMLParser(recover=True, **_SAFE_OPTIONS)
+
+_BOM = b"\xef\xbb\xbf"
+_LEADING_WHITESPACE = b" \t\r\n"
+_HEAD_BYTES = 4096
+_MAX_JUNK_BYTES = 64
+_DOCUMENT_STARTS = (b"<?xml", b"<feedback")
+UNSAFE_MESSAGE = (
+    "The XML contains a DOCTYPE or entity declaration, which DMARC reports never need; "
+    "refused for safety"
+)
+# Leaf elements: in recovered XML, a child node inside one of these is broken markup.
+_LEAF_NAMES = frozenset(
+    {
+        "version", "org_name", "email", "extra_contact_info", "report_id", "begin", "end",
+        "error", "generator", "domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo",
+        "testing", "discovery_method", "source_ip", "count", "disposition", "type", "comment",
+        "header_from", "envelope_from", "envelope_to", "selector", "result", "human_result",
+        "scope",
+    }
+)  # fmt: skip
+
+
+def read_feedback(data: bytes, log: IssueLog) -> tuple[etree._Element, bool]:
+    """Return the <feedback> element and whether it was recovered from broken XML."""
+    data = _strip_leading_bytes(data, log)
+    _refuse_non_xml(data)
+    _refuse_unsafe_head(data)
+    try:
+        root = etree.fromstring(data, STRICT_PARSER)
+    except etree.XMLSyntaxError as error:
+        if "amplification" in str(error):  # entity expansion past libxml2's limit
+            raise UnsafeXmlError(UNSAFE_MESSAGE) from error
+        return _recover(data, error, log), True
+    _refuse_doctype(root)
+    if local_name(root.tag) != "feedback":
+        return _find_wrapped_feedback(root, log), False
+    return root, False
+
+
+def _strip_leading_bytes(data: bytes, log: IssueLog) -> bytes:
+    """Drop a UTF-8 BOM (normal), and whitespace or a little junk before the document."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    stripped = data.lstrip(_LEADING_WHITESPACE)
+    if stripped.startswith(_BOM):  # whitespace, then the BOM: seen in re-encoded attachments
+        stripped = stripped[len(_BOM) :].lstrip(_LEADING_WHITESPACE)
+    start = stripped.find(b"<", 0, _MAX_JUNK_BYTES)
+    if start > 0 and stripped.startswith(_DOCUMENT_STARTS, start):
+        stripped = stripped[start:]
+    if stripped and len(stripped) != len(data):
+        skipped = len(data) - len(stripped)
+        kind = "whitespace" if not data[:skipped].strip() else "stray"
+        log.add("leading-bytes", f"Ignored {skipped} {kind} bytes before the XML document")
+    return stripped
+
+
+def _refuse_non_xml(data: bytes) -> None:
+    if not data.strip():
+        raise ParseError("The file is empty (no XML document)")
+    if data.strip() == b"unused":
+        raise NotAggregateReport(
+            'The payload is the word "unused" instead of a report (a known reporter fault)'
+        )
+    if data[:1] in (b"{", b"["):
+        head = data[: _HEAD_BYTES * 4]
+        if b'"policies"' in head or b'"organization-name"' in head:
+            raise NotAggregateReport("This is an SMTP TLS report (JSON), not a DMARC report")
+        raise NotAggregateReport("This is a JSON document, not a DMARC aggregate report")
+
+
+def _refuse_unsafe_head(data: bytes) -> None:
+    head = data[:_HEAD_BYTES].upper()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise UnsafeXmlError(UNSAFE_MESSAGE)
+
+
+def _refuse_doctype(root: etree._Element) -> None:
+    """Second line of defence: a DOCTYPE the head check missed (e.g. after a long comment)."""
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.system_url or docinfo.public_id:
+        raise UnsafeXmlError(UNSAFE_MESSAGE)
+
+
+def _find_wrapped_feedback(root: etree._Element, log: IssueLog) -> etree._Element:
+    root_name = local_name(root.tag)
+    for element in root.iter("{*}feedback"):
+        log.add(
+            "wrapped-feedback",
+            f"The <feedback> report was wrapped in a <{root_name}> element, which was ignored",
+        )
+        return element
+    raise NotAggregateReport(
+        f"XML document with root element <{root_name}>, not a DMARC aggregate report"
+    )
+
+
+def _recover(data: bytes, error: etree.XMLSyntaxError, log: IssueLog) -> etree._Element:
+    """Re-read broken XML with libxml2's recovery mode; find <feedback> anywhere in it."""
+    try:
+        root = etree.fromstring(data, RECOVERING_PARSER)
+    except etree.XMLSyntaxError:
+        root = None
+    if root is None:
+        raise ParseError(f"Not readable as XML: {_first_line(error)}") from error
+    _refuse_doctype(root)
+    feedback = root if local_name(root.tag) == "feedback" else next(root.iter("{*}feedback"), None)
+    if feedback is None:
+        raise NotAggregateReport(
+            f"XML document with root element <{local_name(root.tag)}>, not a DMARC aggregate "
+            f"report (and not well-formed: {_first_line(error)})"
+        )
+    log.add(
+        "recovered-xml",
+        f"The XML is not well-formed ({_first_line(error)}); the report was read in "
+        "recovery mode and may be incomplete",
+    )
+    _drop_damaged_values(feedback, log)
+    return feedback
+
+
+def _first_line(error: etree.XMLSyntaxError) -> str:
+    message = (error.msg or str(error)).strip()
+    return message.splitlines()[0] if message else "unknown XML error"
+
+
+def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
+    """Blank out leaf values that recovery split with stray nodes (a raw '<' in text).
+
+    Also removes entity nodes anywhere, so that every node left is an element.
+    """
+    for node in list(feedback.iter()):  # a list: the loop edits the tree
+        if not isinstance(node.tag, str):
+            _remove_keeping_tail(node)
+            continue
+        name = local_name(node.tag)
+        if name not in _LEAF_NAMES and not _is_verdict_leaf(node, name):
+            continue
+        if len(node):
+            log.note("damaged-value", _element_path(node))
+            for child in list(node):
+                node.remove(child)
+            node.text = None
+        elif node.text and "\ufffd" in node.text:
+            log.note("undecodable-bytes", _element_path(node), node.text)
+
+
+def _remove_keeping_tail(node: etree._Element) -> None:
+    parent = node.getparent()
+    if parent is None:
+        return
+    if node.tail:
+        previous = node.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + node.tail
+        else:
+            previous.tail = (previous.tail or "") + node.tail
+    parent.remove(node)
+
+
+def _is_verdict_leaf(element: etree._Element, name: str) -> bool:
+    parent = element.getparent()
+    return (
+        name in ("dkim", "spf")
+        and parent is not None
+        and local_name(parent.tag) == "policy_evaluated"
+    )
+
+
+def _element_path(element: etree._Element) -> str:
+    parts = []
+    while element is not None and local_name(element.tag) != "feedback":
+        name = local_name(element.tag)
+        if name == "record":
+            preceding = element.itersiblings(preceding=True)
+            name = f"record[{1 + sum(local_name(s.tag) == 'record' for s in preceding)}]"
+        parts.append(name)
+        element = element.getparent()
+    return "/".join(reversed(parts))
