@@ -88,10 +88,12 @@ def identity_digest(report: AggregateReport) -> str:
 
 
 class TableBuilder:
-    """Collects the rows of many reports as columns; ``tables()`` makes the Arrow tables."""
+    """Collects the rows of many reports; ``tables()`` makes the Arrow tables."""
 
     def __init__(self) -> None:
-        self.columns = {name: {c: [] for c in cols} for name, cols in TABLES.items()}
+        # Rows are kept as tuples and transposed once in ``tables()``: far cheaper than
+        # appending to one list per column for every value.
+        self.rows: dict[str, list[tuple]] = {name: [] for name in TABLES}
         self.count = 0
         self._auth_cache: dict[tuple, tuple] = {}
 
@@ -110,16 +112,7 @@ class TableBuilder:
         return meta
 
     def tables(self) -> dict[str, pa.Table]:
-        return {
-            name: pa.Table.from_arrays(
-                [
-                    pa.array(values, type=ARROW_TYPES.get(c, pa.string()))
-                    for c, values in cols.items()
-                ],
-                names=list(cols),
-            )
-            for name, cols in self.columns.items()
-        }
+        return {name: _arrow_table(TABLES[name], rows) for name, rows in self.rows.items()}
 
     def _add_report_row(
         self, index: int, report: AggregateReport, meta: ReportMeta, input_sha256: str,
@@ -135,30 +128,24 @@ class TableBuilder:
             str(p.effective_adkim), str(p.effective_aspf), meta.records, meta.messages,
             report.partial, report.spans_multiple_days, len(report.issues), input_sha256, origin,
         )  # fmt: skip
-        for column, value in zip(self.columns["reports"].values(), values, strict=True):
-            column.append(value)
+        self.rows["reports"].append(values)
 
     def _add_issues(self, index: int, report: AggregateReport) -> None:
-        cols = list(self.columns["report_issues"].values())
-        for i, issue in enumerate(report.issues):
-            for column, value in zip(
-                cols, (index, i, issue.code, issue.severity, issue.message, issue.path),
-                strict=True,
-            ):  # fmt: skip
-                column.append(value)
+        self.rows["report_issues"].extend(
+            (index, i, issue.code, issue.severity, issue.message, issue.path)
+            for i, issue in enumerate(report.issues)
+        )
 
     def _add_records(self, index: int, report: AggregateReport) -> int:
         meta, policy = report.metadata, report.policy
         context = (meta.begin, meta.begin // SECONDS_PER_DAY, reporter_name(report), policy.domain)
         modes = (policy.effective_adkim, policy.effective_aspf)
-        record_cols = list(self.columns["records"].values())
+        record_rows = self.rows["records"]
         messages = 0
         for ordinal, record in enumerate(report.records):
             auth = self._auth(record, modes)
             self._add_auth_rows(index, ordinal, record, auth)
-            row = _record_values(index, ordinal, record, context, auth)
-            for column, value in zip(record_cols, row, strict=True):
-                column.append(value)
+            record_rows.append(_record_values(index, ordinal, record, context, auth))
             messages += record.count
         return messages
 
@@ -174,24 +161,31 @@ class TableBuilder:
         return cached
 
     def _add_auth_rows(self, index: int, ordinal: int, record: Record, auth: tuple) -> None:
-        dkim_flags, spf_flags = auth[2], auth[3]
         if record.dkim_results:
-            cols = list(self.columns["dkim_results"].values())
-            for i, (d, aligned) in enumerate(zip(record.dkim_results, dkim_flags, strict=True)):
-                row = (index, ordinal, i, d.domain, d.selector, d.result, d.human_result, aligned)
-                for column, value in zip(cols, row, strict=True):
-                    column.append(value)
+            self.rows["dkim_results"].extend(
+                (index, ordinal, i, d.domain, d.selector, d.result, d.human_result, aligned)
+                for i, (d, aligned) in enumerate(zip(record.dkim_results, auth[2], strict=True))
+            )
         if record.spf_results:
-            cols = list(self.columns["spf_results"].values())
-            for i, (s, aligned) in enumerate(zip(record.spf_results, spf_flags, strict=True)):
-                row = (index, ordinal, i, s.domain, s.scope, s.result, s.human_result, aligned)
-                for column, value in zip(cols, row, strict=True):
-                    column.append(value)
+            self.rows["spf_results"].extend(
+                (index, ordinal, i, s.domain, s.scope, s.result, s.human_result, aligned)
+                for i, (s, aligned) in enumerate(zip(record.spf_results, auth[3], strict=True))
+            )
         if record.reasons:
-            cols = list(self.columns["override_reasons"].values())
-            for i, r in enumerate(record.reasons):
-                for column, value in zip(cols, (index, ordinal, i, r.type, r.comment), strict=True):
-                    column.append(value)
+            self.rows["override_reasons"].extend(
+                (index, ordinal, i, r.type, r.comment) for i, r in enumerate(record.reasons)
+            )
+
+
+def _arrow_table(columns: tuple[str, ...], rows: list[tuple]) -> pa.Table:
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return pa.Table.from_arrays(
+        [
+            pa.array(column, type=ARROW_TYPES.get(name, pa.string()))
+            for name, column in zip(columns, values, strict=True)
+        ],
+        names=list(columns),
+    )
 
 
 def _auth_summary(record: Record, modes: tuple[str, str]) -> tuple:
