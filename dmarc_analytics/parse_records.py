@@ -7,7 +7,7 @@ Reports can hold millions of records, so this module trades some generality for 
   is markedly faster than iterating an lxml element;
 - tags are compared as they are; only namespaced tags (``{...}name``) go through
   ``local_name``. Tags are always strings here: the parser drops comments and processing
-  instructions, and ``parse`` removes entity nodes from recovered trees;
+  instructions, and ``parse_xml`` removes entity nodes from recovered trees;
 - every value is first looked up in a per-report cache of raw values that need no repair
   (``ValueKind.clean``); only the rest goes through normalisation and the issue log;
 - identical DKIM/SPF results share one (immutable) object, and Records are built by
