@@ -50,14 +50,18 @@ class AlignmentCheck:
 
 
 def check_alignment(record: Record, adkim: str, aspf: str) -> AlignmentCheck:
-    """Recompute DKIM and SPF alignment of one record under the published modes."""
+    """Recompute DKIM and SPF alignment of one record under the published modes.
+
+    Every result gets a flag saying whether its domain is aligned with header_from; only
+    passing DKIM results and passing SPF results for the MAIL FROM identity (``mfrom`` or
+    unscoped; RFC 9989 §4.4.2) make the record aligned. Without a header_from nothing can
+    be judged, so the verdicts are None and no domain is called unaligned.
+    """
     header_from = record.header_from
     dkim_flags = tuple(is_aligned(d.domain, header_from, adkim) for d in record.dkim_results)
-    # Only the MAIL FROM identity counts for DMARC (RFC 9989 §4.4.2); unscoped = mfrom.
-    spf_flags = tuple(
-        s.scope in (None, "mfrom") and is_aligned(s.domain, header_from, aspf)
-        for s in record.spf_results
-    )
+    spf_flags = tuple(is_aligned(s.domain, header_from, aspf) for s in record.spf_results)
+    if not header_from:
+        return AlignmentCheck(None, None, dkim_flags, spf_flags, None, ())
     unaligned: list[str] = []
     for result, aligned in zip(record.dkim_results, dkim_flags, strict=True):
         if result.result == _PASS and not aligned and result.domain:
@@ -65,13 +69,12 @@ def check_alignment(record: Record, adkim: str, aspf: str) -> AlignmentCheck:
     for result, aligned in zip(record.spf_results, spf_flags, strict=True):
         if result.result == _PASS and not aligned and result.domain:
             unaligned.append(f"spf:{result.domain}")
-    if not header_from:
-        return AlignmentCheck(None, None, dkim_flags, spf_flags, None, tuple(unaligned))
     dkim_ok = any(
         f and d.result == _PASS for d, f in zip(record.dkim_results, dkim_flags, strict=True)
     )
     spf_ok = any(
-        f and s.result == _PASS for s, f in zip(record.spf_results, spf_flags, strict=True)
+        f and s.result == _PASS and s.scope in (None, "mfrom")
+        for s, f in zip(record.spf_results, spf_flags, strict=True)
     )
     mismatch = dkim_ok != (record.dkim == _PASS) or spf_ok != (record.spf == _PASS)
     return AlignmentCheck(dkim_ok, spf_ok, dkim_flags, spf_flags, mismatch, tuple(unaligned))

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+
 from dmarc_analytics import archive
 from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.decode import decode_bytes, decode_file, sniff
@@ -214,6 +216,9 @@ class Ingestor:
             for chunk in chunks:
                 yield process_chunk(chunk, context)
             return
+        # pyarrow imports pandas (about half a second) on the first array it builds; doing
+        # that once here, before the fork, spares every worker the same import.
+        pa.array([0])
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(workers, initializer=_init_worker, initargs=(context,)) as pool:
             yield from pool.imap(_work, chunks)

@@ -19,8 +19,6 @@ import duckdb
 from dmarc_analytics.errors import StoreBusyError, StoreError
 from dmarc_analytics.schema import ensure_schema
 
-# Files whose schema this process has already brought up to date, by (device, inode).
-_SCHEMA_CHECKED: set[tuple[int, int]] = set()
 _LOCK_WORDS = ("Could not set lock", "Conflicting lock", "different configuration")
 
 
@@ -38,18 +36,10 @@ def open_store(
     con = _connect_with_retry(path, read_only, timeout)
     try:
         if not read_only:
-            file_id = _file_id(path)
-            if file_id not in _SCHEMA_CHECKED:
-                ensure_schema(con)
-                _SCHEMA_CHECKED.add(file_id)
+            ensure_schema(con)  # about a millisecond when nothing is pending
         yield con
     finally:
         con.close()
-
-
-def _file_id(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_dev, stat.st_ino
 
 
 def initialise_store(path: Path, timeout: float = 20.0) -> None:
