@@ -7,6 +7,7 @@ never stops the batch: it becomes a rejected outcome with its reason.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -34,7 +35,9 @@ BATCH_RECORDS = 100_000
 BATCH_FILES = 2_000
 BATCH_SECONDS = 5.0
 PARALLEL_THRESHOLD = 16  # fewer inputs than this are parsed in-process
-CHUNK_FILES = 16  # inputs parsed together by one worker, sent back as one set of tables
+# Inputs parsed together by one worker and sent back as one set of Arrow tables: big enough
+# to amortise building the tables, small enough to keep both workers busy to the end.
+MIN_CHUNK_FILES, MAX_CHUNK_FILES = 8, 256
 HASH_CHUNK = 1024 * 1024
 SNIFF_BYTES = 4096
 
@@ -211,7 +214,8 @@ class Ingestor:
         self, inputs: Sequence[InputFile], context: WorkerContext
     ) -> Iterator[ChunkResult]:
         workers = self.settings.workers or os.cpu_count() or 1
-        chunks = _chunks(inputs, CHUNK_FILES)
+        size = max(MIN_CHUNK_FILES, min(MAX_CHUNK_FILES, len(inputs) // (workers * 4) or 1))
+        chunks = _chunks(inputs, size)
         if workers <= 1 or len(inputs) < PARALLEL_THRESHOLD:
             for chunk in chunks:
                 yield process_chunk(chunk, context)
@@ -219,6 +223,9 @@ class Ingestor:
         # pyarrow imports pandas (about half a second) on the first array it builds; doing
         # that once here, before the fork, spares every worker the same import.
         pa.array([0])
+        # Objects that exist before the fork are frozen out of garbage collection, so the
+        # workers' collector does not touch (and copy) every page it inherited.
+        gc.freeze()
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(workers, initializer=_init_worker, initargs=(context,)) as pool:
             yield from pool.imap(_work, chunks)
