@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 
@@ -21,7 +20,7 @@ def archive_path(directory: Path, sha256: str) -> Path:
 def store_bytes(directory: Path, sha256: str, data: bytes) -> Path:
     """Write ``data`` under its digest unless it is already there; return the path."""
     target = archive_path(directory, sha256)
-    if not target.exists():
+    if not os.path.exists(target):
         _atomic_write(target, lambda fh: fh.write(data))
     return target
 
@@ -29,7 +28,7 @@ def store_bytes(directory: Path, sha256: str, data: bytes) -> Path:
 def store_file(directory: Path, sha256: str, source: Path) -> Path:
     """Copy the file at ``source`` (already hashed by the caller) into the archive."""
     target = archive_path(directory, sha256)
-    if not target.exists():
+    if not os.path.exists(target):
         with source.open("rb") as src:
             _atomic_write(target, lambda fh: shutil.copyfileobj(src, fh, 1024 * 1024))
     return target
@@ -40,13 +39,25 @@ def read_original(directory: Path, sha256: str) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
+_MADE_FOLDERS: set[Path] = set()
+
+
 def _atomic_write(target: Path, write) -> None:  # type: ignore[no-untyped-def]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    """Write to a temporary name beside ``target``, then rename: never a half original."""
+    folder = target.parent
+    if folder not in _MADE_FOLDERS:
+        folder.mkdir(parents=True, exist_ok=True)
+        _MADE_FOLDERS.add(folder)
+    tmp = folder / f".{target.name}.{os.getpid()}.tmp"
     try:
-        with os.fdopen(fd, "wb") as fh:
+        fh = open(tmp, "wb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:  # the folder was removed since we made it
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = open(tmp, "wb")  # noqa: SIM115
+    try:
+        with fh:
             write(fh)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-
 from dmarc_analytics import archive
 from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.decode import decode_bytes, decode_file, sniff
@@ -220,9 +218,6 @@ class Ingestor:
             for chunk in chunks:
                 yield process_chunk(chunk, context)
             return
-        # pyarrow imports pandas (about half a second) on the first array it builds; doing
-        # that once here, before the fork, spares every worker the same import.
-        pa.array([0])
         # Objects that exist before the fork are frozen out of garbage collection, so the
         # workers' collector does not touch (and copy) every page it inherited.
         gc.freeze()

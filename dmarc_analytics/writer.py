@@ -19,13 +19,6 @@ from dmarc_analytics.flatten import TABLES
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
 from dmarc_analytics.store import bump_data_version, fetch_one, transaction
 
-_TYPES: dict[str, pa.DataType] = {
-    "ingested_at": pa.timestamp("us"), "size": pa.int64(), "ledger_id": pa.int64(),
-    "kept_report_key": pa.int64(), "detected_at": pa.timestamp("us"), "reports": pa.int32(),
-    "duplicates": pa.int32(), "conflicts": pa.int32(), "rejected_parts": pa.int32(),
-    "first_seen": pa.timestamp("us"), "ordinal": pa.int32(), "report_key": pa.int64(),
-    "records": pa.int64(), "messages": pa.int64(), "partial": pa.int32(),
-}  # fmt: skip
 _CASTS = {"ip_num": "CAST(ip_num AS UHUGEINT)"}
 
 _LEDGER_COLUMNS = (
@@ -236,15 +229,17 @@ def _insert(
     rows: list[tuple],
     or_ignore: bool = False,
 ) -> None:
+    """Insert a handful of Python rows, bound as one list parameter per column.
+
+    DuckDB unnests the lists side by side in C++; no Arrow (and so no pandas import) is
+    needed, which keeps a re-ingest of known files quick.
+    """
     if not rows:
         return
-    arrays = [
-        pa.array(values, type=_TYPES.get(name, pa.string()))
-        for name, values in zip(columns, zip(*rows, strict=True), strict=True)
-    ]
-    batch = pa.Table.from_arrays(arrays, names=list(columns))
+    params = {f"c{i}": list(values) for i, values in enumerate(zip(*rows, strict=True))}
+    unnest = ", ".join(f"unnest($c{i})" for i in range(len(columns)))
     verb = "INSERT OR IGNORE INTO" if or_ignore else "INSERT INTO"
-    _insert_arrow(con, table, columns, batch, verb=verb)
+    con.execute(f"{verb} {table} ({', '.join(columns)}) SELECT {unnest}", params)
 
 
 def _insert_arrow(
