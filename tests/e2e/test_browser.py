@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from dmarc_analytics import synth
 from dmarc_analytics.filters import Filter
@@ -224,25 +225,32 @@ def sidebar_widget(page: Page, key: str) -> Locator:
 def choose(page: Page, key: str, option: str) -> None:
     """Pick ``option`` in the sidebar selectbox or multiselect whose widget key is ``key``.
 
-    A click can fail to take: when a re-render lands on the open list (the drop-folder
-    watch reruns every couple of seconds), the option may move between pointerdown and
-    pointerup. The widget then shows no change, and the option is picked again.
+    The widget is re-rendered by every run, including the drop-folder watch that reruns
+    every couple of seconds. A click that lands on such a re-render can be lost: the list
+    does not open, or the option moves between pointerdown and pointerup and the widget
+    shows no change. Then the option is picked again.
     """
     widget = sidebar_widget(page, key)
     if widget.get_by_test_id("stMultiSelect").count():
         shown = widget.locator("[data-tag]").filter(has_text=option)
     else:
         shown = widget.locator(f'input[role="combobox"][value="{option}"]')
-    for attempt in range(1, CHOOSE_ATTEMPTS + 1):
+    item = page.get_by_role("option", name=option, exact=True)
+    for _ in range(CHOOSE_ATTEMPTS):
         widget.get_by_role("button", name="Open").click()
-        page.get_by_role("option", name=option, exact=True).click()
+        try:
+            item.wait_for(timeout=5_000)
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+            continue
+        item.click()
         page.keyboard.press("Escape")  # a multiselect keeps its list open
         try:
             expect(shown).to_have_count(1, timeout=3_000)
             return
         except AssertionError:
-            if attempt == CHOOSE_ATTEMPTS:
-                raise
+            continue
+    raise AssertionError(f"{option!r} could not be picked in {key} ({CHOOSE_ATTEMPTS} tries)")
 
 
 def download(page: Page, key: str) -> tuple[str, bytes]:
