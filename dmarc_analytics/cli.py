@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -205,7 +204,3 @@ def echo_outcome(outcome: FileOutcome, as_json: bool) -> None:
     for part in outcome.parts:
         if outcome.outcome != "rejected" and part.outcome in ("rejected", "conflict"):
             click.echo(f"{part.outcome:9} {part.origin}: {part.reason}", err=True)
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()

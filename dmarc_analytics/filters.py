@@ -199,3 +199,18 @@ def _networks(clauses: list[str], params: dict[str, object], networks: tuple[str
         )
     if options:
         clauses.append("(" + " OR ".join(options) + ")")
+
+
+def compile_report_scope(flt: Filter) -> Where:
+    """A condition over ``reports`` selecting the filter's reports.
+
+    Without record-level conditions: the reports matching the report-level fields (so a
+    report without records still counts). With them: reports having at least one matching
+    record. Every count of reports (CLI summary, pages) uses this one rule.
+    """
+    if flt.has_record_conditions:
+        where = compile_filter(flt)
+        return Where(
+            f"report_key IN (SELECT report_key FROM records WHERE {where.sql})", where.params
+        )
+    return compile_filter(flt, report_level_only=True)

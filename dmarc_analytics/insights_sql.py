@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from dmarc_analytics.filters import Filter, Where, compile_filter
+from dmarc_analytics.filters import Filter, Where, compile_report_scope
 from dmarc_analytics.store import fetch_one
 
 PASS = "dmarc_pass"
@@ -57,17 +57,8 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) 
 
 
 def report_scope(flt: Filter) -> Where:
-    """A condition over ``reports`` selecting the filter's reports, as ``queries.summary`` does.
-
-    Without record-level conditions: the reports matching the report-level fields (so a
-    report without records still counts). With them: reports having ≥ 1 matching record.
-    """
-    if flt.has_record_conditions:
-        where = compile_filter(flt)
-        return Where(
-            f"report_key IN (SELECT report_key FROM records WHERE {where.sql})", where.params
-        )
-    return compile_filter(flt, report_level_only=True)
+    """The filter's reports, counted as ``queries.summary`` counts them."""
+    return compile_report_scope(flt)
 
 
 def with_params(params: dict[str, object], **extra: object) -> dict[str, object]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from dmarc_analytics.filters import Filter, compile_filter
+from dmarc_analytics.filters import Filter, compile_filter, compile_report_scope
 from dmarc_analytics.store import fetch_one
 
 
@@ -65,15 +65,10 @@ def summary(con: duckdb.DuckDBPyConnection, flt: Filter) -> Summary:
 def _report_span(
     con: duckdb.DuckDBPyConnection, flt: Filter
 ) -> tuple[int, datetime | None, datetime | None]:
-    if flt.has_record_conditions:
-        where = compile_filter(flt)
-        scope = f"report_key IN (SELECT DISTINCT report_key FROM records WHERE {where.sql})"
-    else:
-        where = compile_filter(flt, report_level_only=True)
-        scope = where.sql
+    scope = compile_report_scope(flt)
     row = fetch_one(
         con,
-        f"SELECT count(*), min(begin_utc), max(end_utc) FROM reports WHERE {scope}",
-        where.params,
+        f"SELECT count(*), min(begin_utc), max(end_utc) FROM reports WHERE {scope.sql}",
+        scope.params,
     )
     return int(row[0]), row[1], row[2]
