@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from dmarc_analytics.alignment import check_alignment
-from dmarc_analytics.model import AggregateReport, Record
+from dmarc_analytics.model import AggregateReport, DkimResult, Record, SpfResult
 
 SECONDS_PER_DAY = 86400
 
@@ -96,18 +96,29 @@ class TableBuilder:
         self.rows: dict[str, list[tuple]] = {name: [] for name in TABLES}
         self.count = 0
         self._auth_cache: dict[tuple, tuple] = {}
+        self._fast_auth_cache: dict[tuple, tuple] = {}
 
     def add(
         self, report: AggregateReport, content_sha256: str, input_sha256: str, origin: str
     ) -> ReportMeta:
         index = self.count
-        self.count += 1
         messages = self._add_records(index, report)
+        return self.add_report(
+            index, report, len(report.records), messages, content_sha256, input_sha256, origin
+        )
+
+    def add_report(
+        self, index: int, report: AggregateReport, records: int, messages: int,
+        content_sha256: str, input_sha256: str, origin: str,
+    ) -> ReportMeta:  # fmt: skip
+        """Add the report's own row and its issues, after its records were added."""
+        if index != self.count:
+            raise ValueError(f"report index {index} out of turn (expected {self.count})")
+        self.count += 1
         self._add_issues(index, report)
         meta = ReportMeta(
-            index, identity_digest(report), content_sha256, len(report.records), messages,
-            report.partial,
-        )  # fmt: skip
+            index, identity_digest(report), content_sha256, records, messages, report.partial
+        )
         self._add_report_row(index, report, meta, input_sha256, origin)
         return meta
 
@@ -158,6 +169,24 @@ class TableBuilder:
             if len(self._auth_cache) > 50_000:
                 self._auth_cache.clear()
             self._auth_cache[key] = cached
+        return cached
+
+    def fast_auth(
+        self, header_from: str, dkim_results: tuple, spf_results: tuple, modes: tuple[str, str]
+    ) -> tuple:
+        """``_auth`` for raw (domain, selector|scope, result, human) tuples (``fastpath``)."""
+        key = (header_from, dkim_results, spf_results, modes)
+        cached = self._fast_auth_cache.get(key)
+        if cached is None:
+            record = Record(
+                "", 0, "", "", "", header_from, None, None, (),
+                tuple(DkimResult(*values) for values in dkim_results),
+                tuple(SpfResult(*values) for values in spf_results),
+            )  # fmt: skip
+            cached = _auth_summary(record, modes)
+            if len(self._fast_auth_cache) > 50_000:
+                self._fast_auth_cache.clear()
+            self._fast_auth_cache[key] = cached
         return cached
 
     def _add_auth_rows(self, index: int, ordinal: int, record: Record, auth: tuple) -> None:

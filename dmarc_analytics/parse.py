@@ -9,6 +9,8 @@ work is in ``parse_records``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from lxml import etree
 
 from dmarc_analytics.errors import LimitExceeded, ParseError
@@ -53,12 +55,8 @@ def parse_report(data: bytes, origin: str = "", max_records: int = 1_000_000) ->
     callers show it next to them. Repaired deviations are listed in ``AggregateReport.issues``.
     """
     del origin  # part of the stage interface; callers attach it to errors themselves
-    data = bytes(data)
-    # Cheap refusal before building a huge tree: every <record> ends in "record>".
-    if data.count(b"record>") > 2 * max_records + 2:
-        raise LimitExceeded(_too_many_records(max_records))
     log = IssueLog()
-    feedback, partial = read_feedback(data, log)
+    feedback, partial = open_feedback(data, log, max_records)
     try:
         return _read_report(feedback, partial, log, max_records)
     except ParseError as error:
@@ -67,9 +65,27 @@ def parse_report(data: bytes, origin: str = "", max_records: int = 1_000_000) ->
         raise ParseError(f"{error}; the XML is broken and only partly recoverable") from error
 
 
-def _read_report(
-    feedback: etree._Element, partial: bool, log: IssueLog, max_records: int
-) -> AggregateReport:
+def open_feedback(data: bytes, log: IssueLog, max_records: int) -> tuple[etree._Element, bool]:
+    """The <feedback> element and whether it was recovered (see ``parse_xml``)."""
+    data = bytes(data)
+    # Cheap refusal before building a huge tree: every <record> ends in "record>".
+    if data.count(b"record>") > 2 * max_records + 2:
+        raise LimitExceeded(_too_many_records(max_records))
+    return read_feedback(data, log)
+
+
+class ReportHead(NamedTuple):
+    """Everything of a report but its records, and the <record> elements still to read."""
+
+    format: ReportFormat
+    metadata: ReportMetadata
+    policy: PolicyPublished
+    version: str | None
+    record_elements: list[etree._Element]
+
+
+def read_head(feedback: etree._Element, log: IssueLog, max_records: int) -> ReportHead:
+    """Read metadata, policy and format; find the <record> elements (not read yet)."""
     sections: dict[str, etree._Element] = {}
     record_elements = []
     for child in feedback:
@@ -85,16 +101,29 @@ def _read_report(
     report_format = _detect_format(feedback, sections)
     metadata = _read_metadata(metadata_element, log)
     policy = _read_policy(policy_element, log)
-    reader = RecordReader(log, selector_required=report_format is ReportFormat.RFC9990)
-    records = _read_records(record_elements, reader, partial)
-    _check_date_range(metadata, log)
     version = sections.get("version")
+    return ReportHead(
+        report_format,
+        metadata,
+        policy,
+        None if version is None else normalise_text(version.text or "")[0],
+        record_elements,
+    )
+
+
+def _read_report(
+    feedback: etree._Element, partial: bool, log: IssueLog, max_records: int
+) -> AggregateReport:
+    head = read_head(feedback, log, max_records)
+    reader = RecordReader(log, selector_required=head.format is ReportFormat.RFC9990)
+    records = _read_records(head.record_elements, reader, partial)
+    check_date_range(head.metadata, log)
     return AggregateReport(
-        format=report_format,
-        metadata=metadata,
-        policy=policy,
+        format=head.format,
+        metadata=head.metadata,
+        policy=head.policy,
         records=records,
-        version=None if version is None else normalise_text(version.text or "")[0],
+        version=head.version,
         issues=log.issues(),
         partial=partial,
     )
@@ -251,7 +280,7 @@ def _read_pct(raw: str | None, log: IssueLog) -> int | None:
     return int(value)
 
 
-def _check_date_range(metadata: ReportMetadata, log: IssueLog) -> None:
+def check_date_range(metadata: ReportMetadata, log: IssueLog) -> None:
     span = metadata.end - metadata.begin
     if span < 0:
         log.add(

@@ -20,6 +20,7 @@ from dmarc_analytics import archive
 from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.decode import decode_bytes, decode_file, sniff
 from dmarc_analytics.errors import DmarcAnalyticsError
+from dmarc_analytics.fastpath import add_clean_report
 from dmarc_analytics.flatten import TableBuilder
 from dmarc_analytics.model import Payload, RejectedPart
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartResult
@@ -62,13 +63,15 @@ def parse_payloads(
         if isinstance(item, RejectedPart):
             parts.append(PartResult(item.origin, kind=item.kind, reason=item.reason))
             continue
-        try:
-            report = parse_report(item.data, item.origin, max_records=max_records)
-        except DmarcAnalyticsError as exc:
-            parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
-            continue
         content = hashlib.sha256(item.data).hexdigest()
-        meta = builder.add(report, content, input_sha256, item.origin)
+        meta = add_clean_report(builder, item.data, content, input_sha256, item.origin, max_records)
+        if meta is None:  # not clean: the reference path repairs, notes issues or refuses
+            try:
+                report = parse_report(item.data, item.origin, max_records=max_records)
+            except DmarcAnalyticsError as exc:
+                parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
+                continue
+            meta = builder.add(report, content, input_sha256, item.origin)
         parts.append(PartResult(item.origin, report=meta))
     return parts
 

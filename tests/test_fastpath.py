@@ -1,0 +1,216 @@
+"""The fast path (``fastpath.add_clean_report``) against the reference path.
+
+The reference is ``parse_report`` + ``TableBuilder.add``. Whatever the input, the rows that
+reach the store must be identical, issues included; the fast path may only decline (and
+leave the report to the reference path). These tests also pin which shapes it takes, so a
+change that quietly sends every report down the slow path fails here too.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from dmarc_analytics import synth
+from dmarc_analytics.config import Limits
+from dmarc_analytics.decode import decode_bytes
+from dmarc_analytics.errors import DmarcAnalyticsError
+from dmarc_analytics.fastpath import add_clean_report
+from dmarc_analytics.flatten import TableBuilder
+from dmarc_analytics.model import Payload
+from dmarc_analytics.parse import parse_report
+from tests.builders import CANONICAL_XML
+from tests.support import REPO, corpus_dir
+
+FIXTURES = REPO / "tests" / "fixtures" / "aggregate"
+MAX_RECORDS = 1_000_000
+
+
+def reference_tables(payloads: list[bytes]) -> dict[str, pa.Table]:
+    builder = TableBuilder()
+    for i, data in enumerate(payloads):
+        try:
+            report = parse_report(data, max_records=MAX_RECORDS)
+        except DmarcAnalyticsError:
+            continue
+        builder.add(report, f"content-{i}", "input", f"origin-{i}")
+    return builder.tables()
+
+
+def fast_tables(payloads: list[bytes]) -> tuple[dict[str, pa.Table], int]:
+    """Tables as the pipeline builds them; also how many reports the fast path took."""
+    builder = TableBuilder()
+    taken = 0
+    for i, data in enumerate(payloads):
+        meta = add_clean_report(builder, data, f"content-{i}", "input", f"origin-{i}", MAX_RECORDS)
+        if meta is not None:
+            taken += 1
+            continue
+        try:
+            report = parse_report(data, max_records=MAX_RECORDS)
+        except DmarcAnalyticsError:
+            continue
+        builder.add(report, f"content-{i}", "input", f"origin-{i}")
+    return builder.tables(), taken
+
+
+def assert_same_tables(payloads: list[bytes]) -> int:
+    expected = reference_tables(payloads)
+    actual, taken = fast_tables(payloads)
+    assert actual.keys() == expected.keys()
+    for name, table in expected.items():
+        assert actual[name].to_pylist() == table.to_pylist(), name
+        assert actual[name].schema == table.schema, name
+    return taken
+
+
+def test_synthetic_reports_all_take_the_fast_path_with_identical_rows():
+    reports = list(synth.generate_reports(300, seed=7, records_mean=12))
+    payloads = [r.xml for r in reports]
+    taken = assert_same_tables(payloads)
+    assert taken == len(payloads)
+    actual, _ = fast_tables(payloads)
+    assert actual["records"].num_rows == sum(r.records for r in reports)
+    assert pa.compute.sum(actual["records"]["count"]).as_py() == sum(r.messages for r in reports)
+
+
+def _payloads_of(path) -> list[bytes]:
+    return [
+        item.data
+        for item in decode_bytes(path.name, path.read_bytes(), Limits())
+        if isinstance(item, Payload)
+    ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in FIXTURES.rglob("*") if p.is_file()),
+    ids=lambda p: str(p.relative_to(FIXTURES)),
+)
+def test_every_fixture_gives_the_same_rows_on_both_paths(path):
+    assert_same_tables(_payloads_of(path))
+
+
+def test_real_corpus_gives_the_same_rows_on_both_paths():
+    corpus = corpus_dir()
+    payloads = [
+        data
+        for path in sorted((corpus / "aggregate").rglob("*"))
+        if path.is_file()
+        for data in _payloads_of(path)
+    ]
+    assert len(payloads) > 10
+    taken = assert_same_tables(payloads)
+    assert taken > len(payloads) // 2  # real reports are mostly clean
+
+
+RFC9990_NS = 'xmlns="urn:ietf:params:xml:ns:dmarc-2.0"'
+OTHER_NS = 'xmlns="urn:x"'
+
+
+def variant(*replacements: tuple[str, str]) -> bytes:
+    text = CANONICAL_XML.decode()
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text.encode()
+
+
+TAKEN = {
+    "canonical": variant(),
+    "rfc9990 default namespace": variant(("<feedback>", f"<feedback {RFC9990_NS}>")),
+    "override reason with comment": variant(
+        (
+            "<spf>pass</spf>\n      </policy_evaluated>",
+            "<spf>pass</spf><reason><type>forwarded</type><comment>list</comment></reason>"
+            "<reason><type>local_policy</type></reason></policy_evaluated>",
+        )
+    ),  # fmt: skip
+    "empty dkim block is nothing reported": variant(("<auth_results>", "<auth_results><dkim/>")),
+    "ipv6 written in capitals is canonicalised silently": variant(
+        ("192.0.2.10", "2001:DB8:0:0::A")
+    ),
+    "duplicate element: the last one counts": variant(
+        (
+            "<source_ip>192.0.2.10</source_ip>",
+            "<source_ip>192.0.2.99</source_ip><source_ip>192.0.2.10</source_ip>",
+        )
+    ),  # fmt: skip
+    "unknown extension element is ignored": variant(
+        ("<identifiers>", "<x_vendor><a>1</a></x_vendor><identifiers>")
+    ),
+    "repairs in the report head are made by the shared code": variant(
+        ("<domain>example.com</domain>", "<domain>Example.COM.</domain>")
+    ),
+    "unused prefix declarations (as Microsoft sends)": variant(
+        (
+            "<feedback>",
+            '<feedback xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">',
+        )
+    ),  # fmt: skip
+    "envelope fields and human results": variant(
+        (
+            "<header_from>example.com</header_from>",
+            "<envelope_to>example.com</envelope_to><header_from>example.com</header_from>"
+            "<envelope_from>bounce.example.com</envelope_from>",
+        ),
+        (
+            "<result>pass</result>\n      </dkim>",
+            "<result>pass</result><human_result>good sig</human_result></dkim>",
+        ),
+    ),  # fmt: skip
+}
+DECLINED = {
+    "whitespace around a value": variant(("192.0.2.10", " 192.0.2.10 ")),
+    "token in capitals": variant(("<dkim>pass</dkim>", "<dkim>PASS</dkim>")),
+    "spf hardfail": variant(("<result>softfail</result>", "<result>hardfail</result>")),
+    "domain with trailing dot": variant(
+        ("<header_from>example.com</header_from>", "<header_from>example.com.</header_from>")
+    ),
+    "identities alias": variant(
+        ("<identifiers>", "<identities>"), ("</identifiers>", "</identities>")
+    ),
+    "missing header_from": variant(("<header_from>example.com</header_from>", "")),
+    "empty reason type": variant(
+        ("<spf>pass</spf>\n      </policy_evaluated>",
+         "<spf>pass</spf><reason><type/></reason></policy_evaluated>")
+    ),  # fmt: skip
+    "invalid source ip": variant(("192.0.2.10", "192.0.2.300")),
+    "count with a plus sign": variant(("<count>3</count>", "<count>+3</count>")),
+    "rfc9990 dkim without selector": variant(
+        ("<feedback>", f"<feedback {RFC9990_NS}>"), ("<selector>s1</selector>", "")
+    ),
+    "prefixed namespace": variant(
+        ("<feedback>", '<d:feedback xmlns:d="urn:ietf:params:xml:ns:dmarc-2.0">'),
+        ("</feedback>", "</d:feedback>"),
+    ),
+    "two namespaces": variant(
+        ("<feedback>", f"<feedback {RFC9990_NS}>"), ("<auth_results>", f"<auth_results {OTHER_NS}>")
+    ),
+    "namespace declared below feedback": variant(("<auth_results>", f"<auth_results {OTHER_NS}>")),
+    "element of another namespace where a known name is read": variant(
+        ("<identifiers>", '<identifiers><v:envelope_to xmlns:v="urn:v">x.example</v:envelope_to>')
+    ),
+    "broken xml (recovered)": variant(("</org_name>", "</org_nam>")),
+    "record without source ip": variant(("<source_ip>192.0.2.10</source_ip>", "")),
+    "not a report": b"<html><body>hello</body></html>",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TAKEN)
+def test_clean_shapes_take_the_fast_path(name):
+    assert assert_same_tables([TAKEN[name]]) == 1
+
+
+@pytest.mark.parametrize("name", DECLINED)
+def test_shapes_needing_repair_or_refusal_are_left_to_the_reference_path(name):
+    assert assert_same_tables([DECLINED[name]]) == 0
+
+
+def test_a_declined_report_leaves_nothing_behind_in_the_builder():
+    builder = TableBuilder()
+    late_unclean = variant(("198.51.100.7", " 198.51.100.7"))  # record 2 of 2 is unclean
+    assert add_clean_report(builder, late_unclean, "c", "i", "o", MAX_RECORDS) is None
+    assert builder.count == 0
+    assert all(not rows for rows in builder.rows.values())
