@@ -18,10 +18,13 @@ def archive_path(directory: Path, sha256: str) -> Path:
 
 
 def store_bytes(directory: Path, sha256: str, data: bytes) -> Path:
-    """Write ``data`` under its digest unless it is already there; return the path."""
+    """Write ``data`` under its digest; return the path.
+
+    Not checked for first: callers only archive inputs the ledger does not know, and
+    replacing a file with the same content is harmless (and atomic).
+    """
     target = archive_path(directory, sha256)
-    if not os.path.exists(target):
-        _atomic_write(target, lambda fh: fh.write(data))
+    _atomic_write(target, lambda fh: fh.write(data))
     return target
 
 
