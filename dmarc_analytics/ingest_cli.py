@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from dmarc_analytics.config import Settings
-from dmarc_analytics.maintenance import reparse
+from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.sources import InputFile, expand_inputs
@@ -92,6 +92,9 @@ def run_reparse(settings: Settings, as_json: bool) -> None:
     progress = Progress(0)
     outcomes = reparse(settings, on_outcome=_printer(progress, as_json))
     click.echo("reparse: " + tally_line(outcomes, time.monotonic() - started), err=True)
+    kept_out = purged_count(settings)
+    if kept_out:
+        click.echo(f"reparse: {kept_out} reports removed earlier (purge) stay removed", err=True)
 
 
 def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:

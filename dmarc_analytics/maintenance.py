@@ -1,8 +1,9 @@
 """Data management: remove reports (demo data, a date range, a policy domain) and reparse.
 
 Removing reports also forgets the inputs that carried them, so ingesting those files again
-adds the reports back instead of calling them duplicates. The ingest ledger is history and
-is never rewritten.
+adds the reports back instead of calling them duplicates. Removed reports stay removed
+through a ``reparse`` (their identities are kept in ``purged_reports``). The ingest ledger
+is history and is never rewritten.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import duckdb
 from dmarc_analytics.archive import archive_path
 from dmarc_analytics.config import Settings
 from dmarc_analytics.outcomes import FileOutcome
+from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import InputFile
 from dmarc_analytics.store import bump_data_version, fetch_one, open_store, transaction
 
@@ -32,6 +34,11 @@ def delete_reports(con: duckdb.DuckDBPyConnection, where: str, params: dict[str,
         )
         try:
             count = int(fetch_one(con, "SELECT count(*) FROM doomed")[0])
+            con.execute(
+                "INSERT OR IGNORE INTO purged_reports SELECT identity, $now FROM reports "
+                "WHERE report_key IN (SELECT report_key FROM doomed)",
+                {"now": utc_now()},
+            )
             for table in _CHILD_TABLES:
                 con.execute(
                     f"DELETE FROM {table} WHERE report_key IN (SELECT report_key FROM doomed)"
@@ -78,11 +85,14 @@ def purge(
 
 
 def archived_inputs(settings: Settings) -> list[InputFile]:
-    """Every distinct input in the ledger whose original is in the archive, oldest first."""
+    """Every distinct input in the ledger whose original is in the archive, oldest first.
+
+    The demo dataset is left out: it is generated, not given, and is not archived.
+    """
     with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
         rows = con.execute(
             "SELECT sha256, arg_min(name, ledger_id) FROM ingest_ledger WHERE sha256 <> '' "
-            "GROUP BY sha256 ORDER BY min(ledger_id)"
+            "GROUP BY sha256 HAVING bool_or(via <> 'demo') ORDER BY min(ledger_id)"
         ).fetchall()
     found = []
     for sha256, name in rows:
@@ -95,7 +105,11 @@ def archived_inputs(settings: Settings) -> list[InputFile]:
 def reparse(
     settings: Settings, on_outcome: Callable[[FileOutcome], None] | None = None
 ) -> list[FileOutcome]:
-    """Empty the report tables and ingest every archived original again."""
+    """Empty the report tables and ingest every archived original again.
+
+    Reports removed earlier (``purge``) are removed again at the end, so that they stay
+    removed; ``purged_count`` tells how many are kept out.
+    """
     from dmarc_analytics.pipeline import Ingestor
 
     inputs = archived_inputs(settings)
@@ -105,4 +119,13 @@ def reparse(
         bump_data_version(con)
     # The originals are already archived; writing them again would only cost time.
     ingestor = Ingestor(replace(settings, archive=False), via="reparse", on_outcome=on_outcome)
-    return ingestor.ingest_paths(inputs)
+    outcomes = ingestor.ingest_paths(inputs)
+    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+        delete_reports(con, "identity IN (SELECT identity FROM purged_reports)", {})
+    return outcomes
+
+
+def purged_count(settings: Settings) -> int:
+    """How many removed reports are kept out of the tables (also through a reparse)."""
+    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
+        return int(fetch_one(con, "SELECT count(*) FROM purged_reports")[0])

@@ -199,7 +199,9 @@ class Ingestor:
     def _context(self) -> WorkerContext:
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
             known = known_inputs(con)
-        archive_dir = self.settings.archive_dir if self.settings.archive else None
+        # The demo dataset is generated, not given: nothing to keep, nothing to reparse.
+        keep = self.settings.archive and not self.demo
+        archive_dir = self.settings.archive_dir if keep else None
         return WorkerContext(self.settings.limits, archive_dir, known)
 
     def ingest_paths(self, inputs: Sequence[InputFile]) -> list[FileOutcome]:

@@ -157,6 +157,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         INSERT INTO state VALUES ('data_version', 0);
         """,
     ),
+    Migration(
+        "003_purged_reports",
+        # Reports a user removed: ``reparse`` must not bring them back from the archive.
+        # Ingesting such a report again (not by reparse) takes it off this list.
+        """
+        CREATE TABLE purged_reports (
+            identity VARCHAR PRIMARY KEY,
+            purged_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 )
 
 

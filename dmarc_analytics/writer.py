@@ -53,6 +53,7 @@ def write_batch(
     with transaction(con):
         seen = _existing_identities(con, [f for c in chunks for f in c.files])
         next_key, next_ledger = _next_ids(con)
+        first_key = next_key
         rows = _Rows()
         outcomes = []
         for chunk in chunks:
@@ -65,6 +66,8 @@ def write_batch(
                 next_ledger += 1
         _insert_reports(con, chunks, rows.keys, demo, now)
         _insert_all(con, rows)
+        if via != "reparse":  # given again by the user: no longer kept out
+            _readmit(con, [i for i, (key, _) in seen.items() if key >= first_key])
         bump_data_version(con)
     return outcomes
 
@@ -81,6 +84,14 @@ def _existing_identities(
         {"ids": identities},
     ).fetchall()
     return {identity: (key, content) for identity, key, content in rows}
+
+
+def _readmit(con: duckdb.DuckDBPyConnection, identities: list[str]) -> None:
+    if identities:
+        con.execute(
+            "DELETE FROM purged_reports WHERE identity IN (SELECT unnest($ids))",
+            {"ids": identities},
+        )
 
 
 def _next_ids(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:

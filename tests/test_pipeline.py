@@ -9,7 +9,7 @@ import pytest
 
 from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.filters import Filter
-from dmarc_analytics.maintenance import purge, reparse
+from dmarc_analytics.maintenance import purge, purged_count, reparse
 from dmarc_analytics.parse import parse_report
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.queries import summary
@@ -159,6 +159,41 @@ def test_archive_reparse_and_purge(tmp_path):
     # Purged reports are forgotten: the same file ingests again instead of being a duplicate.
     (again,) = ingest(settings, tmp_path / "a.xml.gz")
     assert again.outcome == "inserted"
+
+
+def test_purged_reports_stay_removed_through_a_reparse(tmp_path):
+    settings = settings_for(tmp_path)
+    other = CANONICAL_XML.replace(b"example.com<", b"example.org<").replace(
+        b"17000064", b"27000064"
+    )
+    (tmp_path / "com.xml").write_bytes(CANONICAL_XML)
+    (tmp_path / "org.xml").write_bytes(other)
+    ingest(settings, tmp_path / "com.xml", tmp_path / "org.xml")
+    assert purge(settings, policy_domain="example.com") == 1
+    kept = totals(settings)
+    assert kept.reports == 1
+
+    reparse(settings)
+    assert totals(settings) == kept
+    assert purged_count(settings) == 1
+
+    # Given again by the user, the report is back, and a later reparse keeps it.
+    (again,) = ingest(settings, tmp_path / "com.xml")
+    assert again.outcome == "inserted"
+    assert purged_count(settings) == 0
+    reparse(settings)
+    assert totals(settings).reports == 2
+
+
+def test_demo_data_is_not_archived_and_not_brought_back_by_reparse(tmp_path):
+    settings = settings_for(tmp_path)
+    demo = Ingestor(settings, via="demo", demo=True)
+    (outcome,) = demo.ingest_blobs([("demo.xml", CANONICAL_XML)])
+    assert outcome.outcome == "inserted"
+    assert not (tmp_path / "archive").exists()
+    assert purge(settings, demo=True) == 1
+    assert reparse(settings) == []
+    assert totals(settings).reports == 0
 
 
 def test_archive_off_keeps_nothing(tmp_path):
