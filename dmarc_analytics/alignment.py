@@ -8,6 +8,7 @@ Domains found with the Public Suffix List shipped in the ``publicsuffixlist`` pa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,7 +16,13 @@ from publicsuffixlist import PublicSuffixList
 
 from dmarc_analytics.model import Alignment, Record
 
-_PSL = PublicSuffixList()
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    """The list is parsed on first use (about 0.1 s), by the processes that need it."""
+    return PublicSuffixList()
+
+
 _PASS = "pass"
 
 
@@ -23,7 +30,7 @@ _PASS = "pass"
 def organizational_domain(domain: str) -> str:
     """The registrable domain of ``domain`` (itself when it is a public suffix or unknown)."""
     name = domain.strip().rstrip(".").lower()
-    return _PSL.privatesuffix(name) or name
+    return _public_suffixes().privatesuffix(name) or name
 
 
 def is_aligned(domain: str | None, header_from: str | None, mode: str) -> bool:

@@ -8,14 +8,17 @@ the writer maps it to a ``report_key`` and drops rows of duplicate or conflictin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from dataclasses import dataclass
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from dmarc_analytics.alignment import check_alignment
 from dmarc_analytics.model import AggregateReport, DkimResult, Record, SpfResult
+
+if TYPE_CHECKING:  # imported where tables are built or written
+    import pyarrow as pa
 
 SECONDS_PER_DAY = 86400
 
@@ -50,16 +53,26 @@ TABLES: dict[str, tuple[str, ...]] = {
     "report_issues": ISSUE_COLUMNS,
 }
 
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "report_index": pa.int64(), "ordinal": pa.int32(), "record_ordinal": pa.int32(),
-    "begin_utc": pa.timestamp("s"), "end_utc": pa.timestamp("s"), "day": pa.date32(),
-    "ip_version": pa.int8(), "count": pa.int64(), "messages": pa.int64(),
-    "records": pa.int32(), "pct": pa.int32(), "effective_pct": pa.int32(),
-    "issue_count": pa.int32(), "errors": pa.list_(pa.string()), "dmarc_pass": pa.bool_(),
-    "partial": pa.bool_(), "multi_day": pa.bool_(), "aligned": pa.bool_(),
-    "dkim_aligned_calc": pa.bool_(), "spf_aligned_calc": pa.bool_(),
-    "verdict_mismatch": pa.bool_(), "auth_unaligned": pa.bool_(),
-}  # fmt: skip
+
+@functools.cache
+def arrow_types() -> dict[str, pa.DataType]:
+    """Column types other than string.
+
+    pyarrow is imported on first use: a re-ingest of known files builds no table and so
+    never pays for importing it.
+    """
+    import pyarrow as pa
+
+    return {
+        "report_index": pa.int64(), "ordinal": pa.int32(), "record_ordinal": pa.int32(),
+        "begin_utc": pa.timestamp("s"), "end_utc": pa.timestamp("s"), "day": pa.date32(),
+        "ip_version": pa.int8(), "count": pa.int64(), "messages": pa.int64(),
+        "records": pa.int32(), "pct": pa.int32(), "effective_pct": pa.int32(),
+        "issue_count": pa.int32(), "errors": pa.list_(pa.string()), "dmarc_pass": pa.bool_(),
+        "partial": pa.bool_(), "multi_day": pa.bool_(), "aligned": pa.bool_(),
+        "dkim_aligned_calc": pa.bool_(), "spf_aligned_calc": pa.bool_(),
+        "verdict_mismatch": pa.bool_(), "auth_unaligned": pa.bool_(),
+    }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +220,13 @@ class TableBuilder:
 
 
 def _arrow_table(columns: tuple[str, ...], rows: list[tuple]) -> pa.Table:
+    import pyarrow as pa
+
+    types = arrow_types()
     values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
     return pa.Table.from_arrays(
         [
-            pa.array(column, type=ARROW_TYPES.get(name, pa.string()))
+            pa.array(column, type=types.get(name, pa.string()))
             for name, column in zip(columns, values, strict=True)
         ],
         names=list(columns),

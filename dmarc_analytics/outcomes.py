@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from dmarc_analytics.flatten import ReportMeta
+
+if TYPE_CHECKING:  # pyarrow is imported only where tables are built or written
+    import pyarrow as pa
 
 OUTCOMES = ("inserted", "duplicate", "rejected")
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from dmarc_analytics.flatten import TABLES
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
 from dmarc_analytics.store import bump_data_version, fetch_one, transaction
+
+if TYPE_CHECKING:  # imported where tables are built or written
+    import pyarrow as pa
 
 _CASTS = {"ip_num": "CAST(ip_num AS UHUGEINT)"}
 
@@ -207,6 +209,9 @@ def _insert_reports(
     now: datetime,
 ) -> None:
     """Insert the rows of every newly stored report, mapping report_index to report_key."""
+    import pyarrow as pa  # here: a batch of known files only has no tables to write
+    import pyarrow.compute as pc
+
     for table, columns in TABLES.items():
         parts = []
         for chunk, chunk_keys in zip(chunks, keys, strict=True):
