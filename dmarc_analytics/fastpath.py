@@ -55,7 +55,7 @@ _REASON_TYPES = enum_values(OverrideType)
 
 # Raw values known to need no repair, shared by all reports of this process (a clean value
 # produces no issue, so unlike the reference path's caches these need not be per report).
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 50_000  # per cache; emptied when full, to bound the workers' memory
 _IPS: dict[str, tuple[str, int | None, str | None]] = {}  # raw -> (canonical, version, number)
 _DOMAINS: dict[str, str] = {}
 _TEXTS: dict[str, str] = {}
@@ -355,8 +355,9 @@ def _ip(raw: str | None) -> tuple[str, int | None, str | None] | None:
     if value is None:
         return None
     hit = (value, *ip_key(value))
-    if len(_IPS) < _CACHE_LIMIT:
-        _IPS[raw] = hit
+    if len(_IPS) >= _CACHE_LIMIT:
+        _IPS.clear()
+    _IPS[raw] = hit
     return hit
 
 
@@ -384,6 +385,8 @@ def _known(cache: dict[str, str], normalise, raw: str | None) -> str | None:  # 
     value, codes = normalise(raw)
     if codes:
         raise _Unclean
-    if value is not None and len(cache) < _CACHE_LIMIT:
+    if value is not None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
         cache[raw] = value
     return value
