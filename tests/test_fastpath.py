@@ -214,3 +214,12 @@ def test_a_declined_report_leaves_nothing_behind_in_the_builder():
     assert add_clean_report(builder, late_unclean, "c", "i", "o", MAX_RECORDS) is None
     assert builder.count == 0
     assert all(not rows for rows in builder.rows.values())
+
+
+def test_rows_stay_identical_when_the_shared_caches_overflow(monkeypatch):
+    from dmarc_analytics import fastpath
+
+    monkeypatch.setattr(fastpath, "_CACHE_LIMIT", 2)
+    reports = [r.xml for r in synth.generate_reports(20, seed=11, records_mean=15)]
+    assert assert_same_tables(reports) == len(reports)
+    assert len(fastpath._IPS) <= 2 and len(fastpath._DOMAINS) <= 2
