@@ -12,8 +12,9 @@ import click
 from dmarc_analytics.config import Settings
 from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
-from dmarc_analytics.pipeline import Ingestor
+from dmarc_analytics.pipeline import Ingestor, file_sha256
 from dmarc_analytics.sources import InputFile, expand_inputs
+from dmarc_analytics.store import open_store, seen_inputs
 
 WATCH_INTERVAL = 2.0
 
@@ -97,6 +98,24 @@ def run_reparse(settings: Settings, as_json: bool) -> None:
         click.echo(f"reparse: {kept_out} reports removed earlier (purge) stay removed", err=True)
 
 
+def _not_seen(settings: Settings, inputs: list[InputFile]) -> list[InputFile]:
+    """The inputs whose bytes the ledger has never seen (see ``store.seen_inputs``)."""
+    if not inputs:
+        return inputs
+    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+        seen = seen_inputs(con)
+    fresh = []
+    for item in inputs:
+        try:
+            digest = file_sha256(item.path)
+        except OSError:
+            continue  # gone since it was listed
+        if digest not in seen:
+            seen.add(digest)
+            fresh.append(item)
+    return fresh
+
+
 def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:
     """Ingest files as they appear in ``folder``; a file is taken once its size is stable."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,6 +136,7 @@ def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:
                     ready.append(InputFile(path, str(path)))
                     handled[path] = signature
                 sizes[path] = stat.st_size
+            ready = _not_seen(settings, ready)
             if ready:
                 _ingest(settings, ready, as_json, time.monotonic(), via="watch")
             time.sleep(WATCH_INTERVAL)

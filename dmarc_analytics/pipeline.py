@@ -97,7 +97,7 @@ def process_input(item: InputFile, context: WorkerContext, builder: TableBuilder
     path, name = item.path, Path(item.display).name or item.display
     try:
         size, data = _read_small(path, context.limits.max_input_bytes)
-        sha256 = hashlib.sha256(data).hexdigest() if data is not None else _hash_file(path)
+        sha256 = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path)
     except OSError as exc:
         return FileResult(item.display, "", 0, error=f"cannot read file: {exc.strerror}")
     result = FileResult(item.display, sha256, size)
@@ -155,7 +155,8 @@ def _read_small(path: Path, max_bytes: int) -> tuple[int, bytes | None]:
     return len(data), data
 
 
-def _hash_file(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's content, read in pieces."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(HASH_CHUNK):

@@ -97,6 +97,15 @@ def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
     return {sha: (reports, rejected) for sha, reports, rejected in rows}
 
 
+def seen_inputs(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The sha256 of every input the ledger has a row for, whatever became of it.
+
+    Watched folders skip these: a file that was ingested, rejected or whose reports were
+    purged is not taken again behind the user's back (they can still give it explicitly).
+    """
+    return {sha for (sha,) in con.execute("SELECT DISTINCT sha256 FROM ingest_ledger").fetchall()}
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("BEGIN TRANSACTION")

@@ -164,6 +164,24 @@ def test_watch_ingests_dropped_files(tmp_path):
         watcher.wait(10)
 
 
+def test_watch_does_not_take_again_what_the_ledger_has_seen(tmp_path):
+    from dmarc_analytics.config import Settings
+    from dmarc_analytics.ingest_cli import _not_seen
+    from dmarc_analytics.maintenance import purge
+    from dmarc_analytics.pipeline import Ingestor
+    from dmarc_analytics.sources import InputFile
+
+    settings = Settings(db=tmp_path / "x.duckdb", archive=False, workers=1)
+    purged, rejected, new = (tmp_path / n for n in ("purged.xml", "bad.xml", "new.xml"))
+    purged.write_bytes(CANONICAL_XML)
+    rejected.write_bytes(b"<html/>")
+    new.write_bytes(CANONICAL_XML.replace(b"17000064", b"27000064"))
+    Ingestor(settings).ingest_paths([InputFile(purged, "p.xml"), InputFile(rejected, "b.xml")])
+    assert purge(settings, policy_domain="example.com") == 1
+    candidates = [InputFile(p, p.name) for p in (purged, rejected, new)]
+    assert [i.display for i in _not_seen(settings, candidates)] == ["new.xml"]
+
+
 @pytest.mark.slow
 def test_ingest_while_other_processes_read_and_write(tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
