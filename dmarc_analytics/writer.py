@@ -212,6 +212,7 @@ def _insert_reports(
     import pyarrow as pa  # here: a batch of known files only has no tables to write
     import pyarrow.compute as pc
 
+    spellings = _reporter_spellings(con, chunks)
     for table, columns in TABLES.items():
         parts = []
         for chunk, chunk_keys in zip(chunks, keys, strict=True):
@@ -224,11 +225,56 @@ def _insert_reports(
         if not parts or not sum(p.num_rows for p in parts):
             continue
         batch = pa.concat_tables(parts)
+        if spellings and "reporter" in columns:
+            batch = _respell(batch, spellings)
         names = ("report_key", *columns[1:])
         extra = ", demo, ingested_at" if table == "reports" else ""
         extra_values = ", $demo, $now" if table == "reports" else ""
         params = {"demo": demo, "now": now} if table == "reports" else {}
         _insert_arrow(con, table, names, batch, extra, extra_values, params)
+
+
+def _reporter_spellings(
+    con: duckdb.DuckDBPyConnection, chunks: list[ChunkResult]
+) -> dict[str, str]:
+    """Reporter names to write differently: name -> the spelling already in use.
+
+    A reporter is one organisation whatever the case of its name (as in report identity
+    and the filter), so it gets one spelling: the one of its earliest stored report, or
+    else the first in this batch. Returns only the names that change.
+    """
+    names: dict[str, None] = {}
+    for chunk in chunks:
+        if chunk.tables:
+            names.update(dict.fromkeys(chunk.tables["reports"].column("reporter").to_pylist()))
+    if not names:
+        return {}
+    stored = dict(
+        con.execute(
+            "SELECT lower(reporter), arg_min(reporter, report_key) FROM reports "
+            "WHERE lower(reporter) IN (SELECT lower(unnest($names))) GROUP BY 1",
+            {"names": list(names)},
+        ).fetchall()
+    )
+    changes = {}
+    for name in names:
+        spelling = stored.setdefault(name.lower(), name)
+        if spelling != name:
+            changes[name] = spelling
+    return changes
+
+
+def _respell(batch: pa.Table, spellings: dict[str, str]) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    position = batch.schema.get_field_index("reporter")
+    column = batch.column(position)
+    distinct = pc.unique(column)
+    renamed = pa.array([spellings.get(name, name) for name in distinct.to_pylist()], pa.string())
+    return batch.set_column(
+        position, "reporter", pc.take(renamed, pc.index_in(column, value_set=distinct))
+    )
 
 
 def _insert_all(con: duckdb.DuckDBPyConnection, rows: _Rows) -> None:

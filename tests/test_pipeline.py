@@ -196,6 +196,28 @@ def test_demo_data_is_not_archived_and_not_brought_back_by_reparse(tmp_path):
     assert totals(settings).reports == 0
 
 
+def test_a_reporter_keeps_one_spelling_whatever_the_case_of_its_name(tmp_path):
+    settings = settings_for(tmp_path)
+
+    def report(org: str, report_id: str) -> bytes:
+        return CANONICAL_XML.replace(
+            b"<org_name>google.com<", f"<org_name>{org}<".encode()
+        ).replace(b"17000064001234567890", report_id.encode())
+
+    for name, org, report_id in [("a.xml", "Mail.Ru", "1"), ("b.xml", "mail.ru", "2"),
+                                 ("c.xml", "MAIL.RU", "3")]:  # fmt: skip
+        (tmp_path / name).write_bytes(report(org, report_id))
+    ingest(settings, tmp_path / "a.xml")
+    ingest(settings, tmp_path / "b.xml", tmp_path / "c.xml")  # a later batch, two spellings
+    with open_store(settings.db, read_only=True) as con:
+        reports = con.execute(
+            "SELECT org_name, reporter FROM reports ORDER BY report_id"
+        ).fetchall()
+        record_names = con.execute("SELECT DISTINCT reporter FROM records").fetchall()
+    assert reports == [("Mail.Ru", "Mail.Ru"), ("mail.ru", "Mail.Ru"), ("MAIL.RU", "Mail.Ru")]
+    assert record_names == [("Mail.Ru",)]
+
+
 def test_archive_off_keeps_nothing(tmp_path):
     settings = settings_for(tmp_path, archive=False)
     (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
