@@ -46,53 +46,65 @@ class Progress:
             sys.stderr.write("\r\033[K")
 
 
-def _printer(progress: Progress, as_json: bool):  # type: ignore[no-untyped-def]
+class Tally:
+    """Running totals over the outcomes of one command, so none needs to be kept."""
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.totals: Counter[str] = Counter()
+
+    def add(self, outcome: FileOutcome) -> None:
+        self.outcomes[outcome.outcome] += 1
+        for name in ("reports", "duplicates", "conflicts", "partial", "rejected_parts",
+                     "records", "messages"):  # fmt: skip
+            self.totals[name] += getattr(outcome, name)
+
+    def line(self, seconds: float) -> str:
+        o, t = self.outcomes, self.totals
+        return (
+            f"{o.total()} inputs: {o['inserted']} inserted, {o['duplicate']} duplicate, "
+            f"{o['rejected']} rejected; {t['reports']} reports found, "
+            f"{t['duplicates']} duplicate reports, {t['conflicts']} conflicts, "
+            f"{t['partial']} partial, {t['rejected_parts']} rejected parts; added "
+            f"{t['records']} records, {t['messages']} messages in {seconds:.2f} s"
+        )
+
+
+def _printer(progress: Progress, as_json: bool, tally: Tally):  # type: ignore[no-untyped-def]
     from dmarc_analytics.cli import echo_outcome
 
     def on_outcome(outcome: FileOutcome) -> None:
         progress.clear_line()
         echo_outcome(outcome, as_json)
         progress.step()
+        tally.add(outcome)
 
     return on_outcome
 
 
-def tally_line(outcomes: list[FileOutcome], seconds: float) -> str:
-    by_outcome = Counter(o.outcome for o in outcomes)
-    records = sum(o.records for o in outcomes)
-    return (
-        f"{len(outcomes)} inputs: {by_outcome['inserted']} inserted, "
-        f"{by_outcome['duplicate']} duplicate, {by_outcome['rejected']} rejected; "
-        f"{sum(o.reports for o in outcomes)} reports found, "
-        f"{sum(o.duplicates for o in outcomes)} duplicate reports, "
-        f"{sum(o.conflicts for o in outcomes)} conflicts, "
-        f"{sum(o.partial for o in outcomes)} partial, "
-        f"{sum(o.rejected_parts for o in outcomes)} rejected parts; added {records} records, "
-        f"{sum(o.messages for o in outcomes)} messages in {seconds:.2f} s"
-    )
-
-
-def run_ingest(settings: Settings, specs: tuple[str, ...], as_json: bool) -> list[FileOutcome]:
+def run_ingest(settings: Settings, specs: tuple[str, ...], as_json: bool) -> None:
     started = time.monotonic()
     inputs = expand_inputs(list(specs))
-    return _ingest(settings, inputs, as_json, started)
+    _ingest(settings, inputs, as_json, started)
 
 
 def _ingest(
     settings: Settings, inputs: list[InputFile], as_json: bool, started: float, via: str = "cli"
-) -> list[FileOutcome]:
-    progress = Progress(len(inputs))
-    ingestor = Ingestor(settings, via=via, on_outcome=_printer(progress, as_json))
-    outcomes = ingestor.ingest_paths(inputs)
-    click.echo(tally_line(outcomes, time.monotonic() - started), err=True)
-    return outcomes
+) -> None:
+    progress, tally = Progress(len(inputs)), Tally()
+    # Outcomes are printed and counted as they land, not kept: a run may have millions.
+    ingestor = Ingestor(
+        settings, via=via, on_outcome=_printer(progress, as_json, tally), keep_outcomes=False
+    )
+    ingestor.ingest_paths(inputs)
+    click.echo(tally.line(time.monotonic() - started), err=True)
 
 
 def run_reparse(settings: Settings, as_json: bool) -> None:
     started = time.monotonic()
-    progress = Progress(0)
-    outcomes = reparse(settings, on_outcome=_printer(progress, as_json))
-    click.echo("reparse: " + tally_line(outcomes, time.monotonic() - started), err=True)
+    progress, tally = Progress(0), Tally()
+    reparse(settings, on_outcome=_printer(progress, as_json, tally), keep_outcomes=False)
+    click.echo("reparse: " + tally.line(time.monotonic() - started), err=True)
     kept_out = purged_count(settings)
     if kept_out:
         click.echo(f"reparse: {kept_out} reports removed earlier (purge) stay removed", err=True)

@@ -103,7 +103,9 @@ def archived_inputs(settings: Settings) -> list[InputFile]:
 
 
 def reparse(
-    settings: Settings, on_outcome: Callable[[FileOutcome], None] | None = None
+    settings: Settings,
+    on_outcome: Callable[[FileOutcome], None] | None = None,
+    keep_outcomes: bool = True,
 ) -> list[FileOutcome]:
     """Empty the report tables and ingest every archived original again.
 
@@ -118,7 +120,10 @@ def reparse(
             con.execute(f"DELETE FROM {table}")
         bump_data_version(con)
     # The originals are already archived; writing them again would only cost time.
-    ingestor = Ingestor(replace(settings, archive=False), via="reparse", on_outcome=on_outcome)
+    ingestor = Ingestor(
+        replace(settings, archive=False), via="reparse", on_outcome=on_outcome,
+        keep_outcomes=keep_outcomes,
+    )  # fmt: skip
     outcomes = ingestor.ingest_paths(inputs)
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
         delete_reports(con, "identity IN (SELECT identity FROM purged_reports)", {})

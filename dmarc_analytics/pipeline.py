@@ -187,8 +187,10 @@ class Ingestor:
         via: str = "cli",
         demo: bool = False,
         on_outcome: Callable[[FileOutcome], None] | None = None,
+        keep_outcomes: bool = True,
     ) -> None:
         self.settings = settings
+        self.keep_outcomes = keep_outcomes
         self.via = via
         self.demo = demo
         self.on_outcome = on_outcome
@@ -259,6 +261,7 @@ class Ingestor:
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
             outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
         for outcome in outcomes:
-            self.outcomes.append(outcome)
+            if self.keep_outcomes:
+                self.outcomes.append(outcome)
             if self.on_outcome is not None:
                 self.on_outcome(outcome)

@@ -218,6 +218,16 @@ def test_a_reporter_keeps_one_spelling_whatever_the_case_of_its_name(tmp_path):
     assert record_names == [("Mail.Ru",)]
 
 
+def test_outcomes_can_be_streamed_without_being_kept(tmp_path):
+    settings = settings_for(tmp_path)
+    for n in range(3):
+        (tmp_path / f"{n}.xml").write_bytes(CANONICAL_XML.replace(b"1234567890", str(n).encode()))
+    seen = []
+    ingestor = Ingestor(settings, on_outcome=seen.append, keep_outcomes=False)
+    assert ingestor.ingest_paths(expand_inputs([str(tmp_path / "*.xml")])) == []
+    assert [(o.outcome, o.reports) for o in seen] == [("inserted", 1)] * 3
+
+
 def test_archive_off_keeps_nothing(tmp_path):
     settings = settings_for(tmp_path, archive=False)
     (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
