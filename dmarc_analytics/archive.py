@@ -1,7 +1,12 @@
-"""Content-addressed storage of the originals a user gave us: ``<dir>/<sha[:2]>/<sha256>``.
+"""Content-addressed storage of the originals a user gave us, found by their SHA-256.
 
-Kept so that ``reparse`` can rebuild every table after an upgrade and nothing is lost.
-Names come only from the hash, never from an input's or archive member's name.
+Kept so that ``reparse`` can rebuild every table after an upgrade and nothing is lost. An
+original of up to ``IN_DATABASE_BYTES`` is kept in the database (table ``originals``),
+written in the same transaction as the reports it carried: one file holds everything, and
+no file is created per input (on some file systems, and under virus scanners, creating a
+file costs far more than parsing a report). Larger inputs and mbox files, which are
+streamed rather than read whole, are kept as files, ``<dir>/<sha[:2]>/<sha256>``. Names
+come only from the hash, never from an input's or archive member's name.
 """
 
 from __future__ import annotations
@@ -9,6 +14,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+
+import duckdb
+
+from dmarc_analytics.store import fetch_one
+
+IN_DATABASE_BYTES = 32 * 1024 * 1024
 
 
 def archive_path(directory: Path, sha256: str) -> Path:
@@ -37,9 +48,22 @@ def store_file(directory: Path, sha256: str, source: Path) -> Path:
     return target
 
 
-def read_original(directory: Path, sha256: str) -> bytes | None:
+def read_original(
+    con: duckdb.DuckDBPyConnection, directory: Path, sha256: str
+) -> bytes | None:
+    """The original with this digest, from the database or else the folder; None if absent."""
+    rows = con.execute("SELECT data FROM originals WHERE sha256 = $sha", {"sha": sha256}).fetchall()
+    if rows:
+        return bytes(rows[0][0])
     path = archive_path(directory, sha256)
     return path.read_bytes() if path.is_file() else None
+
+
+def has_original(con: duckdb.DuckDBPyConnection, directory: Path, sha256: str) -> bool:
+    in_database = fetch_one(
+        con, "SELECT count(*) FROM originals WHERE sha256 = $sha", {"sha": sha256}
+    )[0]
+    return bool(in_database) or archive_path(directory, sha256).is_file()
 
 
 _MADE_FOLDERS: set[Path] = set()

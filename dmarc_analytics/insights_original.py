@@ -1,6 +1,6 @@
 """The original XML of a stored report, as received: found again in the archive.
 
-The archive keeps each input file (a mail, a zip, a gzip, a bare XML) under its SHA-256.
+The archive keeps each input (a mail, a zip, a gzip, a bare XML) under its SHA-256.
 A report remembers that digest and its ``origin``, the path of its payload inside the
 input (``reports.zip/google.xml``). Decoding the archived input again and picking the
 payload with that origin gives back the exact bytes the report was parsed from.
@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import duckdb
+
 from dmarc_analytics.archive import read_original
 from dmarc_analytics.config import Limits
 from dmarc_analytics.decode import decode_bytes
@@ -20,14 +22,18 @@ _DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0
 
 
 def original_payload(
-    archive_dir: Path, input_sha256: str, origin: str, limits: Limits | None = None
+    con: duckdb.DuckDBPyConnection,
+    archive_dir: Path,
+    input_sha256: str,
+    origin: str,
+    limits: Limits | None = None,
 ) -> bytes | None:
     """The payload bytes of the report found at ``origin`` in archived input ``input_sha256``.
 
     None when the input is not archived (archiving was off) or no payload matches.
     """
     try:
-        data = read_original(archive_dir, input_sha256)
+        data = read_original(con, archive_dir, input_sha256)
     except ValueError:  # not a digest: nothing was archived under it
         return None
     if data is None:

@@ -8,9 +8,10 @@ is history and is never rewritten.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -18,7 +19,7 @@ from dmarc_analytics.archive import archive_path
 from dmarc_analytics.config import Settings
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.schema import utc_now
-from dmarc_analytics.sources import InputFile
+from dmarc_analytics.sources import Blob, InputFile
 from dmarc_analytics.store import bump_data_version, fetch_one, open_store, transaction
 
 _CHILD_TABLES = ("records", "dkim_results", "spf_results", "override_reasons", "report_issues")
@@ -84,22 +85,70 @@ def purge(
         return delete_reports(con, " AND ".join(clauses), params)
 
 
-def archived_inputs(settings: Settings) -> list[InputFile]:
-    """Every distinct input in the ledger whose original is in the archive, oldest first.
+# Originals read from the database per page during a reparse: bounded memory.
+PAGE_FILES, PAGE_BYTES = 2_000, 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    sha256: str
+    name: str  # the name it was first ingested under
+    size: int
+    path: Path | None  # None: kept in the database
+
+
+def archived_inputs(settings: Settings) -> list[Archived]:
+    """Every distinct input in the ledger whose original is kept, oldest first.
 
     The demo dataset is left out: it is generated, not given, and is not archived.
     """
-    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
+    with open_store(settings.db, timeout=settings.lock_timeout) as con:
         rows = con.execute(
-            "SELECT sha256, arg_min(name, ledger_id) FROM ingest_ledger WHERE sha256 <> '' "
-            "GROUP BY sha256 HAVING bool_or(via <> 'demo') ORDER BY min(ledger_id)"
+            "SELECT l.sha256, arg_min(l.name, l.ledger_id), any_value(o.size) FROM ingest_ledger l "
+            "LEFT JOIN originals o USING (sha256) WHERE l.sha256 <> '' GROUP BY l.sha256 "
+            "HAVING bool_or(l.via <> 'demo') ORDER BY min(l.ledger_id)"
         ).fetchall()
     found = []
-    for sha256, name in rows:
+    for sha256, name, size in rows:
+        if size is not None:
+            found.append(Archived(sha256, name, size, None))
+            continue
         path = archive_path(settings.archive_dir, sha256)
         if path.is_file():
-            found.append(InputFile(path=path, display=name))
+            found.append(Archived(sha256, name, path.stat().st_size, path))
     return found
+
+
+def _pages(settings: Settings, archived: list[Archived]) -> Iterator[list[InputFile | Blob]]:
+    """The originals in ledger order, a page at a time; those in the database read per page."""
+    page: list[Archived] = []
+    size = 0
+    for entry in archived:
+        page.append(entry)
+        size += entry.size if entry.path is None else 0
+        if len(page) >= PAGE_FILES or size >= PAGE_BYTES:
+            yield _load(settings, page)
+            page, size = [], 0
+    if page:
+        yield _load(settings, page)
+
+
+def _load(settings: Settings, page: list[Archived]) -> list[InputFile | Blob]:
+    wanted = [entry.sha256 for entry in page if entry.path is None]
+    data: dict[str, bytes] = {}
+    if wanted:
+        with open_store(settings.db, timeout=settings.lock_timeout) as con:
+            rows = con.execute(
+                "SELECT sha256, data FROM originals WHERE sha256 IN (SELECT unnest($sha))",
+                {"sha": wanted},
+            ).fetchall()
+        data = {sha: bytes(blob) for sha, blob in rows}
+    return [
+        InputFile(entry.path, entry.name) if entry.path is not None
+        else Blob(entry.name, data[entry.sha256])
+        for entry in page
+        if entry.path is not None or entry.sha256 in data
+    ]  # fmt: skip
 
 
 def reparse(
@@ -114,7 +163,7 @@ def reparse(
     """
     from dmarc_analytics.pipeline import Ingestor
 
-    inputs = archived_inputs(settings)
+    archived = archived_inputs(settings)
     with open_store(settings.db, timeout=settings.lock_timeout) as con, transaction(con):
         for table in (*_CHILD_TABLES, "conflicts", "inputs", "reports"):
             con.execute(f"DELETE FROM {table}")
@@ -124,7 +173,7 @@ def reparse(
         replace(settings, archive=False), via="reparse", on_outcome=on_outcome,
         keep_outcomes=keep_outcomes,
     )  # fmt: skip
-    outcomes = ingestor.ingest_paths(inputs)
+    outcomes = ingestor.ingest_pages(_pages(settings, archived))
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
         delete_reports(con, "identity IN (SELECT identity FROM purged_reports)", {})
     return outcomes

@@ -26,7 +26,7 @@ from dmarc_analytics.model import Payload, RejectedPart
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartResult
 from dmarc_analytics.parse import parse_report
 from dmarc_analytics.schema import utc_now
-from dmarc_analytics.sources import InputFile
+from dmarc_analytics.sources import Blob, InputFile
 from dmarc_analytics.store import known_inputs, open_store
 from dmarc_analytics.writer import write_batch
 
@@ -85,10 +85,15 @@ def _kind_of(exc: DmarcAnalyticsError) -> str:
     }.get(name, "corrupt")
 
 
-def process_chunk(items: Sequence[InputFile], context: WorkerContext) -> ChunkResult:
+def process_chunk(items: Sequence[InputFile | Blob], context: WorkerContext) -> ChunkResult:
     """Process a run of inputs together, so their rows travel as one set of Arrow tables."""
     builder = TableBuilder()
-    files = [process_input(item, context, builder) for item in items]
+    files = [
+        process_blob(item.name, item.data, context, builder)
+        if isinstance(item, Blob)
+        else process_input(item, context, builder)
+        for item in items
+    ]
     return ChunkResult(files, builder.tables() if builder.count else {})
 
 
@@ -107,7 +112,7 @@ def process_input(item: InputFile, context: WorkerContext, builder: TableBuilder
         return result
     if context.archive_dir is not None:
         if data is not None:
-            archive.store_bytes(context.archive_dir, sha256, data)
+            _keep(result, data, context.archive_dir)
         else:
             archive.store_file(context.archive_dir, sha256, path)
     items = (
@@ -133,10 +138,18 @@ def process_blob(
         result.error = f"input is larger than the limit of {context.limits.max_input_bytes} bytes"
         return result
     if context.archive_dir is not None:
-        archive.store_bytes(context.archive_dir, sha256, data)
+        _keep(result, data, context.archive_dir)
     items = decode_bytes(name, data, context.limits)
     result.parts = parse_payloads(items, context.limits.max_records, builder, sha256)
     return result
+
+
+def _keep(result: FileResult, data: bytes, archive_dir: Path) -> None:
+    """Keep the original: the writer stores it with the batch, or a file for a big one."""
+    if len(data) <= archive.IN_DATABASE_BYTES:
+        result.original = data
+    else:
+        archive.store_bytes(archive_dir, result.sha256, data)
 
 
 def _read_small(path: Path, max_bytes: int) -> tuple[int, bytes | None]:
@@ -169,12 +182,16 @@ def _init_worker(context: WorkerContext) -> None:
     _CONTEXT = context
 
 
-def _work(items: list[InputFile]) -> ChunkResult:
+def _work(items: list[InputFile | Blob]) -> ChunkResult:
     assert _CONTEXT is not None
     return process_chunk(items, _CONTEXT)
 
 
-def _chunks(items: Sequence[InputFile], size: int) -> list[list[InputFile]]:
+def _chunk_size(inputs: int, workers: int) -> int:
+    return max(MIN_CHUNK_FILES, min(MAX_CHUNK_FILES, inputs // (workers * 4) or 1))
+
+
+def _chunks(items: Sequence, size: int) -> list[list]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
@@ -214,6 +231,23 @@ class Ingestor:
         self.flush()
         return self.outcomes
 
+    def ingest_pages(self, pages: Iterable[Sequence[InputFile | Blob]]) -> list[FileOutcome]:
+        """Ingest inputs that come a page at a time (each page read when the last is done)."""
+        context = self._context()
+        workers = self._workers()
+        if workers <= 1:
+            for page in pages:
+                for chunk in _chunks(page, MAX_CHUNK_FILES):
+                    self._add(process_chunk(chunk, context))
+        else:
+            with self._pool(workers, context) as pool:
+                for page in pages:
+                    size = _chunk_size(len(page), workers)
+                    for result in pool.imap(_work, _chunks(page, size)):
+                        self._add(result)
+        self.flush()
+        return self.outcomes
+
     def ingest_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
         """Ingest in-memory inputs (uploads), in order, in this process."""
         context = self._context()
@@ -227,19 +261,24 @@ class Ingestor:
     def _results(
         self, inputs: Sequence[InputFile], context: WorkerContext
     ) -> Iterator[ChunkResult]:
-        workers = self.settings.workers or os.cpu_count() or 1
-        size = max(MIN_CHUNK_FILES, min(MAX_CHUNK_FILES, len(inputs) // (workers * 4) or 1))
-        chunks = _chunks(inputs, size)
+        workers = self._workers()
+        chunks = _chunks(inputs, _chunk_size(len(inputs), workers))
         if workers <= 1 or len(inputs) < PARALLEL_THRESHOLD:
             for chunk in chunks:
                 yield process_chunk(chunk, context)
             return
+        with self._pool(workers, context) as pool:
+            yield from pool.imap(_work, chunks)
+
+    def _workers(self) -> int:
+        return self.settings.workers or os.cpu_count() or 1
+
+    def _pool(self, workers: int, context: WorkerContext):  # type: ignore[no-untyped-def]
         # Objects that exist before the fork are frozen out of garbage collection, so the
         # workers' collector does not touch (and copy) every page it inherited.
         gc.freeze()
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(context,)) as pool:
-            yield from pool.imap(_work, chunks)
+        return ctx.Pool(workers, initializer=_init_worker, initargs=(context,))
 
     def _add(self, result: ChunkResult) -> None:
         if not self._pending:

@@ -168,6 +168,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "004_originals",
+        # Originals of up to archive.IN_DATABASE_BYTES; larger ones are files (archive.py).
+        """
+        CREATE TABLE originals (
+            sha256 VARCHAR PRIMARY KEY,
+            size BIGINT NOT NULL,
+            data BLOB NOT NULL,
+            stored_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -24,6 +24,14 @@ class InputFile:
     display: str
 
 
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """Content to ingest that is already in memory (an upload, an original being reparsed)."""
+
+    name: str
+    data: bytes
+
+
 def expand_inputs(specs: Sequence[str]) -> list[InputFile]:
     """Expand files, folders (recursively, sorted, hidden entries skipped) and glob patterns.
 

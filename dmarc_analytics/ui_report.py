@@ -13,11 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from dmarc_analytics import insights
-from dmarc_analytics.archive import archive_path
-from dmarc_analytics.config import Limits
+from dmarc_analytics.archive import has_original
 from dmarc_analytics.i18n import t, yes_no
 from dmarc_analytics.insights_original import original_payload, xml_text
 from dmarc_analytics.ui import Page, format_time
+from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_tables import show_table, shown_rows, table_height
 
 XML_SHOWN_BYTES = 300_000
@@ -109,17 +109,22 @@ def _coloured(frame: pd.DataFrame) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _payload(archive_dir: str, input_sha256: str, origin: str, _limits: Limits) -> bytes | None:
-    return original_payload(Path(archive_dir), input_sha256, origin, _limits)
+def _payload(
+    db: str, archive_dir: str, input_sha256: str, origin: str, _page: Page
+) -> bytes | None:
+    with connect(Path(db), _page.settings.lock_timeout) as con:
+        return original_payload(con, Path(archive_dir), input_sha256, origin,
+                                _page.settings.limits)  # fmt: skip
 
 
 def _original(page: Page, detail: Any) -> None:
     settings = page.settings
-    data = _payload(str(settings.archive_dir), detail.input_sha256, detail.origin,
-                    settings.limits)  # fmt: skip
+    data = _payload(str(settings.db), str(settings.archive_dir), detail.input_sha256,
+                    detail.origin, page)  # fmt: skip
     if data is None:
         try:
-            archived = archive_path(settings.archive_dir, detail.input_sha256).is_file()
+            with connect(settings.db, settings.lock_timeout) as con:
+                archived = has_original(con, settings.archive_dir, detail.input_sha256)
         except ValueError:
             archived = False
         st.info(t("report.no_payload" if archived else "report.no_archive"))

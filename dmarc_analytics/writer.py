@@ -68,6 +68,7 @@ def write_batch(
                 next_ledger += 1
         _insert_reports(con, chunks, rows.keys, demo, now)
         _insert_all(con, rows)
+        _insert_originals(con, [f for c in chunks for f in c.files], now)
         if via != "reparse":  # given again by the user: no longer kept out
             _readmit(con, [i for i, (key, _) in seen.items() if key >= first_key])
         bump_data_version(con)
@@ -275,6 +276,20 @@ def _respell(batch: pa.Table, spellings: dict[str, str]) -> pa.Table:
     return batch.set_column(
         position, "reporter", pc.take(renamed, pc.index_in(column, value_set=distinct))
     )
+
+
+def _insert_originals(
+    con: duckdb.DuckDBPyConnection, files: list[FileResult], now: datetime
+) -> None:
+    """Keep the originals the workers passed on (see ``archive``), each digest once."""
+    originals = {f.sha256: f.original for f in files if f.original is not None}
+    if originals:
+        con.execute(
+            "INSERT OR IGNORE INTO originals SELECT unnest($sha), unnest($size), "
+            "unnest($data), $now",
+            {"sha": list(originals), "size": [len(d) for d in originals.values()],
+             "data": list(originals.values()), "now": now},
+        )  # fmt: skip
 
 
 def _insert_all(con: duckdb.DuckDBPyConnection, rows: _Rows) -> None:

@@ -513,3 +513,10 @@ def test_the_archive_toggle_applies_to_this_session(app_env):
     at.get("file_uploader")[0].set_value([(name, data, "text/xml")]).run()
     assert at.dataframe[0].value["outcome"].tolist() == ["inserted"]
     assert not app_env.archive_dir.exists() or not any(app_env.archive_dir.rglob("*"))
+    with open_store(app_env.db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM originals").fetchall() == [(0,)]
+    at.toggle(key="_archive").set_value(True).run()
+    name, data = list(FIXTURE.items())[1]
+    at.get("file_uploader")[0].set_value([(name, data, "text/xml")]).run()
+    with open_store(app_env.db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM originals").fetchall() == [(1,)]

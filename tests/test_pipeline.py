@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from dmarc_analytics import archive, maintenance
 from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.maintenance import purge, purged_count, reparse
@@ -146,10 +148,12 @@ def test_archive_reparse_and_purge(tmp_path):
     settings = settings_for(tmp_path)
     (tmp_path / "a.xml.gz").write_bytes(WRAPPERS["gzip"](CANONICAL_XML))
     ingest(settings, tmp_path / "a.xml.gz")
-    archived = list((tmp_path / "archive").rglob("*"))
-    assert [p.name for p in archived if p.is_file()] == [
-        __import__("hashlib").sha256((tmp_path / "a.xml.gz").read_bytes()).hexdigest()
-    ]
+    original = (tmp_path / "a.xml.gz").read_bytes()
+    with open_store(settings.db, read_only=True) as con:
+        kept = con.execute("SELECT sha256, size, data FROM originals").fetchall()
+    assert kept == [(hashlib.sha256(original).hexdigest(), len(original), original)]
+    assert not (tmp_path / "archive").exists()  # small originals live in the database
+    (tmp_path / "a.xml.gz").unlink()  # the reparse needs only the database
     before = totals(settings)
     outcomes = reparse(settings)
     assert [(o.outcome, o.records) for o in outcomes] == [("inserted", len(CANONICAL.records))]
@@ -157,6 +161,7 @@ def test_archive_reparse_and_purge(tmp_path):
     assert purge(settings, policy_domain="example.com") == 1
     assert totals(settings).reports == 0
     # Purged reports are forgotten: the same file ingests again instead of being a duplicate.
+    (tmp_path / "a.xml.gz").write_bytes(original)
     (again,) = ingest(settings, tmp_path / "a.xml.gz")
     assert again.outcome == "inserted"
 
@@ -226,6 +231,30 @@ def test_outcomes_can_be_streamed_without_being_kept(tmp_path):
     ingestor = Ingestor(settings, on_outcome=seen.append, keep_outcomes=False)
     assert ingestor.ingest_paths(expand_inputs([str(tmp_path / "*.xml")])) == []
     assert [(o.outcome, o.reports) for o in seen] == [("inserted", 1)] * 3
+
+
+def test_big_originals_are_kept_as_files_and_reparse_reads_both_homes(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive, "IN_DATABASE_BYTES", 2_000)
+    settings = settings_for(tmp_path, workers=2)
+    small = tmp_path / "small.xml"
+    small.write_bytes(CANONICAL_XML.replace(b"<extra_contact_info>", b"<x/><extra_contact_info>"))
+    big = tmp_path / "big.xml"
+    big.write_bytes(CANONICAL_XML.replace(b"1234567890", b"2") + b" " * 2_000)
+    ingest(settings, small, big)
+    big_sha = hashlib.sha256(big.read_bytes()).hexdigest()
+    assert archive.archive_path(settings.archive_dir, big_sha).read_bytes() == big.read_bytes()
+    with open_store(settings.db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM originals").fetchall() == [(1,)]
+        assert archive.read_original(con, settings.archive_dir, big_sha) == big.read_bytes()
+    before = totals(settings)
+    small.unlink()
+    big.unlink()
+    monkeypatch.setattr(maintenance, "PAGE_FILES", 1)  # one original per page
+    outcomes = reparse(settings)
+    assert [(Path(o.path).name, o.outcome) for o in outcomes] == [
+        ("small.xml", "inserted"), ("big.xml", "inserted")
+    ]
+    assert totals(settings) == before
 
 
 def test_archive_off_keeps_nothing(tmp_path):
