@@ -1,10 +1,10 @@
 """Everything Streamlit: page setup, navigation, the shared filter, cached queries, errors.
 
 Each page script starts with ``page = ui.page_setup("<page key>")``. That call sets the page
-config, ingests what is new in the drop folder, draws the sidebar (page links, the filter,
-the time zone), mirrors the filter to the URL, writes the title and the filter in words,
-and returns a ``Page`` whose ``query``/``lookup`` methods run library questions through
-``st.cache_data``, keyed by the filter and the data version.
+config, ingests what is new in the drop folder (and keeps it watched), draws the sidebar
+(page links, the filter, the time zone), mirrors the filter to the URL, writes the title and
+the filter in words, and returns a ``Page`` whose ``query``/``lookup`` methods run library
+questions through ``st.cache_data``, keyed by the filter and the data version.
 
 The database is never held between page runs: every query opens a short-lived read-write
 connection (``ui_connect``; DuckDB refuses read-only and read-write connections to one file
@@ -46,6 +46,7 @@ class StateKeys:
     UPLOADED_IDS = "ingest_uploaded_ids"
     NOTICE = "notice"  # a success message for the next run (after a rerun)
     NOTICE_ERROR = "notice_error"  # an error message for the next run
+    INBOX_SEEN = "inbox_seen"  # the last drop-folder ingest this session has announced
 
 
 # (page key, script path relative to app.py); the sidebar shows them in this order.
@@ -105,7 +106,7 @@ def page_setup(page_key: str) -> Page:
     st.set_page_config(page_title=f"{t('page.' + page_key)} · {t('app.name')}", layout="wide")
     try:
         settings = app_settings()
-        ingested = scan_inbox(settings)
+        ingested = scan_inbox(settings) + watch_inbox(settings, StateKeys.INBOX_SEEN)
         version = read_version(settings)
     except DmarcAnalyticsError as exc:
         show_error(exc)
@@ -118,7 +119,6 @@ def page_setup(page_key: str) -> Page:
         choices = page.lookup(insights.filter_choices)
         flt = draw_filter(StateKeys.FILTER, StateKeys.FILTER_ERROR, choices)
         zone = _draw_zone_picker()
-        watch_inbox(settings, StateKeys.NOTICE)
     page = Page(page_key, settings, flt, version, zone)
     mirror_to_url(flt, zone)
     st.title(t(f"page.{page_key}"))

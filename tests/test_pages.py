@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import inspect
 import io
 import json
 import os
@@ -483,6 +484,39 @@ def test_the_drop_folder_scan_takes_each_file_once_and_waits_for_writes_to_settl
         assert len(insights.ledger(con)) == 2
     status = inbox_status(app_env)
     assert (status.exists, status.files) == (True, 3) and status.last_scan is not None
+
+
+def test_the_drop_folder_watcher_ingests_in_the_background_and_reruns_only_on_news(
+    app_env, monkeypatch
+):
+    from dmarc_analytics import ui_dropfolder
+
+    reruns = []
+    monkeypatch.setattr(ui_dropfolder, "_request_rerun", reruns.append)
+    watcher = ui_dropfolder._Watcher()
+    watcher._sessions.update({"a": app_env, "b": app_env})  # two sessions on one database
+    app_env.inbox.mkdir(parents=True)
+    assert watcher.scan_once() == {} and reruns == []  # nothing new: nobody is disturbed
+    name = next(iter(FIXTURE))
+    (app_env.inbox / name).write_bytes(FIXTURE[name])
+    os.utime(app_env.inbox / name, (1_700_000_000, 1_700_000_000))
+    assert watcher.scan_once() == {str(app_env.db): 1}
+    assert sorted(reruns) == ["a", "b"]
+    assert watcher.files_since(str(app_env.db), 0) == 1
+    assert watcher.files_since(str(app_env.db), watcher.last_event(str(app_env.db))) == 0
+    assert watcher.scan_once() == {} and len(reruns) == 2  # each file once
+
+
+def test_the_streamlit_session_api_the_watcher_reruns_through_exists():
+    """The watcher reruns a session as Streamlit's own "run on save" does; an upgrade that
+    renames these must fail here, not silently stop the drop folder from refreshing pages."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.app_session import AppSession
+
+    assert callable(Runtime.get_app_session)
+    assert callable(AppSession.request_rerun)
+    assert callable(AppSession._call_soon_on_event_loop)
+    assert "self._client_state = ClientState()" in inspect.getsource(AppSession.__init__)
 
 
 def test_every_catalogue_key_the_app_names_exists():
