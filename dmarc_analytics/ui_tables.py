@@ -162,14 +162,15 @@ def show_table(
         )
 
 
-def csv_download(label: str, make: Callable[[], bytes], file_name: str, key: str,
-                 help: str | None = None) -> None:  # fmt: skip
-    """A download button whose CSV is built only when it is clicked."""
+def csv_download(label: str, make: Callable[[], Any], file_name: str, key: str,
+                 help: str | None = None, mime: str = "text/csv") -> None:  # fmt: skip
+    """A download button whose CSV (bytes or a file open for reading) is built only when it
+    is clicked."""
     st.download_button(
         label,
         data=make,
         file_name=file_name,
-        mime="text/csv",
+        mime=mime,
         key=key,
         help=help,
         on_click="ignore",

@@ -24,7 +24,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dmarc_analytics import charts, i18n, insights, ui_tables
+from dmarc_analytics import charts, i18n, insights, ui, ui_tables
 from dmarc_analytics.config import load_settings
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.pipeline import Ingestor
@@ -98,13 +98,13 @@ def loaded(app_env):
 
 @pytest.fixture
 def downloads(monkeypatch):
-    """Every CSV download drawn, by key: (label, function that builds the bytes)."""
-    seen: dict[str, tuple[str, object]] = {}
+    """Every CSV download drawn, by key: (label, function that builds the file, mime type)."""
+    seen: dict[str, tuple[str, object, str]] = {}
     original = ui_tables.csv_download
 
-    def spy(label, make, file_name, key, help=None):  # noqa: A002
-        seen[key] = (label, make)
-        original(label, make, file_name, key, help)
+    def spy(label, make, file_name, key, help=None, mime="text/csv"):  # noqa: A002
+        seen[key] = (label, make, mime)
+        original(label, make, file_name, key, help, mime)
 
     monkeypatch.setattr(ui_tables, "csv_download", spy)
     monkeypatch.setattr("dmarc_analytics.ui.csv_download", spy)
@@ -163,7 +163,10 @@ def six(at: AppTest) -> dict[str, str]:
 
 def csv_rows(make) -> list[dict[str, str]]:
     data = make()
-    assert data.startswith(b"\xef\xbb\xbf")
+    if not isinstance(data, bytes):  # a file open for reading
+        with data:
+            data = data.read()
+    assert data.startswith(b"\xef\xbb\xbf") and not data.startswith(b"\xef\xbb\xbf" * 2)
     return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
 
 
@@ -316,14 +319,16 @@ def test_sources_table_drill_down_and_csv(loaded, downloads, monkeypatch):
     assert table["source_ip"].tolist() == ["203.0.113.5", "192.0.2.1"]
     assert table["dmarc_pass_rate"].tolist() == [1.0, 1.0]
     assert "Showing 2 of 4 rows." in [c.value for c in at.caption]
-    label, make = downloads["sources_csv"]
+    label, make, _ = downloads["sources_csv"]
     assert label == "Download CSV (4 rows)"
     rows = csv_rows(make)
     assert [r["source_ip"] for r in rows] == ["203.0.113.5", "192.0.2.1", "192.0.2.2",
                                               "198.51.100.9"]  # fmt: skip
     assert list(rows[0]) == list(table.columns)
-    record_rows = csv_rows(downloads["sources_filter_records_csv"][1])
+    _, make, mime = downloads["sources_filter_records_csv"]
+    record_rows = csv_rows(make)
     assert sorted(int(r["count"]) for r in record_rows) == [3, 5, 7, 10, 20]
+    assert mime == ui.UNCOMPRESSED_MIME and downloads["sources_csv"][2] == "text/csv"
     at.button(key="sources_more").click().run()
     assert len(at.dataframe[0].value) == 4
     at.selectbox(key="sources_ip").set_value("192.0.2.1").run()
@@ -517,6 +522,17 @@ def test_the_streamlit_session_api_the_watcher_reruns_through_exists():
     assert callable(AppSession.request_rerun)
     assert callable(AppSession._call_soon_on_event_loop)
     assert "self._client_state = ClientState()" in inspect.getsource(AppSession.__init__)
+
+
+def test_the_record_level_csv_is_served_without_gzip():
+    """Streamlit's server gzips compressible downloads in Python (seconds for hundreds of
+    megabytes); the record-level CSV's content type must stay on the excluded list."""
+    from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
+    from streamlit.web.server.starlette import starlette_app
+
+    assert ui.UNCOMPRESSED_MIME in DEFAULT_EXCLUDED_CONTENT_TYPES
+    assert "exclude_content_types" not in inspect.getsource(starlette_app)
+    assert "text/csv" not in DEFAULT_EXCLUDED_CONTENT_TYPES
 
 
 def test_every_catalogue_key_the_app_names_exists():
