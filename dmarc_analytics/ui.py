@@ -13,15 +13,19 @@ in the same process at the same time, and a long-lived connection would lock the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, available_timezones
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from dmarc_analytics import export, i18n, insights
 from dmarc_analytics.config import Settings, load_settings
@@ -67,6 +71,23 @@ ZONES: tuple[str, ...] = ("UTC", *sorted(available_timezones() - {"UTC"}))
 
 
 @dataclass(frozen=True, slots=True)
+class Question:
+    """A library question and its arguments after ``(con, filter)``, for ``Page.prefetch``."""
+
+    func: Callable[..., Any]
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+def ask(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Question:
+    return Question(func, args, kwargs)
+
+
+# Page questions answered side by side (DuckDB works outside the GIL; see Page.prefetch).
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dmarc-analytics-query")
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """What a page script needs after ``page_setup``."""
 
@@ -83,6 +104,20 @@ class Page:
     def lookup(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``func(con, *args, **kwargs)`` (no filter), cached by data version."""
         return _guarded(self, func, False, args, kwargs)
+
+    def prefetch(self, *questions: Question) -> None:
+        """Answer these filtered questions at the same time, each on its own connection, so
+        that the page's ``query`` calls for them are cache hits. Errors are left for those
+        calls to report."""
+        ctx = get_script_run_ctx()
+
+        def answer(question: Question) -> None:
+            if ctx is not None:
+                add_script_run_ctx(threading.current_thread(), ctx)
+            with contextlib.suppress(DmarcAnalyticsError):
+                _cached(self, question.func, True, question.args, question.kwargs)
+
+        list(_POOL.map(answer, questions))
 
     def deferred(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
         """``func(con, self.flt, ...)`` to run later, uncached (the data of a download)."""
@@ -267,22 +302,28 @@ def run_direct(settings: Settings, func: Callable[..., Any], *args: Any, **kwarg
 def _guarded(
     page: Page, func: Callable[..., Any], with_filter: bool, args: tuple, kwargs: dict
 ) -> Any:
+    try:
+        return _cached(page, func, with_filter, args, kwargs)
+    except DmarcAnalyticsError as exc:
+        show_error(exc)
+
+
+def _cached(
+    page: Page, func: Callable[..., Any], with_filter: bool, args: tuple, kwargs: dict
+) -> Any:
     target = f"{func.__module__}:{func.__qualname__}"
     flt = page.flt if with_filter else None
     flt_key = tuple(sorted(flt.to_params().items())) if flt is not None else None
-    try:
-        return _cached_call(
-            target,
-            str(page.settings.db),
-            page.settings.lock_timeout,
-            page.version,
-            flt_key,
-            args,
-            tuple(sorted(kwargs.items())),
-            flt,
-        )
-    except DmarcAnalyticsError as exc:
-        show_error(exc)
+    return _cached_call(
+        target,
+        str(page.settings.db),
+        page.settings.lock_timeout,
+        page.version,
+        flt_key,
+        args,
+        tuple(sorted(kwargs.items())),
+        flt,
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=1000)

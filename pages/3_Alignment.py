@@ -9,6 +9,12 @@ from dmarc_analytics.ui_tables import show_table, shown_rows
 page = ui.page_setup("alignment")
 ui.require_data(page)
 
+page.prefetch(
+    ui.ask(insights.disposition_over_time),
+    ui.ask(insights.alignment_matrix),
+    ui.ask(insights.authenticated_unaligned, limit=shown_rows("alignment_unaligned")),
+    ui.ask(insights.override_reasons),
+)
 st.subheader(t("section.disposition_mix"))
 mix = page.query(insights.disposition_over_time)
 st.plotly_chart(charts.disposition_over_time(mix), key="alignment_mix")

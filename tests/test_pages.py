@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy
+import pandas
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -449,6 +450,22 @@ def test_chart_labels_from_report_data_are_escaped():
     assert list(figure.data[0].y) == ["&lt;b&gt;evil&lt;/b&gt; &amp; co"]
     assert figure.data[0].marker.color == charts.PASS_COLOUR
     assert figure.data[1].marker.color == charts.FAIL_COLOUR
+
+
+def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
+    days = [date(2026, 1, 1), date(2026, 3, 1), date(2026, 12, 31)]
+    frame = pandas.DataFrame({
+        "day": [days[0], days[0], days[1], days[2]], "series": ["pass", "fail", "pass", "fail"],
+        "messages": [5, 2, 7, 1],
+    })  # fmt: skip
+    figure = charts.daily_messages(frame, "dmarc")
+    assert [trace.type for trace in figure.data] == ["scatter", "scatter"]
+    assert {trace.stackgroup for trace in figure.data} == {"days"}
+    assert [len(trace.x) for trace in figure.data] == [365, 365]  # days without data are 0
+    totals = {trace.name: sum(trace.y) for trace in figure.data}
+    assert totals == {"DMARC pass": 12, "DMARC fail": 3}
+    short = charts.daily_messages(frame[frame["day"] == days[0]], "dmarc")
+    assert [trace.type for trace in short.data] == ["bar", "bar"]
 
 
 def test_the_catalogue_describes_every_filter_field():
