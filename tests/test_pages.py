@@ -347,7 +347,10 @@ def test_reporters_and_alignment_tables(loaded):
     assert table[["reports", "messages"]].values.tolist() == [[2, 35], [1, 10]]
     assert at.get("plotly_chart")
     at.switch_page("pages/3_Alignment.py").run()
-    matrix, unaligned = (d.value for d in at.dataframe)  # no override reasons in the fixture
+    matrix, grid, unaligned = (d.value for d in at.dataframe)  # no override reasons here
+    assert grid.values.tolist() == [["17 (37.8%)", "20 (44.4%)"], ["0 (0.0%)", "8 (17.8%)"]]
+    assert list(grid.index) == ["SPF aligned", "SPF not aligned"]
+    assert list(grid.columns) == ["DKIM aligned", "DKIM not aligned"]
     cells = {(bool(r.spf_aligned), bool(r.dkim_aligned)): int(r.messages)
              for r in matrix.itertuples() if r.messages}  # fmt: skip
     assert cells == {(True, True): 17, (True, False): 20, (False, False): 8}
