@@ -16,6 +16,13 @@ page = ui.page_setup("overview")
 ui.require_data(page, offer_demo=True)
 demo_banner(page)
 
+page.prefetch(
+    ui.ask(insights.overview),
+    ui.ask(insights.daily_messages, by=st.session_state.get("overview_by", "dmarc"), tz=page.zone),
+    ui.ask(insights.top_sources, limit=TOP),
+    ui.ask(insights.reporters),
+    ui.ask(insights.data_quality),
+)
 overview = page.query(insights.overview)
 ui.overview_metrics(overview, page.zone)
 if not overview.messages:
@@ -35,7 +42,7 @@ with left:
     st.subheader(t("section.top_sources"))
     columns = ["source_ip", "messages", "dmarc_pass_rate", "header_from"]
     show_table(page.query(insights.top_sources, limit=TOP), "overview_sources", page.zone,
-               total=page.query(insights.count_sources), columns=columns,
+               total=overview.source_ips, columns=columns,
                all_rows=page.deferred(insights.top_sources), preview=True)
     st.page_link(ui.PAGE_PATHS["sources"], label=t("page.sources"), icon=":material/dns:")
 with right:

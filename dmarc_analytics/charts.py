@@ -42,6 +42,7 @@ OTHER_COLOURS = (
     OKABE_ITO["yellow"],
     OKABE_ITO["black"],
 )
+BAR_DAYS = 62  # daily charts over more days are drawn as stacked areas
 RESULT_ORDER = ("pass", "fail")
 DISPOSITION_ORDER = ("pass", "none", "quarantine", "reject")
 _LAYOUT = {
@@ -87,24 +88,33 @@ def stacked_days(
     zone: str = "UTC",
     by_disposition: bool = False,
 ) -> go.Figure:
-    """Messages per day as stacked bars, one trace per value of ``series_column``."""
+    """Messages per day stacked by ``series_column``: bars over up to ``BAR_DAYS`` days, else
+    stacked areas (one shape per series instead of one bar per day and series, which the
+    browser draws several times faster for a year of days); days without messages are 0."""
     order = DISPOSITION_ORDER if by_disposition else RESULT_ORDER
     fixed = DISPOSITION_COLOURS if by_disposition else RESULT_COLOURS
-    values = _ordered(frame[series_column].astype(str), order)
+    series = frame[series_column].astype(str)
+    values = _ordered(series, order)
     colours = colours_for(values, fixed)
     hover = "%{y:,} " + t("chart.messages_hover")
+    days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D") if len(frame) else None
+    if days is not None and len(days) <= BAR_DAYS:
+        days = None
     figure = go.Figure()
     for value in values:
-        part = frame[frame[series_column].astype(str) == value]
-        figure.add_trace(
-            go.Bar(
-                x=part["day"],
-                y=part["messages"],
-                name=series_label(value, "disposition" if by_disposition else "result"),
-                marker_color=colours[value],
-                hovertemplate=hover,
-            )
-        )
+        part = frame[series == value]
+        name = series_label(value, "disposition" if by_disposition else "result")
+        if days is None:
+            figure.add_trace(go.Bar(x=part["day"], y=part["messages"], name=name,
+                                    marker_color=colours[value], hovertemplate=hover))
+            continue
+        daily = part.groupby(pd.to_datetime(part["day"]))["messages"].sum()
+        daily = daily.reindex(days, fill_value=0)
+        figure.add_trace(go.Scatter(
+            x=days.date, y=daily.to_numpy(), name=name, mode="lines", stackgroup="days",
+            line={"width": 0.5, "color": colours[value]}, fillcolor=colours[value],
+            hovertemplate=hover,
+        ))  # fmt: skip
     figure.update_layout(
         barmode="stack",
         title=title,
@@ -158,43 +168,4 @@ def reporters(frame: pd.DataFrame, top: int = 15) -> go.Figure:
         **layout,
     )
     figure.update_yaxes(type="category")
-    return figure
-
-
-def alignment_matrix(frame: pd.DataFrame) -> go.Figure:
-    """A 2×2 heatmap of messages by SPF aligned (rows) and DKIM aligned (columns)."""
-    labels = {True: t("chart.aligned"), False: t("chart.not_aligned")}
-    cells = {(bool(r.spf_aligned), bool(r.dkim_aligned)): r for r in frame.itertuples()}
-    z, text = [], []
-    for spf in (True, False):
-        row_z, row_text = [], []
-        for dkim in (True, False):
-            cell = cells.get((spf, dkim))
-            messages = int(cell.messages) if cell is not None else 0
-            share = float(cell.share) if cell is not None else 0.0
-            row_z.append(messages)
-            row_text.append(f"{messages:,}<br>{share:.1%} {t('chart.share_hover')}")
-        z.append(row_z)
-        text.append(row_text)
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=[labels[True], labels[False]],
-            y=[labels[True], labels[False]],
-            text=text,
-            texttemplate="%{text}",
-            hovertemplate="%{text}<extra></extra>",
-            colorscale=[[0.0, "#F2F2F2"], [1.0, PASS_COLOUR]],
-            showscale=False,
-            xgap=4,
-            ygap=4,
-        )
-    )
-    figure.update_layout(
-        title=t("chart.matrix_title"),
-        xaxis_title=t("chart.dkim_axis"),
-        yaxis_title=t("chart.spf_axis"),
-        **{**_LAYOUT, "hovermode": "closest", "height": 340},
-    )
-    figure.update_yaxes(autorange="reversed")
     return figure

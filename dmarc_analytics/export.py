@@ -5,14 +5,20 @@ are written as ``domain/selector=result`` and SPF results as ``scope:domain=resu
 list joined with ``; `` in the order the report gave them. Text cells that come from report
 data and begin with ``= + - @``, a tab or a carriage return get a leading ``'`` so that a
 spreadsheet shows them as text instead of running them as formulas.
+
+Speed (1M records, 282 MB): the values that belong to the report (times, reporter, policy)
+are formatted once per report and joined to the records, and the BOM is part of the header
+that COPY writes (the first column's name starts with it), so the file is written once and
+never copied; sorting the joined rows is what remains expensive.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pandas as pd
@@ -21,14 +27,15 @@ from dmarc_analytics.filters import Filter, compile_filter
 
 UTF8_BOM = b"\xef\xbb\xbf"
 _TS = "strftime({}, '%Y-%m-%dT%H:%M:%SZ')"
+_REPORT_SIDE = re.compile(r"\bp\.")  # an expression over the report (formatted once per report)
 
-# (CSV column, SQL expression, comes from report text?)
+# (CSV column, SQL expression, comes from report text?); ``p.`` = reports, ``r.`` = records
 RECORD_EXPORT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("report_begin_utc", _TS.format("r.begin_utc"), False),
+    ("report_begin_utc", _TS.format("p.begin_utc"), False),
     ("report_end_utc", _TS.format("p.end_utc"), False),
-    ("reporter", "r.reporter", True),
+    ("reporter", "p.reporter", True),
     ("report_id", "p.report_id", True),
-    ("policy_domain", "r.policy_domain", True),
+    ("policy_domain", "p.policy_domain", True),
     ("policy_p", "p.effective_p", True),
     ("policy_sp", "p.effective_sp", True),
     ("policy_pct", "p.effective_pct", False),
@@ -66,25 +73,45 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-def record_export_sql(flt: Filter) -> tuple[str, dict[str, object]]:
+def record_export_sql(flt: Filter, bom: bool = False) -> tuple[str, dict[str, object]]:
+    """The export query: one row per matching record, in report begin, report, record order.
+
+    With ``bom`` the first column's name starts with a UTF-8 BOM, so the CSV header that
+    COPY writes makes the file start with one.
+    """
     where = compile_filter(flt)
-    select = ", ".join(
-        f"{spreadsheet_safe_sql(expr) if text else expr} AS {name}"
+
+    def cell(expr: str, text: bool) -> str:
+        return spreadsheet_safe_sql(expr) if text else expr
+
+    per_report = ", ".join(
+        f"{cell(expr, text)} AS {name}"
         for name, expr, text in RECORD_EXPORT_COLUMNS
+        if _REPORT_SIDE.search(expr)
+    )
+    select = ", ".join(
+        f"{'p.' + name if _REPORT_SIDE.search(expr) else cell(expr, text)} "
+        f"AS {_header(name, bom and i == 0)}"
+        for i, (name, expr, text) in enumerate(RECORD_EXPORT_COLUMNS)
     )
     sql = (
         f"SELECT {select} FROM (SELECT * FROM records WHERE {where.sql}) r "
-        "JOIN reports p ON p.report_key = r.report_key "
+        f"JOIN (SELECT p.report_key, {per_report} FROM reports p) p "
+        "ON p.report_key = r.report_key "
         "ORDER BY r.begin_utc, r.report_key, r.ordinal"
     )
     return sql, where.params
+
+
+def _header(name: str, bom: bool) -> str:
+    return f'"{UTF8_BOM.decode()}{name}"' if bom else name
 
 
 def export_records_csv(
     con: duckdb.DuckDBPyConnection, flt: Filter, target: Path, bom: bool = False
 ) -> int:
     """Write the filtered records as CSV to ``target``; return the number of rows."""
-    sql, params = record_export_sql(flt)
+    sql, params = record_export_sql(flt, bom)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".export-", suffix=".csv")
@@ -95,13 +122,7 @@ def export_records_csv(
             f"COPY ({sql}) TO '{_sql_string(tmp)}' (FORMAT csv, HEADER true)", params
         ).fetchall()
         rows = int(copied[0][0]) if copied else 0
-        if bom:
-            with target.open("wb") as out, tmp.open("rb") as src:
-                out.write(UTF8_BOM)
-                shutil.copyfileobj(src, out, 1024 * 1024)
-            tmp.unlink()
-        else:
-            os.replace(tmp, target)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return rows
@@ -126,9 +147,17 @@ def frame_to_csv_bytes(df: pd.DataFrame) -> bytes:
     return UTF8_BOM + text.encode("utf-8")
 
 
-def records_csv_bytes(con: duckdb.DuckDBPyConnection, flt: Filter) -> bytes:
-    """The record-level CSV of the whole filter (as ``export_records_csv``), with a BOM."""
+def records_csv_file(con: duckdb.DuckDBPyConnection, flt: Filter) -> BinaryIO:
+    """The record-level CSV of the whole filter (as ``export_records_csv``, with a BOM), as
+    a file open for reading. Its name is already removed, so it leaves nothing behind once
+    the reader closes it."""
     with tempfile.TemporaryDirectory(prefix="dmarc-export-") as folder:
         target = Path(folder) / "records.csv"
         export_records_csv(con, flt, target, bom=True)
-        return target.read_bytes()
+        return target.open("rb")
+
+
+def records_csv_bytes(con: duckdb.DuckDBPyConnection, flt: Filter) -> bytes:
+    """``records_csv_file`` read into memory."""
+    with records_csv_file(con, flt) as fh:
+        return fh.read()

@@ -162,16 +162,43 @@ def show_table(
         )
 
 
-def csv_download(label: str, make: Callable[[], bytes], file_name: str, key: str,
-                 help: str | None = None) -> None:  # fmt: skip
-    """A download button whose CSV is built only when it is clicked."""
+def csv_download(label: str, make: Callable[[], Any], file_name: str, key: str,
+                 help: str | None = None, mime: str = "text/csv") -> None:  # fmt: skip
+    """A download button whose CSV (bytes or a file open for reading) is built only when it
+    is clicked."""
     st.download_button(
         label,
         data=make,
         file_name=file_name,
-        mime="text/csv",
+        mime=mime,
         key=key,
         help=help,
         on_click="ignore",
         icon=":material/download:",
     )
+
+
+def alignment_grid(frame: pd.DataFrame, key: str) -> None:
+    """The SPF-aligned × DKIM-aligned matrix (``insights.alignment_matrix``) as a 2×2 grid:
+    messages and their share in each cell, shaded by share (lighter to drawing than a chart)."""
+    labels = {True: t("chart.aligned"), False: t("chart.not_aligned")}
+    cells = {(bool(r.spf_aligned), bool(r.dkim_aligned)): (int(r.messages), float(r.share))
+             for r in frame.itertuples()}  # fmt: skip
+    order = (True, False)
+    values = [[cells.get((spf, dkim), (0, 0.0)) for dkim in order] for spf in order]
+    grid = pd.DataFrame(
+        [[f"{messages:,} ({share:.1%})" for messages, share in row] for row in values],
+        index=[t("matrix.spf", state=labels[spf]) for spf in order],
+        columns=[t("matrix.dkim", state=labels[dkim]) for dkim in order],
+    )
+    css = pd.DataFrame([[_shade(share) for _, share in row] for row in values],
+                       index=grid.index, columns=grid.columns)  # fmt: skip
+    st.caption(t("chart.matrix_title"))
+    st.dataframe(grid.style.apply(lambda _: css, axis=None), width="stretch", key=key)
+
+
+def _shade(share: float) -> str:
+    """A cell colour from light grey (no messages) to the pass colour (all of them)."""
+    low, high = (0xF2, 0xF2, 0xF2), tuple(int(PASS_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
+    rgb = "".join(f"{round(a + (b - a) * share):02x}" for a, b in zip(low, high, strict=True))
+    return f"background-color: #{rgb}; color: {'white' if share > 0.5 else 'black'}"

@@ -4,22 +4,28 @@ import streamlit as st
 
 from dmarc_analytics import charts, insights, ui
 from dmarc_analytics.i18n import t
-from dmarc_analytics.ui_tables import show_table, shown_rows
+from dmarc_analytics.ui_tables import alignment_grid, show_table, shown_rows
 
 page = ui.page_setup("alignment")
 ui.require_data(page)
 
+page.prefetch(
+    ui.ask(insights.disposition_over_time),
+    ui.ask(insights.alignment_matrix),
+    ui.ask(insights.authenticated_unaligned, limit=shown_rows("alignment_unaligned")),
+    ui.ask(insights.override_reasons),
+)
 st.subheader(t("section.disposition_mix"))
 mix = page.query(insights.disposition_over_time)
 st.plotly_chart(charts.disposition_over_time(mix), key="alignment_mix")
 
 st.subheader(t("section.matrix"))
 matrix = page.query(insights.alignment_matrix)
-left, right = st.columns([3, 2])
+left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.alignment_matrix(matrix), key="alignment_matrix_chart")
-with right:
     show_table(matrix, "alignment_matrix", page.zone)
+with right:
+    alignment_grid(matrix, "alignment_matrix_grid")
 
 st.subheader(t("section.unaligned"))
 st.caption(t("section.unaligned_caption"))

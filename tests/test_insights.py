@@ -680,3 +680,5 @@ def test_records_csv_bytes(con, flt, expected):
     lines = data[len(UTF8_BOM) :].decode("utf-8").splitlines()
     assert lines[0] == ",".join(name for name, _, _ in RECORD_EXPORT_COLUMNS)
     assert len(lines) - 1 == expected == summary(con, flt).records
+    begins = [line.split(",", 1)[0] for line in lines[1:]]
+    assert begins == sorted(begins)  # in report order

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import inspect
 import io
 import json
 import os
@@ -19,11 +20,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy
+import pandas
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dmarc_analytics import charts, i18n, insights, ui_tables
+from dmarc_analytics import charts, i18n, insights, ui, ui_tables
 from dmarc_analytics.config import load_settings
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.pipeline import Ingestor
@@ -97,13 +99,13 @@ def loaded(app_env):
 
 @pytest.fixture
 def downloads(monkeypatch):
-    """Every CSV download drawn, by key: (label, function that builds the bytes)."""
-    seen: dict[str, tuple[str, object]] = {}
+    """Every CSV download drawn, by key: (label, function that builds the file, mime type)."""
+    seen: dict[str, tuple[str, object, str]] = {}
     original = ui_tables.csv_download
 
-    def spy(label, make, file_name, key, help=None):  # noqa: A002
-        seen[key] = (label, make)
-        original(label, make, file_name, key, help)
+    def spy(label, make, file_name, key, help=None, mime="text/csv"):  # noqa: A002
+        seen[key] = (label, make, mime)
+        original(label, make, file_name, key, help, mime)
 
     monkeypatch.setattr(ui_tables, "csv_download", spy)
     monkeypatch.setattr("dmarc_analytics.ui.csv_download", spy)
@@ -162,7 +164,10 @@ def six(at: AppTest) -> dict[str, str]:
 
 def csv_rows(make) -> list[dict[str, str]]:
     data = make()
-    assert data.startswith(b"\xef\xbb\xbf")
+    if not isinstance(data, bytes):  # a file open for reading
+        with data:
+            data = data.read()
+    assert data.startswith(b"\xef\xbb\xbf") and not data.startswith(b"\xef\xbb\xbf" * 2)
     return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
 
 
@@ -315,14 +320,16 @@ def test_sources_table_drill_down_and_csv(loaded, downloads, monkeypatch):
     assert table["source_ip"].tolist() == ["203.0.113.5", "192.0.2.1"]
     assert table["dmarc_pass_rate"].tolist() == [1.0, 1.0]
     assert "Showing 2 of 4 rows." in [c.value for c in at.caption]
-    label, make = downloads["sources_csv"]
+    label, make, _ = downloads["sources_csv"]
     assert label == "Download CSV (4 rows)"
     rows = csv_rows(make)
     assert [r["source_ip"] for r in rows] == ["203.0.113.5", "192.0.2.1", "192.0.2.2",
                                               "198.51.100.9"]  # fmt: skip
     assert list(rows[0]) == list(table.columns)
-    record_rows = csv_rows(downloads["sources_filter_records_csv"][1])
+    _, make, mime = downloads["sources_filter_records_csv"]
+    record_rows = csv_rows(make)
     assert sorted(int(r["count"]) for r in record_rows) == [3, 5, 7, 10, 20]
+    assert mime == ui.UNCOMPRESSED_MIME and downloads["sources_csv"][2] == "text/csv"
     at.button(key="sources_more").click().run()
     assert len(at.dataframe[0].value) == 4
     at.selectbox(key="sources_ip").set_value("192.0.2.1").run()
@@ -340,7 +347,10 @@ def test_reporters_and_alignment_tables(loaded):
     assert table[["reports", "messages"]].values.tolist() == [[2, 35], [1, 10]]
     assert at.get("plotly_chart")
     at.switch_page("pages/3_Alignment.py").run()
-    matrix, unaligned = (d.value for d in at.dataframe)  # no override reasons in the fixture
+    matrix, grid, unaligned = (d.value for d in at.dataframe)  # no override reasons here
+    assert grid.values.tolist() == [["17 (37.8%)", "20 (44.4%)"], ["0 (0.0%)", "8 (17.8%)"]]
+    assert list(grid.index) == ["SPF aligned", "SPF not aligned"]
+    assert list(grid.columns) == ["DKIM aligned", "DKIM not aligned"]
     cells = {(bool(r.spf_aligned), bool(r.dkim_aligned)): int(r.messages)
              for r in matrix.itertuples() if r.messages}  # fmt: skip
     assert cells == {(True, True): 17, (True, False): 20, (False, False): 8}
@@ -445,6 +455,22 @@ def test_chart_labels_from_report_data_are_escaped():
     assert figure.data[1].marker.color == charts.FAIL_COLOUR
 
 
+def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
+    days = [date(2026, 1, 1), date(2026, 3, 1), date(2026, 12, 31)]
+    frame = pandas.DataFrame({
+        "day": [days[0], days[0], days[1], days[2]], "series": ["pass", "fail", "pass", "fail"],
+        "messages": [5, 2, 7, 1],
+    })  # fmt: skip
+    figure = charts.daily_messages(frame, "dmarc")
+    assert [trace.type for trace in figure.data] == ["scatter", "scatter"]
+    assert {trace.stackgroup for trace in figure.data} == {"days"}
+    assert [len(trace.x) for trace in figure.data] == [365, 365]  # days without data are 0
+    totals = {trace.name: sum(trace.y) for trace in figure.data}
+    assert totals == {"DMARC pass": 12, "DMARC fail": 3}
+    short = charts.daily_messages(frame[frame["day"] == days[0]], "dmarc")
+    assert [trace.type for trace in short.data] == ["bar", "bar"]
+
+
 def test_the_catalogue_describes_every_filter_field():
     flt = Filter.from_params({"since": "2026-11-01", "until": "2026-11-02", "reporter": "a,b",
                               "dmarc": "pass", "dkim_aligned": "no", "source_ip": "192.0.2.0/24"})
@@ -483,6 +509,50 @@ def test_the_drop_folder_scan_takes_each_file_once_and_waits_for_writes_to_settl
         assert len(insights.ledger(con)) == 2
     status = inbox_status(app_env)
     assert (status.exists, status.files) == (True, 3) and status.last_scan is not None
+
+
+def test_the_drop_folder_watcher_ingests_in_the_background_and_reruns_only_on_news(
+    app_env, monkeypatch
+):
+    from dmarc_analytics import ui_dropfolder
+
+    reruns = []
+    monkeypatch.setattr(ui_dropfolder, "_request_rerun", reruns.append)
+    watcher = ui_dropfolder._Watcher()
+    watcher._sessions.update({"a": app_env, "b": app_env})  # two sessions on one database
+    app_env.inbox.mkdir(parents=True)
+    assert watcher.scan_once() == {} and reruns == []  # nothing new: nobody is disturbed
+    name = next(iter(FIXTURE))
+    (app_env.inbox / name).write_bytes(FIXTURE[name])
+    os.utime(app_env.inbox / name, (1_700_000_000, 1_700_000_000))
+    assert watcher.scan_once() == {str(app_env.db): 1}
+    assert sorted(reruns) == ["a", "b"]
+    assert watcher.files_since(str(app_env.db), 0) == 1
+    assert watcher.files_since(str(app_env.db), watcher.last_event(str(app_env.db))) == 0
+    assert watcher.scan_once() == {} and len(reruns) == 2  # each file once
+
+
+def test_the_streamlit_session_api_the_watcher_reruns_through_exists():
+    """The watcher reruns a session as Streamlit's own "run on save" does; an upgrade that
+    renames these must fail here, not silently stop the drop folder from refreshing pages."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.app_session import AppSession
+
+    assert callable(Runtime.get_app_session)
+    assert callable(AppSession.request_rerun)
+    assert callable(AppSession._call_soon_on_event_loop)
+    assert "self._client_state = ClientState()" in inspect.getsource(AppSession.__init__)
+
+
+def test_the_record_level_csv_is_served_without_gzip():
+    """Streamlit's server gzips compressible downloads in Python (seconds for hundreds of
+    megabytes); the record-level CSV's content type must stay on the excluded list."""
+    from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
+    from streamlit.web.server.starlette import starlette_app
+
+    assert ui.UNCOMPRESSED_MIME in DEFAULT_EXCLUDED_CONTENT_TYPES
+    assert "exclude_content_types" not in inspect.getsource(starlette_app)
+    assert "text/csv" not in DEFAULT_EXCLUDED_CONTENT_TYPES
 
 
 def test_every_catalogue_key_the_app_names_exists():
