@@ -14,7 +14,6 @@ modification time were already handled is not even read again.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import threading
 import time
@@ -25,16 +24,15 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dmarc_analytics import insights
 from dmarc_analytics.config import Settings
 from dmarc_analytics.errors import DmarcAnalyticsError
-from dmarc_analytics.pipeline import Ingestor
+from dmarc_analytics.pipeline import Ingestor, file_sha256
 from dmarc_analytics.sources import InputFile
+from dmarc_analytics.store import seen_inputs
 from dmarc_analytics.ui_connect import connect
 
 WATCH_SECONDS = 1.5
 SETTLE_SECONDS = 0.3  # a file modified more recently than this may still be being written
-_CHUNK = 1024 * 1024
 _lock = threading.Lock()
 _handled: dict[tuple[str, str], tuple[int, int]] = {}  # (db, path) → (size, mtime_ns)
 _last_scan: dict[str, float] = {}  # db → time of the last completed scan
@@ -103,11 +101,11 @@ def _candidates(settings: Settings) -> dict[Path, tuple[int, int]]:
 
 def _ingest_new(settings: Settings, candidates: dict[Path, tuple[int, int]]) -> int:
     with connect(settings.db, settings.lock_timeout) as con:
-        known = set(insights.ledger(con)["sha256"])
+        known = seen_inputs(con)
     new = []
     for path in candidates:
         try:
-            digest = _sha256(path)
+            digest = file_sha256(path)
         except OSError:
             continue
         if digest not in known:
@@ -118,14 +116,6 @@ def _ingest_new(settings: Settings, candidates: dict[Path, tuple[int, int]]) -> 
     for path, signature in candidates.items():
         _handled[(str(settings.db), str(path))] = signature
     return len(new)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class _Watcher:
