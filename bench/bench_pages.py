@@ -740,7 +740,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--records", type=int, default=1_000_000,
                         help="size of the database (default 1,000,000)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of 12 changes per page")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of 12 changes per page (later rounds are cache hits)")
     parser.add_argument("--pages", default=",".join(PAGE_NAMES),
                         help="comma-separated page names (default: every page)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out")
