@@ -87,10 +87,12 @@ def stacked_days(
     title: str,
     zone: str = "UTC",
     by_disposition: bool = False,
+    weekly_title: str | None = None,
 ) -> go.Figure:
     """Messages per day stacked by ``series_column``: bars over up to ``BAR_DAYS`` days, else
     stacked areas (one shape per series instead of one bar per day and series, which the
-    browser draws several times faster for a year of days); days without messages are 0."""
+    browser draws several times faster for a year of days); days without messages are 0.
+    With ``weekly_title``, a longer span is summed per week (from Monday) under that title."""
     order = DISPOSITION_ORDER if by_disposition else RESULT_ORDER
     fixed = DISPOSITION_COLOURS if by_disposition else RESULT_COLOURS
     series = frame[series_column].astype(str)
@@ -100,6 +102,12 @@ def stacked_days(
     days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D") if len(frame) else None
     if days is not None and len(days) <= BAR_DAYS:
         days = None
+    axis = t("chart.day_axis", zone=escape(zone))
+    if days is not None and weekly_title is not None:
+        starts = pd.to_datetime(frame["day"]).dt.to_period("W-SUN").dt.start_time
+        frame = frame.assign(day=starts.dt.date)
+        days = pd.date_range(starts.min(), starts.max(), freq="7D")
+        title, axis = weekly_title, t("chart.week_axis", zone=escape(zone))
     figure = go.Figure()
     for value in values:
         part = frame[series == value]
@@ -118,7 +126,7 @@ def stacked_days(
     figure.update_layout(
         barmode="stack",
         title=title,
-        xaxis_title=t("chart.day_axis", zone=escape(zone)),
+        xaxis_title=axis,
         yaxis_title=t("chart.messages_axis"),
         **_LAYOUT,
     )
@@ -133,7 +141,9 @@ def daily_messages(frame: pd.DataFrame, by: str = "dmarc", zone: str = "UTC") ->
 
 
 def disposition_over_time(frame: pd.DataFrame) -> go.Figure:
-    return stacked_days(frame, "disposition", t("chart.disposition_title"), "UTC", True)
+    """The disposition mix: per day, or per week over more than ``BAR_DAYS`` days."""
+    return stacked_days(frame, "disposition", t("chart.disposition_title"), "UTC", True,
+                        weekly_title=t("chart.disposition_title_week"))  # fmt: skip
 
 
 def source_timeline(frame: pd.DataFrame, source_ip: str) -> go.Figure:

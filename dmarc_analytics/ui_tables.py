@@ -178,9 +178,9 @@ def csv_download(label: str, make: Callable[[], Any], file_name: str, key: str,
     )
 
 
-def alignment_grid(frame: pd.DataFrame, key: str) -> None:
-    """The SPF-aligned × DKIM-aligned matrix (``insights.alignment_matrix``) as a 2×2 grid:
-    messages and their share in each cell, shaded by share (lighter to drawing than a chart)."""
+def alignment_grid_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The SPF-aligned × DKIM-aligned matrix (``insights.alignment_matrix``) as a 2×2 frame
+    of "messages (share)" texts, and the CSS of each cell (shaded by share)."""
     labels = {True: t("chart.aligned"), False: t("chart.not_aligned")}
     cells = {(bool(r.spf_aligned), bool(r.dkim_aligned)): (int(r.messages), float(r.share))
              for r in frame.itertuples()}  # fmt: skip
@@ -193,8 +193,18 @@ def alignment_grid(frame: pd.DataFrame, key: str) -> None:
     )
     css = pd.DataFrame([[_shade(share) for _, share in row] for row in values],
                        index=grid.index, columns=grid.columns)  # fmt: skip
+    return grid, css
+
+
+def alignment_grid(frame: pd.DataFrame, key: str, zone: str = "UTC") -> None:
+    """The alignment matrix as a shaded 2×2 grid, with a CSV of the matrix in long form
+    (spf_aligned, dkim_aligned, messages, share): one grid to draw instead of a chart and a
+    table."""
+    grid, css = alignment_grid_frame(frame)
     st.caption(t("chart.matrix_title"))
-    st.dataframe(grid.style.apply(lambda _: css, axis=None), width="stretch", key=key)
+    st.dataframe(grid.style.apply(lambda _: css, axis=None), key=f"{key}_grid")
+    csv_download(t("table.csv_all"), lambda: frame_to_csv_bytes(localize(frame, zone)),
+                 f"{key}.csv", key=f"{key}_csv")  # fmt: skip
 
 
 def _shade(share: float) -> str:

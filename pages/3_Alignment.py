@@ -21,11 +21,7 @@ st.plotly_chart(charts.disposition_over_time(mix), key="alignment_mix")
 
 st.subheader(t("section.matrix"))
 matrix = page.query(insights.alignment_matrix)
-left, right = st.columns(2)
-with left:
-    show_table(matrix, "alignment_matrix", page.zone)
-with right:
-    alignment_grid(matrix, "alignment_matrix_grid")
+alignment_grid(matrix, "alignment_matrix", page.zone)
 
 st.subheader(t("section.unaligned"))
 st.caption(t("section.unaligned_caption"))

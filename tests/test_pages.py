@@ -341,19 +341,20 @@ def test_sources_table_drill_down_and_csv(loaded, downloads, monkeypatch):
     assert "from 192.0.2.1" in chart(at)["layout"]["title"]["text"]
 
 
-def test_reporters_and_alignment_tables(loaded):
+def test_reporters_and_alignment_tables(loaded, downloads):
     at = start("pages/2_Reporters.py")
     table = at.dataframe[0].value
     assert table[["reports", "messages"]].values.tolist() == [[2, 35], [1, 10]]
     assert at.get("plotly_chart")
     at.switch_page("pages/3_Alignment.py").run()
-    matrix, grid, unaligned = (d.value for d in at.dataframe)  # no override reasons here
+    grid, unaligned = (d.value for d in at.dataframe)  # no override reasons in the fixture
     assert grid.values.tolist() == [["17 (37.8%)", "20 (44.4%)"], ["0 (0.0%)", "8 (17.8%)"]]
     assert list(grid.index) == ["SPF aligned", "SPF not aligned"]
     assert list(grid.columns) == ["DKIM aligned", "DKIM not aligned"]
-    cells = {(bool(r.spf_aligned), bool(r.dkim_aligned)): int(r.messages)
-             for r in matrix.itertuples() if r.messages}  # fmt: skip
-    assert cells == {(True, True): 17, (True, False): 20, (False, False): 8}
+    cells = {(r["spf_aligned"], r["dkim_aligned"]): int(r["messages"])
+             for r in csv_rows(downloads["alignment_matrix_csv"][1])}  # fmt: skip
+    assert cells == {("True", "True"): 17, ("True", "False"): 20, ("False", "False"): 8,
+                     ("False", "True"): 0}  # fmt: skip
     pairs = set(zip(unaligned["source_ip"], unaligned["domain"], unaligned["messages"],
                     strict=True))  # fmt: skip
     assert ("192.0.2.2", "other.net", 5) in pairs and ("203.0.113.5", "esp.test", 20) in pairs
@@ -469,6 +470,10 @@ def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
     assert totals == {"DMARC pass": 12, "DMARC fail": 3}
     short = charts.daily_messages(frame[frame["day"] == days[0]], "dmarc")
     assert [trace.type for trace in short.data] == ["bar", "bar"]
+    weekly = charts.disposition_over_time(frame.rename(columns={"series": "disposition"}))
+    assert [len(trace.x) for trace in weekly.data] == [53, 53]  # weeks from Monday 2025-12-29
+    assert sum(sum(trace.y) for trace in weekly.data) == 15
+    assert weekly.layout.title.text == "Messages per week by disposition"
 
 
 def test_the_catalogue_describes_every_filter_field():
