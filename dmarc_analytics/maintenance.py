@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from dmarc_analytics.archive import archive_path
+from dmarc_analytics.archive import archive_path, read_packed
 from dmarc_analytics.config import Settings
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.schema import utc_now
@@ -85,7 +85,7 @@ def purge(
         return delete_reports(con, " AND ".join(clauses), params)
 
 
-# Originals read from the database per page during a reparse: bounded memory.
+# Originals read from packs per page during a reparse: bounded memory.
 PAGE_FILES, PAGE_BYTES = 2_000, 64 * 1024 * 1024
 
 
@@ -94,7 +94,8 @@ class Archived:
     sha256: str
     name: str  # the name it was first ingested under
     size: int
-    path: Path | None  # None: kept in the database
+    path: Path | None  # a file of its own, else packed:
+    packed: tuple[str, int] | None = None  # (pack, position)
 
 
 def archived_inputs(settings: Settings) -> list[Archived]:
@@ -104,14 +105,15 @@ def archived_inputs(settings: Settings) -> list[Archived]:
     """
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
         rows = con.execute(
-            "SELECT l.sha256, arg_min(l.name, l.ledger_id), any_value(o.size) FROM ingest_ledger l "
+            "SELECT l.sha256, arg_min(l.name, l.ledger_id), any_value(o.size), "
+            "any_value(o.pack), any_value(o.position) FROM ingest_ledger l "
             "LEFT JOIN originals o USING (sha256) WHERE l.sha256 <> '' GROUP BY l.sha256 "
             "HAVING bool_or(l.via <> 'demo') ORDER BY min(l.ledger_id)"
         ).fetchall()
     found = []
-    for sha256, name, size in rows:
-        if size is not None:
-            found.append(Archived(sha256, name, size, None))
+    for sha256, name, size, pack, position in rows:
+        if pack is not None:
+            found.append(Archived(sha256, name, size, None, (pack, position)))
             continue
         path = archive_path(settings.archive_dir, sha256)
         if path.is_file():
@@ -120,12 +122,12 @@ def archived_inputs(settings: Settings) -> list[Archived]:
 
 
 def _pages(settings: Settings, archived: list[Archived]) -> Iterator[list[InputFile | Blob]]:
-    """The originals in ledger order, a page at a time; those in the database read per page."""
+    """The originals in ledger order, a page at a time; packed ones read per page."""
     page: list[Archived] = []
     size = 0
     for entry in archived:
         page.append(entry)
-        size += entry.size if entry.path is None else 0
+        size += entry.size if entry.packed is not None else 0
         if len(page) >= PAGE_FILES or size >= PAGE_BYTES:
             yield _load(settings, page)
             page, size = [], 0
@@ -134,21 +136,18 @@ def _pages(settings: Settings, archived: list[Archived]) -> Iterator[list[InputF
 
 
 def _load(settings: Settings, page: list[Archived]) -> list[InputFile | Blob]:
-    wanted = [entry.sha256 for entry in page if entry.path is None]
-    data: dict[str, bytes] = {}
-    if wanted:
-        with open_store(settings.db, timeout=settings.lock_timeout) as con:
-            rows = con.execute(
-                "SELECT sha256, data FROM originals WHERE sha256 IN (SELECT unnest($sha))",
-                {"sha": wanted},
-            ).fetchall()
-        data = {sha: bytes(blob) for sha, blob in rows}
-    return [
-        InputFile(entry.path, entry.name) if entry.path is not None
-        else Blob(entry.name, data[entry.sha256])
-        for entry in page
-        if entry.path is not None or entry.sha256 in data
-    ]  # fmt: skip
+    items: list[InputFile | Blob] = []
+    for entry in page:
+        if entry.path is not None:
+            items.append(InputFile(entry.path, entry.name))
+            continue
+        assert entry.packed is not None
+        try:
+            data = read_packed(settings.archive_dir, *entry.packed, entry.size, entry.sha256)
+        except OSError:
+            continue  # its pack is gone or damaged: nothing to reparse for it
+        items.append(Blob(entry.name, data))
+    return items
 
 
 def reparse(

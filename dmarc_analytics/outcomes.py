@@ -34,7 +34,7 @@ class FileResult:
     known_reports: int | None = None  # set when the same bytes were ingested before
     known_rejected_parts: int = 0
     error: str | None = None  # the input as a whole could not be read
-    original: bytes | None = None  # to keep in the database (archive.IN_DATABASE_BYTES)
+    packed: tuple[str, int] | None = None  # (pack, position) of its original, see archive
 
 
 @dataclass(slots=True)

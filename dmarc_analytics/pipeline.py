@@ -7,8 +7,10 @@ never stops the batch: it becomes a rejected outcome with its reason.
 
 from __future__ import annotations
 
+import collections
 import gc
 import hashlib
+import itertools
 import multiprocessing
 import os
 import time
@@ -88,16 +90,26 @@ def _kind_of(exc: DmarcAnalyticsError) -> str:
 def process_chunk(items: Sequence[InputFile | Blob], context: WorkerContext) -> ChunkResult:
     """Process a run of inputs together, so their rows travel as one set of Arrow tables."""
     builder = TableBuilder()
-    files = [
-        process_blob(item.name, item.data, context, builder)
-        if isinstance(item, Blob)
-        else process_input(item, context, builder)
-        for item in items
-    ]
+    packer = archive.Packer(context.archive_dir) if context.archive_dir is not None else None
+    try:
+        files = [
+            process_blob(item.name, item.data, context, builder, packer)
+            if isinstance(item, Blob)
+            else process_input(item, context, builder, packer)
+            for item in items
+        ]
+    finally:
+        if packer is not None:
+            packer.close()
     return ChunkResult(files, builder.tables() if builder.count else {})
 
 
-def process_input(item: InputFile, context: WorkerContext, builder: TableBuilder) -> FileResult:
+def process_input(
+    item: InputFile,
+    context: WorkerContext,
+    builder: TableBuilder,
+    packer: archive.Packer | None = None,
+) -> FileResult:
     """Everything one input needs before the store: hash, archive, decode, parse."""
     path, name = item.path, Path(item.display).name or item.display
     try:
@@ -112,7 +124,7 @@ def process_input(item: InputFile, context: WorkerContext, builder: TableBuilder
         return result
     if context.archive_dir is not None:
         if data is not None:
-            _keep(result, data, context.archive_dir)
+            _keep(result, data, context.archive_dir, packer)
         else:
             archive.store_file(context.archive_dir, sha256, path)
     items = (
@@ -125,7 +137,11 @@ def process_input(item: InputFile, context: WorkerContext, builder: TableBuilder
 
 
 def process_blob(
-    name: str, data: bytes, context: WorkerContext, builder: TableBuilder
+    name: str,
+    data: bytes,
+    context: WorkerContext,
+    builder: TableBuilder,
+    packer: archive.Packer | None = None,
 ) -> FileResult:
     """Like ``process_input`` for bytes already in memory (an upload)."""
     sha256 = hashlib.sha256(data).hexdigest()
@@ -138,16 +154,18 @@ def process_blob(
         result.error = f"input is larger than the limit of {context.limits.max_input_bytes} bytes"
         return result
     if context.archive_dir is not None:
-        _keep(result, data, context.archive_dir)
+        _keep(result, data, context.archive_dir, packer)
     items = decode_bytes(name, data, context.limits)
     result.parts = parse_payloads(items, context.limits.max_records, builder, sha256)
     return result
 
 
-def _keep(result: FileResult, data: bytes, archive_dir: Path) -> None:
-    """Keep the original: the writer stores it with the batch, or a file for a big one."""
-    if len(data) <= archive.IN_DATABASE_BYTES:
-        result.original = data
+def _keep(
+    result: FileResult, data: bytes, archive_dir: Path, packer: archive.Packer | None
+) -> None:
+    """Keep the original: appended to the chunk's pack, or a file of its own if big."""
+    if packer is not None and len(data) <= archive.PACKED_MAX_BYTES:
+        result.packed = packer.add(data)
     else:
         archive.store_bytes(archive_dir, result.sha256, data)
 
@@ -185,6 +203,24 @@ def _init_worker(context: WorkerContext) -> None:
 def _work(items: list[InputFile | Blob]) -> ChunkResult:
     assert _CONTEXT is not None
     return process_chunk(items, _CONTEXT)
+
+
+def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]:  # type: ignore[no-untyped-def]
+    """The workers' results in order, with at most two chunks per worker in flight.
+
+    ``Pool.imap`` would queue every result the workers finish while this process is busy
+    writing a batch; with originals on board, that backlog grew to hundreds of megabytes.
+    """
+    waiting: collections.deque = collections.deque()
+    remaining = iter(chunks)
+    for chunk in itertools.islice(remaining, 2 * workers):
+        waiting.append(pool.apply_async(_work, (chunk,)))
+    while waiting:
+        result = waiting.popleft().get()
+        following = next(remaining, None)
+        if following is not None:
+            waiting.append(pool.apply_async(_work, (following,)))
+        yield result
 
 
 def _chunk_size(inputs: int, workers: int) -> int:
@@ -243,7 +279,7 @@ class Ingestor:
             with self._pool(workers, context) as pool:
                 for page in pages:
                     size = _chunk_size(len(page), workers)
-                    for result in pool.imap(_work, _chunks(page, size)):
+                    for result in _in_order(pool, _chunks(page, size), workers):
                         self._add(result)
         self.flush()
         return self.outcomes
@@ -252,9 +288,7 @@ class Ingestor:
         """Ingest in-memory inputs (uploads), in order, in this process."""
         context = self._context()
         for name, data in blobs:
-            builder = TableBuilder()
-            result = process_blob(name, data, context, builder)
-            self._add(ChunkResult([result], builder.tables() if builder.count else {}))
+            self._add(process_chunk([Blob(name, data)], context))
         self.flush()
         return self.outcomes
 
@@ -268,7 +302,7 @@ class Ingestor:
                 yield process_chunk(chunk, context)
             return
         with self._pool(workers, context) as pool:
-            yield from pool.imap(_work, chunks)
+            yield from _in_order(pool, chunks, workers)
 
     def _workers(self) -> int:
         return self.settings.workers or os.cpu_count() or 1

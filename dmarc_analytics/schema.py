@@ -170,12 +170,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         "004_originals",
-        # Originals of up to archive.IN_DATABASE_BYTES; larger ones are files (archive.py).
+        # Where each packed original is (archive.py); larger ones are files of their own.
         """
         CREATE TABLE originals (
             sha256 VARCHAR PRIMARY KEY,
             size BIGINT NOT NULL,
-            data BLOB NOT NULL,
+            pack VARCHAR NOT NULL,
+            position BIGINT NOT NULL,
             stored_at TIMESTAMP NOT NULL
         );
         """,

@@ -32,6 +32,7 @@ _CONFLICT_COLUMNS = (
     "identity", "kept_report_key", "content_sha256", "input_sha256", "origin", "ledger_id",
     "detected_at",
 )  # fmt: skip
+_ORIGINAL_COLUMNS = ("sha256", "size", "pack", "position", "stored_at")
 _INPUT_COLUMNS = ("sha256", "size", "reports", "rejected_parts", "first_name", "first_seen")
 
 
@@ -281,15 +282,9 @@ def _respell(batch: pa.Table, spellings: dict[str, str]) -> pa.Table:
 def _insert_originals(
     con: duckdb.DuckDBPyConnection, files: list[FileResult], now: datetime
 ) -> None:
-    """Keep the originals the workers passed on (see ``archive``), each digest once."""
-    originals = {f.sha256: f.original for f in files if f.original is not None}
-    if originals:
-        con.execute(
-            "INSERT OR IGNORE INTO originals SELECT unnest($sha), unnest($size), "
-            "unnest($data), $now",
-            {"sha": list(originals), "size": [len(d) for d in originals.values()],
-             "data": list(originals.values()), "now": now},
-        )  # fmt: skip
+    """Record where the workers packed the originals (see ``archive``), each digest once."""
+    rows = {f.sha256: (f.sha256, f.size, *f.packed, now) for f in files if f.packed is not None}
+    _insert(con, "originals", _ORIGINAL_COLUMNS, list(rows.values()), or_ignore=True)
 
 
 def _insert_all(con: duckdb.DuckDBPyConnection, rows: _Rows) -> None:

@@ -149,11 +149,15 @@ def test_archive_reparse_and_purge(tmp_path):
     (tmp_path / "a.xml.gz").write_bytes(WRAPPERS["gzip"](CANONICAL_XML))
     ingest(settings, tmp_path / "a.xml.gz")
     original = (tmp_path / "a.xml.gz").read_bytes()
+    sha = hashlib.sha256(original).hexdigest()
     with open_store(settings.db, read_only=True) as con:
-        kept = con.execute("SELECT sha256, size, data FROM originals").fetchall()
-    assert kept == [(hashlib.sha256(original).hexdigest(), len(original), original)]
-    assert not (tmp_path / "archive").exists()  # small originals live in the database
-    (tmp_path / "a.xml.gz").unlink()  # the reparse needs only the database
+        rows = con.execute("SELECT pack, position, size FROM originals").fetchall()
+        assert archive.read_original(con, settings.archive_dir, sha) == original
+    ((pack, position, size),) = rows
+    assert (size, position) == (len(original), 0)
+    assert (settings.archive_dir / "packs" / pack).read_bytes() == original
+    assert not archive.archive_path(settings.archive_dir, sha).exists()  # packed, not a file
+    (tmp_path / "a.xml.gz").unlink()  # the reparse needs only the archive
     before = totals(settings)
     outcomes = reparse(settings)
     assert [(o.outcome, o.records) for o in outcomes] == [("inserted", len(CANONICAL.records))]
@@ -234,7 +238,7 @@ def test_outcomes_can_be_streamed_without_being_kept(tmp_path):
 
 
 def test_big_originals_are_kept_as_files_and_reparse_reads_both_homes(tmp_path, monkeypatch):
-    monkeypatch.setattr(archive, "IN_DATABASE_BYTES", 2_000)
+    monkeypatch.setattr(archive, "PACKED_MAX_BYTES", 2_000)
     settings = settings_for(tmp_path, workers=2)
     small = tmp_path / "small.xml"
     small.write_bytes(CANONICAL_XML.replace(b"<extra_contact_info>", b"<x/><extra_contact_info>"))
@@ -244,7 +248,7 @@ def test_big_originals_are_kept_as_files_and_reparse_reads_both_homes(tmp_path, 
     big_sha = hashlib.sha256(big.read_bytes()).hexdigest()
     assert archive.archive_path(settings.archive_dir, big_sha).read_bytes() == big.read_bytes()
     with open_store(settings.db, read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM originals").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*) FROM originals").fetchall() == [(1,)]  # the small
         assert archive.read_original(con, settings.archive_dir, big_sha) == big.read_bytes()
     before = totals(settings)
     small.unlink()
