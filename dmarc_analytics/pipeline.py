@@ -209,7 +209,7 @@ def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]: 
     """The workers' results in order, with at most two chunks per worker in flight.
 
     ``Pool.imap`` would queue every result the workers finish while this process is busy
-    writing a batch; with originals on board, that backlog grew to hundreds of megabytes.
+    writing a batch, so memory would grow with how far the workers get ahead.
     """
     waiting: collections.deque = collections.deque()
     remaining = iter(chunks)
