@@ -21,3 +21,9 @@ def require_corpus() -> Path:
     if os.environ.get("DMARC_ANALYTICS_NO_SKIP") == "1":
         pytest.fail(f"{reason} (DMARC_ANALYTICS_NO_SKIP=1 forbids skipping)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _archives_outside_the_repo(tmp_path_factory, monkeypatch):
+    """CLI runs in tests work in the repo folder; their originals go to a temporary folder."""
+    monkeypatch.setenv("DMARC_ANALYTICS_ARCHIVE_DIR", str(tmp_path_factory.mktemp("archive")))
