@@ -180,7 +180,7 @@ class _RecordRows:
         index, context, modes = self.index, self.context, self.modes
         selector_required = self.selector_required
         ips, domains, texts = _IPS, _DOMAINS, _TEXTS
-        auth_of = self.builder.fast_auth
+        auth_of = self.builder.auth_summary
         records, dkim_rows, spf_rows = self.records, self.dkim, self.spf
         messages = 0
         for ordinal, element in enumerate(elements):

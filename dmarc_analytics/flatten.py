@@ -109,7 +109,6 @@ class TableBuilder:
         self.rows: dict[str, list[tuple]] = {name: [] for name in TABLES}
         self.count = 0
         self._auth_cache: dict[tuple, tuple] = {}
-        self._fast_auth_cache: dict[tuple, tuple] = {}
 
     def add(
         self, report: AggregateReport, content_sha256: str, input_sha256: str, origin: str
@@ -174,22 +173,21 @@ class TableBuilder:
         return messages
 
     def _auth(self, record: Record, modes: tuple[str, str]) -> tuple:
-        """Alignment and display strings, memoised: auth results repeat across records."""
-        key = (record.header_from, record.dkim_results, record.spf_results, modes)
-        cached = self._auth_cache.get(key)
-        if cached is None:
-            cached = _auth_summary(record, modes)
-            if len(self._auth_cache) > 50_000:
-                self._auth_cache.clear()
-            self._auth_cache[key] = cached
-        return cached
+        return self.auth_summary(
+            record.header_from,
+            tuple((d.domain, d.selector, d.result, d.human_result) for d in record.dkim_results),
+            tuple((s.domain, s.scope, s.result, s.human_result) for s in record.spf_results),
+            modes,
+        )
 
-    def fast_auth(
-        self, header_from: str, dkim_results: tuple, spf_results: tuple, modes: tuple[str, str]
-    ) -> tuple:
-        """``_auth`` for raw (domain, selector|scope, result, human) tuples (``fastpath``)."""
+    def auth_summary(
+        self, header_from: str | None, dkim_results: tuple, spf_results: tuple,
+        modes: tuple[str, str],
+    ) -> tuple:  # fmt: skip
+        """Alignment and display strings for raw (domain, selector|scope, result, human)
+        tuples, memoised: auth results repeat across records."""
         key = (header_from, dkim_results, spf_results, modes)
-        cached = self._fast_auth_cache.get(key)
+        cached = self._auth_cache.get(key)
         if cached is None:
             record = Record(
                 "", 0, "", "", "", header_from, None, None, (),
@@ -197,9 +195,9 @@ class TableBuilder:
                 tuple(SpfResult(*values) for values in spf_results),
             )  # fmt: skip
             cached = _auth_summary(record, modes)
-            if len(self._fast_auth_cache) > 50_000:
-                self._fast_auth_cache.clear()
-            self._fast_auth_cache[key] = cached
+            if len(self._auth_cache) > 50_000:
+                self._auth_cache.clear()
+            self._auth_cache[key] = cached
         return cached
 
     def _add_auth_rows(self, index: int, ordinal: int, record: Record, auth: tuple) -> None:
