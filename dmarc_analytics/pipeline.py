@@ -8,6 +8,7 @@ never stops the batch: it becomes a rejected outcome with its reason.
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
 import hashlib
 import itertools
@@ -261,26 +262,28 @@ class Ingestor:
         return WorkerContext(self.settings.limits, archive_dir, known)
 
     def ingest_paths(self, inputs: Sequence[InputFile]) -> list[FileOutcome]:
-        context = self._context()
-        for result in self._results(inputs, context):
-            self._add(result)
-        self.flush()
-        return self.outcomes
+        return self.ingest_pages([inputs])
 
     def ingest_pages(self, pages: Iterable[Sequence[InputFile | Blob]]) -> list[FileOutcome]:
-        """Ingest inputs that come a page at a time (each page read when the last is done)."""
+        """Ingest inputs that come a page at a time (each page read when the last is done).
+
+        Small pages are parsed in this process; the worker pool starts with the first page
+        big enough to be worth it and serves the rest.
+        """
         context = self._context()
         workers = self._workers()
-        if workers <= 1:
+        with contextlib.ExitStack() as stack:
+            pool = None
             for page in pages:
-                for chunk in _chunks(page, MAX_CHUNK_FILES):
-                    self._add(process_chunk(chunk, context))
-        else:
-            with self._pool(workers, context) as pool:
-                for page in pages:
-                    size = _chunk_size(len(page), workers)
-                    for result in _in_order(pool, _chunks(page, size), workers):
-                        self._add(result)
+                chunks = _chunks(page, _chunk_size(len(page), workers))
+                if workers <= 1 or (pool is None and len(page) < PARALLEL_THRESHOLD):
+                    results: Iterable[ChunkResult] = (process_chunk(c, context) for c in chunks)
+                else:
+                    if pool is None:
+                        pool = stack.enter_context(self._pool(workers, context))
+                    results = _in_order(pool, chunks, workers)
+                for result in results:
+                    self._add(result)
         self.flush()
         return self.outcomes
 
@@ -291,18 +294,6 @@ class Ingestor:
             self._add(process_chunk([Blob(name, data)], context))
         self.flush()
         return self.outcomes
-
-    def _results(
-        self, inputs: Sequence[InputFile], context: WorkerContext
-    ) -> Iterator[ChunkResult]:
-        workers = self._workers()
-        chunks = _chunks(inputs, _chunk_size(len(inputs), workers))
-        if workers <= 1 or len(inputs) < PARALLEL_THRESHOLD:
-            for chunk in chunks:
-                yield process_chunk(chunk, context)
-            return
-        with self._pool(workers, context) as pool:
-            yield from _in_order(pool, chunks, workers)
 
     def _workers(self) -> int:
         return self.settings.workers or os.cpu_count() or 1
