@@ -1,7 +1,7 @@
 """Median time of each page query (dmarc_analytics.insights) on a 1,000,000-record database.
 
 Usage: python bench/bench_queries.py [--records N] [--method auto|ingest|sql] [--rebuild]
-                                     [--runs K]
+                                     [--runs K] [--db PATH]
 
 The database is cached under bench/out/. ``ingest`` writes a synthetic corpus with
 ``dmarc_analytics.synth.write_corpus`` and runs ``python -m dmarc_analytics ingest`` on it;
@@ -312,8 +312,9 @@ def main() -> None:
     parser.add_argument("--method", choices=("auto", "ingest", "sql"), default="auto")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--db", type=Path, help="measure this existing database instead")
     args = parser.parse_args()
-    path = database(args.records, args.method, args.rebuild)
+    path = args.db or database(args.records, args.method, args.rebuild)
     before = _load()
     with open_store(path, read_only=True) as con:
         total = con.execute("SELECT count(*), sum(count) FROM records").fetchall()[0]

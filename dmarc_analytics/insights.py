@@ -48,6 +48,7 @@ from dmarc_analytics.insights_sql import (
     share,
     with_params,
 )
+from dmarc_analytics.rollups import day_rows, override_rows, source_rows, unaligned_rows
 from dmarc_analytics.store import fetch_one
 
 __all__ = [
@@ -84,13 +85,11 @@ def overview(con: duckdb.DuckDBPyConnection, flt: Filter) -> Overview:
     Reporters and policy domains are those of the same reports; source IPs those of the
     matching records.
     """
-    where = compile_filter(flt)
-    messages, passed, ips = fetch_one(
-        con,
-        f"SELECT {MESSAGES}, {messages_where(PASS)}, count(DISTINCT source_ip) "
-        f"FROM records WHERE {where.sql}",
-        where.params,
+    days = day_rows(con, flt)
+    messages, passed = fetch_one(
+        con, f"SELECT {MESSAGES}, {messages_where(PASS)} FROM {days.sql}", days.params
     )
+    ips = count_sources(con, flt)
     scope = report_scope(flt)
     reports, reporter_count, domains, begin, end = fetch_one(
         con,
@@ -116,13 +115,13 @@ def daily_messages(
     series = _SERIES.get(by)
     if series is None:
         raise ValueError(f"by must be one of {', '.join(_SERIES)}, got {by!r}")
-    where = compile_filter(flt)
+    days = day_rows(con, flt)
     if tz == "UTC":
         return frame(
             con,
-            f"SELECT day, {series} AS series, {MESSAGES} AS messages FROM records "
-            f"WHERE {where.sql} GROUP BY ALL ORDER BY day, series",
-            where.params,
+            f"SELECT day, {series} AS series, {MESSAGES} AS messages FROM {days.sql} "
+            "GROUP BY ALL ORDER BY day, series",
+            days.params,
         )
     _check_zone(tz)
     # Convert each distinct report begin once, not every record.
@@ -130,10 +129,10 @@ def daily_messages(
         con,
         "SELECT CAST(timezone($q_tz, begin_utc AT TIME ZONE 'UTC') AS DATE) AS day, series, "
         "CAST(sum(messages) AS BIGINT) AS messages FROM ("
-        f"  SELECT begin_utc, {series} AS series, sum(count) AS messages FROM records "
-        f"  WHERE {where.sql} GROUP BY ALL"
+        f"  SELECT begin_utc, {series} AS series, sum(count) AS messages FROM {days.sql} "
+        "  GROUP BY ALL"
         ") GROUP BY ALL ORDER BY day, series",
-        with_params(where.params, q_tz=tz),
+        with_params(days.params, q_tz=tz),
     )
 
 
@@ -160,19 +159,19 @@ def top_sources(
     reporters (sorted, ", "), first_seen, last_seen (min/max report begin, UTC). The
     lists are computed only for the IPs returned.
     """
-    where = compile_filter(flt)
-    limit_clause, params = limit_sql(limit, where.params)
-    only_top = " AND source_ip IN (SELECT source_ip FROM top)" if limit is not None else ""
+    rows = source_rows(con, flt)
+    limit_clause, params = limit_sql(limit, rows.params)
+    only_top = " WHERE source_ip IN (SELECT source_ip FROM top)" if limit is not None else ""
     sql = f"""
-        WITH top AS (
+        WITH f AS {rows.sql},
+        top AS (
             SELECT source_ip, {MESSAGES} AS messages, {_RATES},
-                   min(begin_utc) AS first_seen, max(begin_utc) AS last_seen
-            FROM records WHERE {where.sql}
-            GROUP BY source_ip ORDER BY messages DESC, source_ip{limit_clause}
+                   min(first_begin) AS first_seen, max(last_begin) AS last_seen
+            FROM f GROUP BY source_ip ORDER BY messages DESC, source_ip{limit_clause}
         ),
         parts AS (
             SELECT source_ip, disposition, header_from, reporter, sum(count) AS m
-            FROM records WHERE ({where.sql}){only_top} GROUP BY ALL
+            FROM f{only_top} GROUP BY ALL
         ),
         disp AS (
             SELECT source_ip, string_agg(disposition || ' ' || CAST(m AS BIGINT), '; '
@@ -197,11 +196,8 @@ def top_sources(
 
 def count_sources(con: duckdb.DuckDBPyConnection, flt: Filter) -> int:
     """Distinct source IPs among the matching records."""
-    where = compile_filter(flt)
-    return int(
-        scalar(con, f"SELECT count(DISTINCT source_ip) FROM records WHERE {where.sql}",
-               where.params)
-    )  # fmt: skip
+    rows = source_rows(con, flt)
+    return int(scalar(con, f"SELECT count(DISTINCT source_ip) FROM {rows.sql}", rows.params))
 
 
 def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
@@ -213,6 +209,7 @@ def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
     report; the matching records when the filter has record-level conditions).
     """
     where = compile_filter(flt)
+    days = day_rows(con, flt)
     if flt.has_record_conditions:
         scoped = f"""
             SELECT rp.reporter, rp.day, per.n
@@ -230,7 +227,7 @@ def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
         ),
         rates AS (
             SELECT reporter, {MESSAGES} AS messages, {_RATES}
-            FROM records WHERE {where.sql} GROUP BY reporter
+            FROM {days.sql} GROUP BY reporter
         )
         SELECT reporter, reports, coalesce(messages, 0) AS messages,
                coalesce(dmarc_pass_rate, 0) AS dmarc_pass_rate,
@@ -241,7 +238,7 @@ def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
         FROM reps LEFT JOIN rates USING (reporter)
         ORDER BY messages DESC, reporter
     """
-    return frame(con, sql, where.params)
+    return frame(con, sql, {**where.params, **days.params})
 
 
 def alignment_matrix(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
@@ -249,12 +246,12 @@ def alignment_matrix(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFram
 
     Columns: spf_aligned, dkim_aligned, messages, share (of all matching messages).
     """
-    where = compile_filter(flt)
+    days = day_rows(con, flt)
     sql = f"""
         WITH g AS (
             SELECT coalesce({SPF_ALIGNED}, false) AS s, coalesce({DKIM_ALIGNED}, false) AS d,
                    sum(count) AS m
-            FROM records WHERE {where.sql} GROUP BY ALL
+            FROM {days.sql} GROUP BY ALL
         )
         SELECT k.spf_aligned, k.dkim_aligned, CAST(coalesce(g.m, 0) AS BIGINT) AS messages,
                coalesce(CAST(g.m AS DOUBLE) / nullif(sum(g.m) OVER (), 0), 0) AS share
@@ -263,7 +260,7 @@ def alignment_matrix(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFram
         LEFT JOIN g ON g.s = k.spf_aligned AND g.d = k.dkim_aligned
         ORDER BY messages DESC, spf_aligned, dkim_aligned
     """
-    return frame(con, sql, where.params)
+    return frame(con, sql, days.params)
 
 
 def authenticated_unaligned(
@@ -275,24 +272,14 @@ def authenticated_unaligned(
     the auth results with result 'pass' and aligned = false (and a domain) of the matching
     records; a record counts once per (mechanism, domain). The store keeps that list per
     record (``records.auth_unaligned_domains``, "dkim:d1; spf:d2", written from the same
-    per-result flags as dkim_results/spf_results.aligned), so one pass over the records
-    answers it; each distinct list is split once.
+    per-result flags as dkim_results/spf_results.aligned), and ``rollups`` keeps it split
+    into (mechanism, domain) and summed per month.
     """
-    where = compile_filter(flt)
-    limit_clause, params = limit_sql(limit, where.params)
+    rows = unaligned_rows(con, flt)
+    limit_clause, params = limit_sql(limit, rows.params)
     sql = f"""
-        WITH g AS (
-            SELECT source_ip, header_from, auth_unaligned_domains AS found, sum(count) AS m
-            FROM records WHERE ({where.sql}) AND auth_unaligned GROUP BY ALL
-        ),
-        combos AS (  -- split each distinct list once, not every group
-            SELECT found, unnest(list_distinct(string_split(found, '; '))) AS pair
-            FROM (SELECT DISTINCT found FROM g)
-        )
-        SELECT source_ip, header_from, split_part(pair, ':', 1) AS mechanism,
-               substr(pair, strpos(pair, ':') + 1) AS domain,
-               CAST(sum(m) AS BIGINT) AS messages
-        FROM g JOIN combos USING (found) GROUP BY source_ip, header_from, pair
+        SELECT source_ip, header_from, mechanism, domain, {MESSAGES} AS messages
+        FROM {rows.sql} GROUP BY ALL
         ORDER BY messages DESC, source_ip, header_from NULLS LAST, mechanism,
                  domain{limit_clause}
     """
@@ -304,16 +291,11 @@ def override_reasons(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFram
 
     A record counts once per distinct (type, comment); an empty comment is shown as None.
     """
-    where = compile_filter(flt)
+    rows = override_rows(con, flt)
     sql = f"""
-        WITH r AS (SELECT report_key, ordinal, count FROM records
-                   WHERE ({where.sql}) AND reason_types IS NOT NULL)
-        SELECT type, comment, count(*) AS records, CAST(sum(count) AS BIGINT) AS messages
-        FROM (SELECT DISTINCT r.report_key, r.ordinal, r.count, o.type,
-                              nullif(o.comment, '') AS comment
-              FROM r JOIN override_reasons o
-                ON o.report_key = r.report_key AND o.record_ordinal = r.ordinal)
-        GROUP BY ALL
+        SELECT type, comment, CAST(sum(records) AS BIGINT) AS records,
+               CAST(sum(count) AS BIGINT) AS messages
+        FROM {rows.sql} GROUP BY ALL
         ORDER BY messages DESC, type, comment NULLS FIRST
     """
-    return frame(con, sql, where.params)
+    return frame(con, sql, rows.params)

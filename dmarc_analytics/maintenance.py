@@ -18,6 +18,7 @@ import duckdb
 from dmarc_analytics.archive import archive_path, read_packed
 from dmarc_analytics.config import Settings
 from dmarc_analytics.outcomes import FileOutcome
+from dmarc_analytics.rollups import ROLLUP_TABLES, mark_stale, refresh
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
 from dmarc_analytics.store import bump_data_version, fetch_one, open_store, transaction
@@ -35,6 +36,7 @@ def delete_reports(con: duckdb.DuckDBPyConnection, where: str, params: dict[str,
         )
         try:
             count = int(fetch_one(con, "SELECT count(*) FROM doomed")[0])
+            mark_stale(con, "report_key IN (SELECT report_key FROM doomed)", {})
             con.execute(
                 "INSERT OR IGNORE INTO purged_reports SELECT identity, $now FROM reports "
                 "WHERE report_key IN (SELECT report_key FROM doomed)",
@@ -56,6 +58,7 @@ def delete_reports(con: duckdb.DuckDBPyConnection, where: str, params: dict[str,
         finally:
             con.execute("DROP TABLE doomed")
         bump_data_version(con)
+    refresh(con)
     return count
 
 
@@ -164,7 +167,7 @@ def reparse(
 
     archived = archived_inputs(settings)
     with open_store(settings.db, timeout=settings.lock_timeout) as con, transaction(con):
-        for table in (*_CHILD_TABLES, "conflicts", "inputs", "reports"):
+        for table in (*_CHILD_TABLES, "conflicts", "inputs", "reports", *ROLLUP_TABLES):
             con.execute(f"DELETE FROM {table}")
         bump_data_version(con)
     # The originals are already archived; writing them again would only cost time.

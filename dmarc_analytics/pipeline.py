@@ -28,6 +28,7 @@ from dmarc_analytics.flatten import TableBuilder
 from dmarc_analytics.model import Payload, RejectedPart
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartResult
 from dmarc_analytics.parse import parse_report
+from dmarc_analytics.rollups import refresh as refresh_rollups
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
 from dmarc_analytics.store import known_inputs, open_store
@@ -252,6 +253,7 @@ class Ingestor:
         self._pending_records = 0
         self._pending_since = 0.0
         self.outcomes: list[FileOutcome] = []
+        self._wrote = False
 
     def _context(self) -> WorkerContext:
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
@@ -284,7 +286,7 @@ class Ingestor:
                     results = _in_order(pool, chunks, workers)
                 for result in results:
                     self._add(result)
-        self.flush()
+        self.finish()
         return self.outcomes
 
     def ingest_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
@@ -292,7 +294,7 @@ class Ingestor:
         context = self._context()
         for name, data in blobs:
             self._add(process_chunk([Blob(name, data)], context))
-        self.flush()
+        self.finish()
         return self.outcomes
 
     def _workers(self) -> int:
@@ -317,6 +319,14 @@ class Ingestor:
         ):
             self.flush()
 
+    def finish(self) -> None:
+        """Write what is pending, then bring the rollups up to date (once per run)."""
+        self.flush()
+        if self._wrote:
+            self._wrote = False
+            with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
+                refresh_rollups(con)
+
     def flush(self) -> None:
         """Write what is pending in one transaction and release the database."""
         if not self._pending:
@@ -324,6 +334,7 @@ class Ingestor:
         batch, self._pending, self._pending_records = self._pending, [], 0
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
             outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
+        self._wrote = True
         for outcome in outcomes:
             if self.keep_outcomes:
                 self.outcomes.append(outcome)

@@ -23,6 +23,87 @@ class Migration:
     sql: str
 
 
+# Rollups (see ``rollups``): pre-summed records for the page questions that would otherwise
+# scan every record. Each holds only whole calendar months (of the report's UTC day) that
+# ``rollup_months`` calls fresh; writers mark the months they touch stale in the same
+# transaction, and ``rollups.refresh`` rebuilds those months from ``records``.
+ROLLUP_DAY_KEYS = (
+    "day, begin_utc, reporter, policy_domain, header_from, disposition, dkim, spf, dmarc_pass"
+)
+ROLLUP_IP_KEYS = (
+    "reporter, policy_domain, header_from, source_ip, ip_version, ip_num, disposition, dkim, "
+    "spf, dmarc_pass"
+)
+_MONTH = "CAST(date_trunc('month', day) AS DATE)"
+# The records matching {where} with an override reason, each once per distinct (type,
+# comment) of its reasons, as ``insights.override_reasons`` counts them.
+RECORD_OVERRIDES = f"""
+    SELECT DISTINCT r.*, o.type, nullif(o.comment, '') AS comment
+    FROM (SELECT report_key, ordinal, day, count, {ROLLUP_IP_KEYS} FROM records
+          WHERE reason_types IS NOT NULL AND ({{where}})) r
+    JOIN override_reasons o ON o.report_key = r.report_key AND o.record_ordinal = r.ordinal"""
+# The records matching {where} authenticated for a domain not aligned with header_from,
+# each once per distinct (mechanism, domain) in its ``auth_unaligned_domains``.
+RECORD_UNALIGNED = f"""
+    SELECT {ROLLUP_IP_KEYS}, day, count, split_part(pair, ':', 1) AS mechanism,
+           substr(pair, strpos(pair, ':') + 1) AS domain
+    FROM (SELECT {ROLLUP_IP_KEYS}, day, count,
+                 unnest(list_distinct(string_split(auth_unaligned_domains, '; '))) AS pair
+          FROM records WHERE auth_unaligned AND ({{where}}))"""
+ROLLUP_BUILDS = {
+    "rollup_days": f"""
+        INSERT INTO rollup_days
+        SELECT {ROLLUP_DAY_KEYS}, count(*), sum(count) FROM records WHERE {{where}}
+        GROUP BY ALL ORDER BY day""",
+    "rollup_ip_months": f"""
+        INSERT INTO rollup_ip_months
+        SELECT {_MONTH}, {ROLLUP_IP_KEYS}, count(*), sum(count), min(begin_utc), max(begin_utc)
+        FROM records WHERE {{where}} GROUP BY ALL ORDER BY 1""",
+    "rollup_unaligned_months": f"""
+        INSERT INTO rollup_unaligned_months
+        SELECT {_MONTH}, {ROLLUP_IP_KEYS}, mechanism, domain, count(*), sum(count)
+        FROM ({RECORD_UNALIGNED}) GROUP BY ALL ORDER BY 1""",
+    "rollup_override_months": f"""
+        INSERT INTO rollup_override_months
+        SELECT {_MONTH}, {ROLLUP_IP_KEYS}, type, comment, count(*), sum(count)
+        FROM ({RECORD_OVERRIDES}) GROUP BY ALL ORDER BY 1""",
+}
+_ROLLUP_TABLES = """
+    CREATE TABLE rollup_days (
+        day DATE NOT NULL, begin_utc TIMESTAMP NOT NULL, reporter VARCHAR NOT NULL,
+        policy_domain VARCHAR NOT NULL, header_from VARCHAR, disposition VARCHAR NOT NULL,
+        dkim VARCHAR, spf VARCHAR, dmarc_pass BOOLEAN NOT NULL,
+        records BIGINT NOT NULL, count BIGINT NOT NULL
+    );
+    CREATE TABLE rollup_ip_months (
+        day DATE NOT NULL,  -- the first day of the month, so date filters read as on records
+        reporter VARCHAR NOT NULL, policy_domain VARCHAR NOT NULL, header_from VARCHAR,
+        source_ip VARCHAR NOT NULL, ip_version TINYINT, ip_num UHUGEINT,
+        disposition VARCHAR NOT NULL, dkim VARCHAR, spf VARCHAR, dmarc_pass BOOLEAN NOT NULL,
+        records BIGINT NOT NULL, count BIGINT NOT NULL,
+        first_begin TIMESTAMP NOT NULL, last_begin TIMESTAMP NOT NULL
+    );
+    CREATE TABLE rollup_unaligned_months (  -- records authenticated for unaligned domains,
+                                            -- per (mechanism, domain)
+        day DATE NOT NULL,
+        reporter VARCHAR NOT NULL, policy_domain VARCHAR NOT NULL, header_from VARCHAR,
+        source_ip VARCHAR NOT NULL, ip_version TINYINT, ip_num UHUGEINT,
+        disposition VARCHAR NOT NULL, dkim VARCHAR, spf VARCHAR, dmarc_pass BOOLEAN NOT NULL,
+        mechanism VARCHAR NOT NULL, domain VARCHAR NOT NULL,
+        records BIGINT NOT NULL, count BIGINT NOT NULL
+    );
+    CREATE TABLE rollup_override_months (  -- records with override reasons, per reason
+        day DATE NOT NULL,
+        reporter VARCHAR NOT NULL, policy_domain VARCHAR NOT NULL, header_from VARCHAR,
+        source_ip VARCHAR NOT NULL, ip_version TINYINT, ip_num UHUGEINT,
+        disposition VARCHAR NOT NULL, dkim VARCHAR, spf VARCHAR, dmarc_pass BOOLEAN NOT NULL,
+        type VARCHAR NOT NULL, comment VARCHAR, records BIGINT NOT NULL, count BIGINT NOT NULL
+    );
+    CREATE TABLE rollup_months (month DATE PRIMARY KEY, fresh BOOLEAN NOT NULL);
+    INSERT INTO rollup_months
+        SELECT DISTINCT CAST(date_trunc('month', day) AS DATE), true FROM records;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "001_reports",
@@ -180,6 +261,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             stored_at TIMESTAMP NOT NULL
         );
         """,
+    ),
+    Migration(
+        "005_rollups",
+        _ROLLUP_TABLES + ";".join(sql.format(where="TRUE") for sql in ROLLUP_BUILDS.values()),
     ),
 )
 

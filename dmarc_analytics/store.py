@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,15 +107,21 @@ def seen_inputs(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {sha for (sha,) in con.execute("SELECT DISTINCT sha256 FROM ingest_ledger").fetchall()}
 
 
+# Threads of one process (the app's uploads and its drop-folder watcher) write one at a time:
+# DuckDB would otherwise fail the later of two transactions that change the same rows.
+_WRITE_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    with _WRITE_LOCK:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def fetch_one(

@@ -16,6 +16,7 @@ import duckdb
 
 from dmarc_analytics.flatten import TABLES
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
+from dmarc_analytics.rollups import mark_stale
 from dmarc_analytics.store import bump_data_version, fetch_one, transaction
 
 if TYPE_CHECKING:  # imported where tables are built or written
@@ -68,6 +69,7 @@ def write_batch(
                 outcomes.append(outcome)
                 next_ledger += 1
         _insert_reports(con, chunks, rows.keys, demo, now)
+        mark_stale(con, "report_key >= $first", {"first": first_key})
         _insert_all(con, rows)
         _insert_originals(con, [f for c in chunks for f in c.files], now)
         if via != "reparse":  # given again by the user: no longer kept out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "dmarc_analytics"
-STORAGE = {"schema", "store", "writer", "queries", "export", "maintenance", "archive"}
+STORAGE = {"schema", "store", "writer", "queries", "export", "maintenance", "archive", "rollups"}
 
 
 def imported_roots(path: Path) -> set[str]:

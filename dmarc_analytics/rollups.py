@@ -1,0 +1,206 @@
+"""Pre-summed records (rollups) for the page questions that would otherwise scan every record.
+
+Two rollups, tables made by migration ``005_rollups`` (``schema``):
+
+- ``rollup_days``: per report begin (so per UTC day), reporter, policy domain, header_from,
+  disposition and the receiver's verdicts: records and messages. It serves daily charts,
+  totals, the alignment matrix and per-reporter rates when the filter has no source IP.
+- ``rollup_ip_months``: per calendar month and the same keys plus the source IP: records,
+  messages, first and last report begin. It serves the per-source questions for the whole
+  months inside the filter's date range; the days at the edges of the range come from
+  ``records``.
+
+A rollup is read only for the months ``rollup_months`` calls fresh; every other month is
+read from ``records``, so an answer is exact whatever state the rollups are in. A writer
+marks the months it touches stale in its own transaction (``mark_stale``), and ``refresh``
+rebuilds them when a run of writes is over: a bulk ingest rebuilds each month once, not
+once per batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from dmarc_analytics.filters import Filter, Where, compile_filter
+from dmarc_analytics.schema import (
+    RECORD_OVERRIDES,
+    RECORD_UNALIGNED,
+    ROLLUP_BUILDS,
+    ROLLUP_DAY_KEYS,
+    ROLLUP_IP_KEYS,
+)
+from dmarc_analytics.store import transaction
+
+ROLLUP_TABLES = (*ROLLUP_BUILDS, "rollup_months")
+_state = {"enabled": True}
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A parenthesised subquery to select FROM, and its bound parameters."""
+
+    sql: str
+    params: dict[str, object]
+
+
+@contextlib.contextmanager
+def bypassed() -> Iterator[None]:
+    """Answer from ``records`` alone (tests compare the two ways)."""
+    _state["enabled"] = False
+    try:
+        yield
+    finally:
+        _state["enabled"] = True
+
+
+def day_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
+    """The filter's records summed per report begin and verdicts.
+
+    Columns: day, begin_utc, reporter, policy_domain, header_from, disposition, dkim, spf,
+    dmarc_pass, records, count (messages). Without rollups (or with a source IP filter)
+    these are the records themselves, one row each.
+    """
+    where = compile_filter(flt)
+    months = [] if flt.source_ip else _fresh_months(con)
+    return _rows(
+        where,
+        f"SELECT {ROLLUP_DAY_KEYS}, 1 AS records, count FROM records WHERE {{where}}",
+        f"SELECT {ROLLUP_DAY_KEYS}, records, count FROM rollup_days",
+        months,
+    )
+
+
+def source_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
+    """The filter's records summed per source IP (and month, and the other filter fields).
+
+    Columns: reporter, policy_domain, header_from, source_ip, ip_version, ip_num,
+    disposition, dkim, spf, dmarc_pass, records, count (messages), first_begin, last_begin.
+    """
+    return _month_rows(
+        con, flt,
+        f"SELECT {ROLLUP_IP_KEYS}, 1 AS records, count, begin_utc AS first_begin, "
+        "begin_utc AS last_begin FROM records WHERE {where}",
+        f"SELECT {ROLLUP_IP_KEYS}, records, count, first_begin, last_begin FROM rollup_ip_months",
+    )  # fmt: skip
+
+
+def unaligned_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
+    """The filter's records authenticated for a domain not aligned with their From domain,
+    once per (mechanism, domain), summed.
+
+    Columns: as ``source_rows`` without the begins, plus mechanism ("dkim"/"spf"), domain.
+    """
+    columns = f"{ROLLUP_IP_KEYS}, mechanism, domain"
+    return _month_rows(
+        con, flt,
+        f"SELECT {columns}, 1 AS records, count FROM ({RECORD_UNALIGNED})",
+        f"SELECT {columns}, records, count FROM rollup_unaligned_months",
+    )  # fmt: skip
+
+
+def override_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
+    """The filter's records with override reasons, once per distinct (type, comment), summed.
+
+    Columns: as ``source_rows`` without the begins, plus type, comment (None when empty).
+    """
+    columns = f"{ROLLUP_IP_KEYS}, type, comment"
+    return _month_rows(
+        con, flt,
+        f"SELECT {columns}, 1 AS records, count FROM ({RECORD_OVERRIDES})",
+        f"SELECT {columns}, records, count FROM rollup_override_months",
+    )  # fmt: skip
+
+
+def _month_rows(
+    con: duckdb.DuckDBPyConnection,
+    flt: Filter,
+    from_records: str,
+    from_rollup: str,
+) -> Rows:
+    """Rows of a month rollup for the whole fresh months in the filter's range, from
+    ``records`` for the rest."""
+    months = [m for m in _fresh_months(con) if _whole_month_in(m, flt)]
+    return _rows(compile_filter(flt), from_records, from_rollup, months)
+
+
+def mark_stale(
+    con: duckdb.DuckDBPyConnection, reports_where: str, params: dict[str, object]
+) -> None:
+    """Mark the months of the reports matching ``reports_where`` (over ``reports``) stale.
+
+    Call inside the transaction that adds or removes those reports' records.
+    """
+    con.execute(
+        "INSERT OR REPLACE INTO rollup_months "
+        "SELECT DISTINCT CAST(date_trunc('month', day) AS DATE), false FROM reports "
+        f"WHERE {reports_where}",
+        params,
+    )
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> int:
+    """Rebuild the stale months from ``records``; return how many months were rebuilt."""
+    with transaction(con):
+        rows = con.execute("SELECT month FROM rollup_months WHERE NOT fresh").fetchall()
+        stale = sorted(m for (m,) in rows)
+        if not stale:
+            return 0
+        inside, params = _inside(stale)
+        for table, build in ROLLUP_BUILDS.items():
+            con.execute(f"DELETE FROM {table} WHERE {inside}", params)
+            con.execute(build.format(where=inside), params)
+        con.execute(
+            "UPDATE rollup_months SET fresh = true WHERE month IN (SELECT unnest($q_months))",
+            {"q_months": stale},
+        )
+    return len(stale)
+
+
+def _fresh_months(con: duckdb.DuckDBPyConnection) -> list[date]:
+    if not _state["enabled"]:
+        return []
+    rows = con.execute("SELECT month FROM rollup_months WHERE fresh ORDER BY month").fetchall()
+    return [m for (m,) in rows]
+
+
+def _rows(where: Where, from_records: str, from_rollup: str, months: list[date]) -> Rows:
+    """``from_rollup`` inside ``months``, ``from_records`` (its condition at ``{where}``)
+    outside them, both under the filter's condition."""
+    if not months:
+        return Rows(f"({from_records.replace('{where}', f'({where.sql})')})", where.params)
+    inside, params = _inside(months)
+    records = from_records.replace("{where}", f"({where.sql}) AND NOT ({inside})")
+    sql = f"({from_rollup} WHERE ({where.sql}) AND ({inside}) UNION ALL {records})"
+    return Rows(sql, {**where.params, **params})
+
+
+def _inside(months: list[date]) -> tuple[str, dict[str, object]]:
+    """A condition on ``day`` that holds inside the given months (runs of months merged)."""
+    runs: list[list[date]] = []
+    for month in sorted(months):
+        if runs and _next_month(runs[-1][1]) == month:
+            runs[-1][1] = month
+        else:
+            runs.append([month, month])
+    params: dict[str, object] = {}
+    parts = []
+    for i, (first, last) in enumerate(runs):
+        params[f"q_m{i}_lo"], params[f"q_m{i}_hi"] = first, _next_month(last)
+        parts.append(f"(day >= $q_m{i}_lo AND day < $q_m{i}_hi)")
+    return " OR ".join(parts), params
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _whole_month_in(month: date, flt: Filter) -> bool:
+    """True when every day of ``month`` lies inside the filter's date range."""
+    if flt.since is not None and flt.since > month:
+        return False
+    return flt.until is None or _next_month(month) <= date.fromordinal(flt.until.toordinal() + 1)
