@@ -48,7 +48,13 @@ from dmarc_analytics.insights_sql import (
     share,
     with_params,
 )
-from dmarc_analytics.rollups import day_rows, override_rows, source_rows, unaligned_rows
+from dmarc_analytics.rollups import (
+    day_rows,
+    override_rows,
+    report_rows,
+    source_rows,
+    unaligned_rows,
+)
 from dmarc_analytics.store import fetch_one
 
 __all__ = [
@@ -90,7 +96,7 @@ def overview(con: duckdb.DuckDBPyConnection, flt: Filter) -> Overview:
         con, f"SELECT {MESSAGES}, {messages_where(PASS)} FROM {days.sql}", days.params
     )
     ips = count_sources(con, flt)
-    scope = report_scope(flt)
+    scope = report_scope(con, flt)
     reports, reporter_count, domains, begin, end = fetch_one(
         con,
         "SELECT count(*), count(DISTINCT reporter), count(DISTINCT policy_domain), "
@@ -163,7 +169,7 @@ def top_sources(
     limit_clause, params = limit_sql(limit, rows.params)
     only_top = " WHERE source_ip IN (SELECT source_ip FROM top)" if limit is not None else ""
     sql = f"""
-        WITH f AS {rows.sql},
+        WITH f AS NOT MATERIALIZED {rows.sql},  -- scanned twice; materialising costs more
         top AS (
             SELECT source_ip, {MESSAGES} AS messages, {_RATES},
                    min(first_begin) AS first_seen, max(last_begin) AS last_seen
@@ -208,12 +214,15 @@ def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
     (days in [first_day, last_day] without a report), avg_records, max_records (records per
     report; the matching records when the filter has record-level conditions).
     """
-    where = compile_filter(flt)
+    where = compile_filter(flt, report_level_only=True)
     days = day_rows(con, flt)
+    params = {**where.params, **days.params}
     if flt.has_record_conditions:
+        per_report = report_rows(con, flt)
+        params.update(per_report.params)
         scoped = f"""
             SELECT rp.reporter, rp.day, per.n
-            FROM (SELECT report_key, count(*) AS n FROM records WHERE {where.sql}
+            FROM (SELECT report_key, sum(records) AS n FROM {per_report.sql}
                   GROUP BY report_key) per
             JOIN reports rp ON rp.report_key = per.report_key"""
     else:  # the same report-level conditions, over reports
@@ -238,7 +247,7 @@ def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
         FROM reps LEFT JOIN rates USING (reporter)
         ORDER BY messages DESC, reporter
     """
-    return frame(con, sql, {**where.params, **days.params})
+    return frame(con, sql, params)
 
 
 def alignment_matrix(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:

@@ -17,11 +17,11 @@ from dmarc_analytics.insights_sql import (
     REASONS_OF_R,
     frame,
     limit_sql,
-    messages_where,
     report_scope,
     scalar,
 )
 from dmarc_analytics.outcomes import OUTCOMES
+from dmarc_analytics.rollups import day_rows
 from dmarc_analytics.store import fetch_one
 
 # The policy as the receiver reported it; tags it did not report are left out.
@@ -93,7 +93,7 @@ def report_list(
 
 def count_reports(con: duckdb.DuckDBPyConnection, flt: Filter) -> int:
     """How many reports ``report_list`` would list without a limit (= overview.reports)."""
-    scope = report_scope(flt)
+    scope = report_scope(con, flt)
     return int(scalar(con, f"SELECT count(*) FROM reports WHERE {scope.sql}", scope.params))
 
 
@@ -131,8 +131,8 @@ def report_detail(con: duckdb.DuckDBPyConnection, report_key: int) -> ReportDeta
 
 def data_quality(con: duckdb.DuckDBPyConnection, flt: Filter) -> DataQuality:
     """Counts over the filter's reports (as ``overview``) and matching records."""
-    where = compile_filter(flt)
-    scope = report_scope(flt)  # its parameters are a subset of the filter's
+    scope = report_scope(con, flt)
+    days = day_rows(con, flt)
     row = fetch_one(
         con,
         f"""
@@ -143,9 +143,9 @@ def data_quality(con: duckdb.DuckDBPyConnection, flt: Filter) -> DataQuality:
                (SELECT count(*) FROM conflicts
                 WHERE kept_report_key IN (SELECT report_key FROM scoped)),
                (SELECT count(*) FILTER (WHERE multi_day) FROM scoped),
-               (SELECT {messages_where("verdict_mismatch")} FROM records WHERE {where.sql})
+               (SELECT CAST(coalesce(sum(mismatch), 0) AS BIGINT) FROM {days.sql})
         """,
-        where.params,
+        {**scope.params, **days.params},
     )
     return DataQuality(*(int(value) for value in row))
 

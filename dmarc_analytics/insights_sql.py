@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from dmarc_analytics.filters import Filter, Where, compile_report_scope
+from dmarc_analytics.rollups import report_rows
 from dmarc_analytics.store import fetch_one
 
 PASS = "dmarc_pass"
@@ -56,9 +57,13 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) 
     return fetch_one(con, sql, params)[0]
 
 
-def report_scope(flt: Filter) -> Where:
-    """The filter's reports, counted as ``queries.summary`` counts them."""
-    return compile_report_scope(flt)
+def report_scope(con: duckdb.DuckDBPyConnection, flt: Filter) -> Where:
+    """The filter's reports, chosen as ``queries.summary`` chooses them
+    (``filters.compile_report_scope``), with the rollup of records per report."""
+    if not flt.has_record_conditions:
+        return compile_report_scope(flt)
+    rows = report_rows(con, flt)
+    return Where(f"report_key IN (SELECT report_key FROM {rows.sql})", rows.params)
 
 
 def with_params(params: dict[str, object], **extra: object) -> dict[str, object]:

@@ -1,14 +1,17 @@
 """Pre-summed records (rollups) for the page questions that would otherwise scan every record.
 
-Two rollups, tables made by migration ``005_rollups`` (``schema``):
+Rollups, tables made by migration ``005_rollups`` (``schema``):
 
 - ``rollup_days``: per report begin (so per UTC day), reporter, policy domain, header_from,
   disposition and the receiver's verdicts: records and messages. It serves daily charts,
   totals, the alignment matrix and per-reporter rates when the filter has no source IP.
+- ``rollup_reports``: per report, header_from, disposition and verdicts: records. It tells
+  which reports have matching records (report counts under record-level conditions).
 - ``rollup_ip_months``: per calendar month and the same keys plus the source IP: records,
   messages, first and last report begin. It serves the per-source questions for the whole
   months inside the filter's date range; the days at the edges of the range come from
-  ``records``.
+  ``records``. ``rollup_unaligned_months`` and ``rollup_override_months`` do the same for
+  the unaligned senders and the override reasons.
 
 A rollup is read only for the months ``rollup_months`` calls fresh; every other month is
 read from ``records``, so an answer is exact whatever state the rollups are in. A writer
@@ -26,13 +29,15 @@ from datetime import date
 
 import duckdb
 
-from dmarc_analytics.filters import Filter, Where, compile_filter
+from dmarc_analytics.filters import Filter, compile_filter
 from dmarc_analytics.schema import (
+    MISMATCH,
     RECORD_OVERRIDES,
     RECORD_UNALIGNED,
     ROLLUP_BUILDS,
     ROLLUP_DAY_KEYS,
     ROLLUP_IP_KEYS,
+    ROLLUP_REPORT_KEYS,
 )
 from dmarc_analytics.store import transaction
 
@@ -62,17 +67,26 @@ def day_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
     """The filter's records summed per report begin and verdicts.
 
     Columns: day, begin_utc, reporter, policy_domain, header_from, disposition, dkim, spf,
-    dmarc_pass, records, count (messages). Without rollups (or with a source IP filter)
-    these are the records themselves, one row each.
+    dmarc_pass, records, count (messages), mismatch (messages whose receiver verdict
+    disagrees with ours). Without rollups (or with a source IP filter) these are the records
+    themselves, one row each.
     """
-    where = compile_filter(flt)
-    months = [] if flt.source_ip else _fresh_months(con)
     return _rows(
-        where,
-        f"SELECT {ROLLUP_DAY_KEYS}, 1 AS records, count FROM records WHERE {{where}}",
-        f"SELECT {ROLLUP_DAY_KEYS}, records, count FROM rollup_days",
-        months,
-    )
+        con, flt, "rollup_days", f"{ROLLUP_DAY_KEYS}, records, count, mismatch",
+        f"SELECT {ROLLUP_DAY_KEYS}, 1, count, {MISMATCH} FROM records WHERE {{where}}",
+    )  # fmt: skip
+
+
+def report_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
+    """The filter's records counted per report (and header_from, disposition, verdicts).
+
+    Columns: day, report_key, reporter, policy_domain, header_from, disposition, dkim, spf,
+    dmarc_pass, records.
+    """
+    return _rows(
+        con, flt, "rollup_reports", f"{ROLLUP_REPORT_KEYS}, records",
+        f"SELECT {ROLLUP_REPORT_KEYS}, 1 FROM records WHERE {{where}}",
+    )  # fmt: skip
 
 
 def source_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
@@ -81,11 +95,9 @@ def source_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
     Columns: reporter, policy_domain, header_from, source_ip, ip_version, ip_num,
     disposition, dkim, spf, dmarc_pass, records, count (messages), first_begin, last_begin.
     """
-    return _month_rows(
-        con, flt,
-        f"SELECT {ROLLUP_IP_KEYS}, 1 AS records, count, begin_utc AS first_begin, "
-        "begin_utc AS last_begin FROM records WHERE {where}",
-        f"SELECT {ROLLUP_IP_KEYS}, records, count, first_begin, last_begin FROM rollup_ip_months",
+    return _rows(
+        con, flt, "rollup_ip_months", f"{ROLLUP_IP_KEYS}, records, count, first_begin, last_begin",
+        f"SELECT {ROLLUP_IP_KEYS}, 1, count, begin_utc, begin_utc FROM records WHERE {{where}}",
     )  # fmt: skip
 
 
@@ -95,11 +107,9 @@ def unaligned_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
 
     Columns: as ``source_rows`` without the begins, plus mechanism ("dkim"/"spf"), domain.
     """
-    columns = f"{ROLLUP_IP_KEYS}, mechanism, domain"
-    return _month_rows(
-        con, flt,
-        f"SELECT {columns}, 1 AS records, count FROM ({RECORD_UNALIGNED})",
-        f"SELECT {columns}, records, count FROM rollup_unaligned_months",
+    return _rows(
+        con, flt, "rollup_unaligned_months", f"{ROLLUP_IP_KEYS}, mechanism, domain, records, count",
+        f"SELECT {ROLLUP_IP_KEYS}, mechanism, domain, 1, count FROM ({RECORD_UNALIGNED})",
     )  # fmt: skip
 
 
@@ -108,24 +118,10 @@ def override_rows(con: duckdb.DuckDBPyConnection, flt: Filter) -> Rows:
 
     Columns: as ``source_rows`` without the begins, plus type, comment (None when empty).
     """
-    columns = f"{ROLLUP_IP_KEYS}, type, comment"
-    return _month_rows(
-        con, flt,
-        f"SELECT {columns}, 1 AS records, count FROM ({RECORD_OVERRIDES})",
-        f"SELECT {columns}, records, count FROM rollup_override_months",
+    return _rows(
+        con, flt, "rollup_override_months", f"{ROLLUP_IP_KEYS}, type, comment, records, count",
+        f"SELECT {ROLLUP_IP_KEYS}, type, comment, 1, count FROM ({RECORD_OVERRIDES})",
     )  # fmt: skip
-
-
-def _month_rows(
-    con: duckdb.DuckDBPyConnection,
-    flt: Filter,
-    from_records: str,
-    from_rollup: str,
-) -> Rows:
-    """Rows of a month rollup for the whole fresh months in the filter's range, from
-    ``records`` for the rest."""
-    months = [m for m in _fresh_months(con) if _whole_month_in(m, flt)]
-    return _rows(compile_filter(flt), from_records, from_rollup, months)
 
 
 def mark_stale(
@@ -168,18 +164,31 @@ def _fresh_months(con: duckdb.DuckDBPyConnection) -> list[date]:
     return [m for (m,) in rows]
 
 
-def _rows(where: Where, from_records: str, from_rollup: str, months: list[date]) -> Rows:
-    """``from_rollup`` inside ``months``, ``from_records`` (its condition at ``{where}``)
-    outside them, both under the filter's condition."""
+def _rows(
+    con: duckdb.DuckDBPyConnection, flt: Filter, table: str, columns: str, from_records: str
+) -> Rows:
+    """``columns`` from ``table`` for the months it can answer, the same columns made by
+    ``from_records`` (its condition at ``{where}``) for the rest, all under the filter.
+
+    A month rollup (``day`` = first day of the month) answers whole fresh months inside the
+    filter's date range; a rollup with real days answers every fresh month, unless the
+    filter names source IPs, which only the month rollups keep.
+    """
+    where = compile_filter(flt)
+    if table.endswith("_months"):
+        months = [m for m in _fresh_months(con) if _whole_month_in(m, flt)]
+    else:
+        months = [] if flt.source_ip else _fresh_months(con)
     if not months:
-        return Rows(f"({from_records.replace('{where}', f'({where.sql})')})", where.params)
-    inside, params = _inside(months)
+        records = from_records.replace("{where}", f"({where.sql})")
+        return Rows(f"(SELECT * FROM ({records}) AS r({columns}))", where.params)
+    inside, params = _inside(months, prefix=f"q_{table}_")
     records = from_records.replace("{where}", f"({where.sql}) AND NOT ({inside})")
-    sql = f"({from_rollup} WHERE ({where.sql}) AND ({inside}) UNION ALL {records})"
+    sql = f"(SELECT {columns} FROM {table} WHERE ({where.sql}) AND ({inside}) UNION ALL {records})"
     return Rows(sql, {**where.params, **params})
 
 
-def _inside(months: list[date]) -> tuple[str, dict[str, object]]:
+def _inside(months: list[date], prefix: str = "q_m") -> tuple[str, dict[str, object]]:
     """A condition on ``day`` that holds inside the given months (runs of months merged)."""
     runs: list[list[date]] = []
     for month in sorted(months):
@@ -190,8 +199,9 @@ def _inside(months: list[date]) -> tuple[str, dict[str, object]]:
     params: dict[str, object] = {}
     parts = []
     for i, (first, last) in enumerate(runs):
-        params[f"q_m{i}_lo"], params[f"q_m{i}_hi"] = first, _next_month(last)
-        parts.append(f"(day >= $q_m{i}_lo AND day < $q_m{i}_hi)")
+        lo, hi = f"{prefix}{i}_lo", f"{prefix}{i}_hi"
+        params[lo], params[hi] = first, _next_month(last)
+        parts.append(f"(day >= ${lo} AND day < ${hi})")
     return " OR ".join(parts), params
 
 

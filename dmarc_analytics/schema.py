@@ -30,6 +30,11 @@ class Migration:
 ROLLUP_DAY_KEYS = (
     "day, begin_utc, reporter, policy_domain, header_from, disposition, dkim, spf, dmarc_pass"
 )
+ROLLUP_REPORT_KEYS = (
+    "day, report_key, reporter, policy_domain, header_from, disposition, dkim, spf, dmarc_pass"
+)
+# Messages whose receiver verdict disagrees with our recomputation (``verdict_mismatch``).
+MISMATCH = "CASE WHEN verdict_mismatch THEN count ELSE 0 END"
 ROLLUP_IP_KEYS = (
     "reporter, policy_domain, header_from, source_ip, ip_version, ip_num, disposition, dkim, "
     "spf, dmarc_pass"
@@ -53,8 +58,12 @@ RECORD_UNALIGNED = f"""
 ROLLUP_BUILDS = {
     "rollup_days": f"""
         INSERT INTO rollup_days
-        SELECT {ROLLUP_DAY_KEYS}, count(*), sum(count) FROM records WHERE {{where}}
-        GROUP BY ALL ORDER BY day""",
+        SELECT {ROLLUP_DAY_KEYS}, count(*), sum(count), sum({MISMATCH}) FROM records
+        WHERE {{where}} GROUP BY ALL ORDER BY day""",
+    "rollup_reports": f"""
+        INSERT INTO rollup_reports
+        SELECT {ROLLUP_REPORT_KEYS}, count(*) FROM records WHERE {{where}}
+        GROUP BY ALL ORDER BY report_key""",
     "rollup_ip_months": f"""
         INSERT INTO rollup_ip_months
         SELECT {_MONTH}, {ROLLUP_IP_KEYS}, count(*), sum(count), min(begin_utc), max(begin_utc)
@@ -73,7 +82,12 @@ _ROLLUP_TABLES = """
         day DATE NOT NULL, begin_utc TIMESTAMP NOT NULL, reporter VARCHAR NOT NULL,
         policy_domain VARCHAR NOT NULL, header_from VARCHAR, disposition VARCHAR NOT NULL,
         dkim VARCHAR, spf VARCHAR, dmarc_pass BOOLEAN NOT NULL,
-        records BIGINT NOT NULL, count BIGINT NOT NULL
+        records BIGINT NOT NULL, count BIGINT NOT NULL, mismatch BIGINT NOT NULL
+    );
+    CREATE TABLE rollup_reports (  -- which reports have records matching a filter
+        day DATE NOT NULL, report_key BIGINT NOT NULL, reporter VARCHAR NOT NULL,
+        policy_domain VARCHAR NOT NULL, header_from VARCHAR, disposition VARCHAR NOT NULL,
+        dkim VARCHAR, spf VARCHAR, dmarc_pass BOOLEAN NOT NULL, records BIGINT NOT NULL
     );
     CREATE TABLE rollup_ip_months (
         day DATE NOT NULL,  -- the first day of the month, so date filters read as on records

@@ -53,6 +53,9 @@ def questions(con, flt):
         "alignment_matrix": lambda: ins.alignment_matrix(con, flt),
         "authenticated_unaligned": lambda: ins.authenticated_unaligned(con, flt),
         "override_reasons": lambda: ins.override_reasons(con, flt),
+        "data_quality": lambda: ins.data_quality(con, flt),
+        "count_reports": lambda: ins.count_reports(con, flt),
+        "report_list": lambda: ins.report_list(con, flt),
     }
 
 
@@ -120,6 +123,7 @@ def test_questions_do_read_the_rollups(ingested):
         used = rollups.source_rows(con, Filter(since=date(2026, 2, 10)))
         assert "rollup_ip_months" in used.sql and "FROM records" in used.sql
         assert "rollup_days" in rollups.day_rows(con, Filter()).sql
+        assert "rollup_reports" in rollups.report_rows(con, Filter(dmarc="fail")).sql
         # A source IP filter needs the IPs, which the day rollup does not have.
         assert "rollup_days" not in rollups.day_rows(con, Filter(source_ip=("10.0.0.0/8",))).sql
         # No whole month inside the range: nothing to read from a month rollup.
