@@ -363,11 +363,17 @@ BENCH_JS = r"""
   };
   const watch = (want, startsAtClick, timeoutMs) => {
     const st = { want, t0: startsAtClick ? null : 0, ran: !startsAtClick, idle: null,
-                 drawn: null, timedOut: false, seen: null, aborted: false };
+                 drawn: null, timedOut: false, seen: null, aborted: false,
+                 scriptStart: null, scriptEnd: null };
     const app = document.querySelector(APP);
     const observer = new MutationObserver((records) => {
       if (st.t0 === null) return;
       for (const r of records) {
+        const now = performance.now() - st.t0;
+        if (app.getAttribute('data-test-script-state') === 'running' && st.scriptStart === null) {
+          st.scriptStart = now;
+        }
+        if (r.oldValue === 'running') st.scriptEnd = now;  // the last run's end
         if (r.oldValue === 'running' || app.getAttribute('data-test-script-state') === 'running') {
           st.ran = true;
         }
@@ -424,6 +430,8 @@ class Timing:
     round: int
     idle_ms: float | None
     drawn_ms: float | None  # None: not drawn within the timeout
+    script_start_ms: float | None = None  # click → the app shows the script running
+    script_end_ms: float | None = None  # click → it shows the script done (then the browser draws)
 
 
 @dataclass
@@ -570,10 +578,13 @@ def measure_page(page: Any, base_url: str, spec: PageSpec, changes: list[Change]
                 spec.name, change.label, number,
                 None if got["idle"] is None else round(got["idle"]),
                 None if got["timedOut"] else round(got["drawn"]),
+                None if got["scriptStart"] is None else round(got["scriptStart"]),
+                None if got["scriptEnd"] is None else round(got["scriptEnd"]),
             )  # fmt: skip
             result.timings.append(timing)
             shown = "TIMEOUT" if timing.drawn_ms is None else f"{timing.drawn_ms} ms"
-            log(f"  {spec.name:<9} {change.label:<32} idle {timing.idle_ms} ms, drawn {shown}")
+            log(f"  {spec.name:<9} {change.label:<32} idle {timing.idle_ms} ms, drawn {shown} "
+                f"(script {timing.script_start_ms}–{timing.script_end_ms} ms)")
             if got["timedOut"]:
                 log(f"    not drawn: {got['seen']}")
             time.sleep(PAUSE_SECONDS)
@@ -673,10 +684,12 @@ def summarise(run: dict[str, Any]) -> dict[str, Any]:
     for result in run["pages"]:
         drawn = [x.drawn_ms for x in result.timings if x.drawn_ms is not None]
         idle = [x.idle_ms for x in result.timings if x.idle_ms is not None]
+        script = [x.script_end_ms for x in result.timings if x.script_end_ms is not None]
         timeouts += sum(1 for x in result.timings if x.drawn_ms is None)
         every += drawn
         pages[result.name] = {
             "changes": len(result.timings), "drawn": stats(drawn), "idle": stats(idle),
+            "script_done": stats(script),
             "first_load_ms": result.first_load_ms,
             "timeouts": sum(1 for x in result.timings if x.drawn_ms is None),
         }  # fmt: skip
@@ -700,18 +713,20 @@ def markdown(report: dict[str, Any]) -> str:
         f"Changes per page: {report['changes_per_round']} × {report['rounds']} round(s); "
         "times in seconds from the click to the first frame drawn (idle in brackets)",
         "",
-        "| page | changes | drawn median | drawn max | idle median | idle max | first load |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| page | changes | drawn median | drawn max | idle median | idle max | script done "
+        "median | first load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, p in s["pages"].items():
         lines.append(
             f"| {name} | {p['changes']} | {seconds(p['drawn']['median'])} | "
             f"{seconds(p['drawn']['max'])} | ({seconds(p['idle']['median'])}) | "
-            f"({seconds(p['idle']['max'])}) | {seconds(p['first_load_ms'])} |"
+            f"({seconds(p['idle']['max'])}) | {seconds(p['script_done']['median'])} | "
+            f"{seconds(p['first_load_ms'])} |"
         )
     o = s["overall"]
     lines.append(f"| **all pages** | | **{seconds(o['median'])}** | **{seconds(o['max'])}** "
-                 "| | | |")  # fmt: skip
+                 "| | | | |")  # fmt: skip
     if s["timeouts"]:
         lines.append(f"\n{s['timeouts']} change(s) were not drawn within "
                      f"{CHANGE_TIMEOUT_MS // 1000} s.")  # fmt: skip
