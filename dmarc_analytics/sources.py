@@ -63,11 +63,22 @@ def _glob(pattern: str) -> list[InputFile]:
 
 
 def _walk_folder(folder: str) -> Iterator[InputFile]:
-    """The files under ``folder``, sorted by path, skipping names that start with a dot."""
+    """The files under ``folder``, sorted by path, skipping names that start with a dot.
+
+    Symbolic links to files are followed, links to folders are not (as ``os.walk``).
+    """
     found: list[str] = []
-    for parent, folders, files in os.walk(folder):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        found.extend(os.path.join(parent, name) for name in files if not name.startswith("."))
-    for display in sorted(found, key=lambda name: Path(name).parts):
-        if os.path.isfile(display):  # not a broken link, a socket or a fifo
-            yield InputFile(Path(display), display)
+    pending = [folder]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    if not entry.is_symlink():
+                        pending.append(entry.path)
+                elif entry.is_file():  # not a broken link, a socket or a fifo
+                    found.append(entry.path)
+    # Path order, component by component: the separator sorts before every other character.
+    for display in sorted(found, key=lambda name: name.replace(os.sep, "\0")):
+        yield InputFile(Path(display), display)

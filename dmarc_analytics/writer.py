@@ -213,7 +213,9 @@ def _insert_reports(
     now: datetime,
 ) -> None:
     """Insert the rows of every newly stored report, mapping report_index to report_key."""
-    import pyarrow as pa  # here: a batch of known files only has no tables to write
+    if not any(key >= 0 for chunk_keys in keys for key in chunk_keys):
+        return  # a batch of known files: nothing to write, and no need to load pyarrow
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     spellings = _reporter_spellings(con, chunks)
@@ -306,14 +308,44 @@ def _insert(
     """Insert a handful of Python rows, bound as one list parameter per column.
 
     DuckDB unnests the lists side by side in C++; no Arrow (and so no pandas import) is
-    needed, which keeps a re-ingest of known files quick.
+    needed, which keeps a re-ingest of known files quick. Converting Python values is what
+    costs here (about a microsecond each), so a column holding one value in every row is
+    bound once, and a run of consecutive integers (the ids) as its two ends.
     """
     if not rows:
         return
-    params = {f"c{i}": list(values) for i, values in enumerate(zip(*rows, strict=True))}
-    unnest = ", ".join(f"unnest($c{i})" for i in range(len(columns)))
+    params: dict[str, object] = {}
+    select = []
+    for i, values in enumerate(zip(*rows, strict=True)):
+        name = f"c{i}"
+        if _one_value(values):
+            params[name] = values[0]
+            select.append(f"${name}")
+        elif _consecutive(values):
+            params[name], params[f"{name}_end"] = values[0], values[-1] + 1
+            select.append(f"unnest(range(${name}, ${name}_end))")
+        else:
+            params[name] = list(values)
+            select.append(f"unnest(${name})")
+    if not any(part.startswith("unnest") for part in select):  # keep one row per row
+        params["c0"] = [rows[0][0]] * len(rows)
+        select[0] = "unnest($c0)"
     verb = "INSERT OR IGNORE INTO" if or_ignore else "INSERT INTO"
-    con.execute(f"{verb} {table} ({', '.join(columns)}) SELECT {unnest}", params)
+    con.execute(f"{verb} {table} ({', '.join(columns)}) SELECT {', '.join(select)}", params)
+
+
+def _one_value(values: tuple) -> bool:
+    first = values[0]
+    return all(value == first and type(value) is type(first) for value in values)
+
+
+def _consecutive(values: tuple) -> bool:
+    first = values[0]
+    return (
+        len(values) > 1
+        and type(first) is int
+        and all(type(v) is int and v == first + i for i, v in enumerate(values))
+    )
 
 
 def _insert_arrow(

@@ -88,3 +88,21 @@ def test_input_files_are_frozen_values() -> None:
         file.display = "b.xml"  # type: ignore[misc]
     assert file == InputFile(Path("a.xml"), "a.xml")
     assert not hasattr(file, "__dict__")
+
+
+def test_links_to_files_are_followed_links_to_folders_and_broken_links_are_not(
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "folder").mkdir(parents=True)
+    (outside / "report.xml").write_bytes(b"<feedback/>")
+    (outside / "folder" / "inner.xml").write_bytes(b"<feedback/>")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "own.xml").write_bytes(b"<feedback/>")
+    (inbox / "linked.xml").symlink_to(outside / "report.xml")
+    (inbox / "linked-folder").symlink_to(outside / "folder", target_is_directory=True)
+    (inbox / "broken.xml").symlink_to(tmp_path / "gone.xml")
+    assert displays(expand_inputs([str(inbox)])) == [
+        os.path.join(str(inbox), name) for name in ["linked.xml", "own.xml"]
+    ]
