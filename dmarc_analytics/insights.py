@@ -1,11 +1,12 @@
 """Page queries: one function per question a page asks, each ``(con, Filter, ...)``.
 
-The contract is /work/spec/insights-contract.md. Messages are always ``sum(count)``; rates
-are weighted by count, floats in 0..1 and 0 when there are no messages. "SPF aligned" and
-"DKIM aligned" are the receiver's verdicts (``records.spf`` / ``records.dkim`` = 'pass'),
-"DMARC pass" is ``records.dmarc_pass``. Times are naive UTC; days are ``datetime.date``.
-Each question is one GROUP BY pass over the filtered records (plus small joins), so a page
-stays fast on millions of records. Report, data-quality and ledger questions live in
+Messages are always ``sum(count)``; rates are weighted by count, floats in 0..1 and 0 when
+there are no messages. "SPF aligned" and "DKIM aligned" are the receiver's verdicts
+(``records.spf`` / ``records.dkim`` = 'pass'), "DMARC pass" is ``records.dmarc_pass``.
+Times are naive UTC; days are ``datetime.date``. Each question is one GROUP BY pass over the
+filtered rows of a rollup (``rollups``: records summed per day, per report, per month and
+source IP; ``records`` itself for the months a rollup cannot answer), so a page stays fast
+on millions of records. Report, data-quality and ledger questions live in
 ``insights_reports``, single-IP questions in ``insights_sources``; all are re-exported here.
 """
 

@@ -1,7 +1,6 @@
 """Page queries about reports, data quality, filter choices and the ingest ledger.
 
-Part of the ``insights`` contract (/work/spec/insights-contract.md); import them from
-``dmarc_analytics.insights``.
+Part of the ``insights`` questions; import them from ``dmarc_analytics.insights``.
 """
 
 from __future__ import annotations

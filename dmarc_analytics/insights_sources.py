@@ -1,7 +1,6 @@
 """Page queries about one source IP: its records, auth results and timeline.
 
-Part of the ``insights`` contract (/work/spec/insights-contract.md); import them from
-``dmarc_analytics.insights``.
+Part of the ``insights`` questions; import them from ``dmarc_analytics.insights``.
 """
 
 from __future__ import annotations
