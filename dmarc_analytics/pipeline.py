@@ -250,7 +250,7 @@ class Ingestor:
         self.demo = demo
         self.on_outcome = on_outcome
         self._pending: list[ChunkResult] = []
-        self._pending_records = 0
+        self._pending_records = self._pending_files = 0
         self._pending_since = 0.0
         self.outcomes: list[FileOutcome] = []
         self._wrote = False
@@ -312,9 +312,10 @@ class Ingestor:
             self._pending_since = time.monotonic()
         self._pending.append(result)
         self._pending_records += result.records
+        self._pending_files += len(result.files)
         if (
             self._pending_records >= BATCH_RECORDS
-            or len(self._pending) >= BATCH_FILES
+            or self._pending_files >= BATCH_FILES
             or time.monotonic() - self._pending_since >= BATCH_SECONDS
         ):
             self.flush()
@@ -331,7 +332,8 @@ class Ingestor:
         """Write what is pending in one transaction and release the database."""
         if not self._pending:
             return
-        batch, self._pending, self._pending_records = self._pending, [], 0
+        batch, self._pending = self._pending, []
+        self._pending_records = self._pending_files = 0
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
             outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
         self._wrote = True

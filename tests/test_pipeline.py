@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dmarc_analytics import archive, maintenance
+from dmarc_analytics import archive, maintenance, pipeline
 from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.maintenance import purge, purged_count, reparse
@@ -69,6 +69,27 @@ def test_parallel_and_serial_ingest_store_the_same(tmp_path):
     assert [o.as_json() for o in out_serial] == [o.as_json() for o in out_parallel]
     assert totals(serial) == totals(parallel)
     assert totals(parallel).reports == 40
+
+
+def test_a_batch_is_written_once_it_holds_batch_files_inputs(tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(60):
+        xml = CANONICAL_XML.replace(b"17000064001234567890", f"id-{i}".encode())
+        (folder / f"r{i:02}.xml").write_bytes(xml)
+    monkeypatch.setattr(pipeline, "BATCH_FILES", 10)
+    batches = []
+    real_write = pipeline.write_batch
+
+    def write(con, chunks, *args, **kwargs):
+        batches.append(sum(len(chunk.files) for chunk in chunks))
+        return real_write(con, chunks, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "write_batch", write)
+    settings = settings_for(tmp_path / "db", workers=1)
+    assert len(ingest(settings, folder)) == 60
+    assert batches == [15, 15, 15, 15]  # chunks of 15 inputs, each over the limit of 10
+    assert totals(settings).reports == 60
 
 
 def test_mixed_zip_counts_each_part(tmp_path):
