@@ -33,7 +33,7 @@ from dmarc_analytics.ui_connect import connect
 
 WATCH_SECONDS = 1.5
 SETTLE_SECONDS = 0.3  # a file modified more recently than this may still be being written
-_lock = threading.Lock()
+_scanning: dict[str, threading.Lock] = {}  # db → held while its drop folder is scanned
 _handled: dict[tuple[str, str], tuple[int, int]] = {}  # (db, path) → (size, mtime_ns)
 _last_scan: dict[str, float] = {}  # db → time of the last completed scan
 _LOG = logging.getLogger(__name__)
@@ -50,9 +50,11 @@ class InboxStatus:
 def scan_inbox(settings: Settings) -> int:
     """Ingest the files in the drop folder that the ledger does not know; return how many.
 
-    Returns 0 at once when another session of this server is scanning.
+    Returns 0 at once when another session of this server is scanning the same database's
+    drop folder (a scan for another database neither waits for it nor is skipped).
     """
-    if not _lock.acquire(blocking=False):
+    lock = _scanning.setdefault(str(settings.db), threading.Lock())  # atomic under the GIL
+    if not lock.acquire(blocking=False):
         return 0
     try:
         candidates = _candidates(settings)
@@ -61,7 +63,7 @@ def scan_inbox(settings: Settings) -> int:
         return 0
     finally:
         _last_scan[str(settings.db)] = time.time()
-        _lock.release()
+        lock.release()
 
 
 def inbox_status(settings: Settings) -> InboxStatus:

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -514,6 +515,29 @@ def test_the_drop_folder_scan_takes_each_file_once_and_waits_for_writes_to_settl
         assert len(insights.ledger(con)) == 2
     status = inbox_status(app_env)
     assert (status.exists, status.files) == (True, 3) and status.last_scan is not None
+
+
+def test_a_scan_of_another_databases_drop_folder_does_not_make_this_one_skip(app_env, tmp_path):
+    # Sessions of other databases (and the watcher scanning theirs) must not make a page
+    # load skip its own drop folder: files that arrived while the app was closed are
+    # ingested at the first page load.
+    from dmarc_analytics import ui_dropfolder
+    from dmarc_analytics.ui_dropfolder import scan_inbox
+
+    app_env.inbox.mkdir(parents=True)
+    name = next(iter(FIXTURE))
+    (app_env.inbox / name).write_bytes(FIXTURE[name])
+    os.utime(app_env.inbox / name, (1_700_000_000, 1_700_000_000))
+    other = str(tmp_path / "other.duckdb")
+    busy = ui_dropfolder._scanning.setdefault(other, threading.Lock())
+    with busy:  # another database's scan is under way
+        assert scan_inbox(app_env) == 1
+        mine = ui_dropfolder._scanning[str(app_env.db)]
+        with mine:  # a scan of this database is under way: this one skips, as designed
+            (app_env.inbox / "second.xml").write_bytes(FIXTURE[list(FIXTURE)[1]])
+            os.utime(app_env.inbox / "second.xml", (1_700_000_000, 1_700_000_000))
+            assert scan_inbox(app_env) == 0
+    assert scan_inbox(app_env) == 1
 
 
 def test_the_drop_folder_watcher_ingests_in_the_background_and_reruns_only_on_news(
