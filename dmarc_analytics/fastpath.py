@@ -38,6 +38,7 @@ from dmarc_analytics.model import (
 )
 from dmarc_analytics.parse import check_date_range, open_feedback, read_head
 from dmarc_analytics.parse_fields import (
+    COUNT_FAST_DIGITS,
     IssueLog,
     enum_values,
     normalise_domain,
@@ -207,7 +208,10 @@ class _RecordRows:
                         source_ip = ips.get(text) or _ip(text)
                     elif tag == COUNT:
                         text = child.text
-                        if not (text and text.isdigit() and text.isascii()):
+                        if not (
+                            text and len(text) <= COUNT_FAST_DIGITS and text.isdigit()
+                            and text.isascii()
+                        ):  # fmt: skip
                             raise _Unclean
                         count = int(text)
                     elif tag == POLICY_EVALUATED:

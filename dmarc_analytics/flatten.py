@@ -134,6 +134,17 @@ class TableBuilder:
         self._add_report_row(index, report, meta, input_sha256, origin)
         return meta
 
+    def mark(self) -> tuple[int, dict[str, int]]:
+        """Where the builder stands now, for ``rollback``."""
+        return self.count, {name: len(rows) for name, rows in self.rows.items()}
+
+    def rollback(self, mark: tuple[int, dict[str, int]]) -> None:
+        """Drop every report and row added since ``mark``."""
+        count, lengths = mark
+        self.count = count
+        for name, rows in self.rows.items():
+            del rows[lengths[name] :]
+
     def tables(self) -> dict[str, pa.Table]:
         return {name: _arrow_table(TABLES[name], rows) for name, rows in self.rows.items()}
 

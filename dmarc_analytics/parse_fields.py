@@ -228,8 +228,14 @@ def read_timestamp(raw: str | None, where: str, log: IssueLog) -> int:
     return seconds
 
 
+# The most messages one record may count. Real rows count at most millions; a larger value
+# is a broken or hostile report, and refusing it keeps every stored sum exact (BIGINT).
+MAX_COUNT = 2**31 - 1
+COUNT_FAST_DIGITS = 9  # a count written with at most this many digits is within MAX_COUNT
+
+
 def read_count(raw: str | None, index: int, log: IssueLog) -> int | None:
-    """Read row/count: a non-negative integer, or None when absent."""
+    """Read row/count: a non-negative integer up to ``MAX_COUNT``, or None when absent."""
     value = "" if raw is None else raw.strip()
     if not value:
         return None
@@ -240,6 +246,12 @@ def read_count(raw: str | None, index: int, log: IssueLog) -> int | None:
         if value[0] == "-" and value[1:].isascii() and value[1:].isdigit():
             raise ParseError(f"record[{index}]/row/count is negative: {_quote(value)}")
         raise ParseError(f"record[{index}]/row/count is not a whole number: {_quote(value)}")
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:
+        raise ParseError(
+            f"record[{index}]/row/count {_quote(value)} is more than {MAX_COUNT:,} messages, "
+            "which no receiver reports for one row"
+        )
     return int(digits)
 
 

@@ -32,6 +32,7 @@ from dmarc_analytics.model import (
     Verdict,
 )
 from dmarc_analytics.parse_fields import (
+    COUNT_FAST_DIGITS,
     IssueLog,
     ValueKind,
     enum_values,
@@ -167,7 +168,10 @@ class RecordReader:
                 source_ip = self._known_ip(text) or self.ip.read(text, "row/source_ip", index)
             elif name == "count":
                 text = child.text
-                if text is not None and text.isdigit() and text.isascii():
+                if (
+                    text is not None and len(text) <= COUNT_FAST_DIGITS and text.isdigit()
+                    and text.isascii()
+                ):  # fmt: skip
                     count = int(text)
                 else:
                     count = read_count(text, index, self.log)

@@ -134,7 +134,7 @@ def process_input(
         if data is not None
         else decode_file(path, context.limits, name=name)
     )
-    result.parts = parse_payloads(items, context.limits.max_records, builder, sha256)
+    _decode_and_parse(result, items, context, builder)
     return result
 
 
@@ -157,9 +157,26 @@ def process_blob(
         return result
     if context.archive_dir is not None:
         _keep(result, data, context.archive_dir, packer)
-    items = decode_bytes(name, data, context.limits)
-    result.parts = parse_payloads(items, context.limits.max_records, builder, sha256)
+    _decode_and_parse(result, decode_bytes(name, data, context.limits), context, builder)
     return result
+
+
+def _decode_and_parse(
+    result: FileResult,
+    items: Iterable[Payload | RejectedPart],
+    context: WorkerContext,
+    builder: TableBuilder,
+) -> None:
+    """Parse what the decoder finds into ``builder``. A fault that no rule foresaw (a bug
+    that some input triggers) costs that input alone, never the rest of the batch: its rows
+    are taken back out and it is rejected with the error, its original still archived."""
+    mark = builder.mark()
+    try:
+        result.parts = parse_payloads(items, context.limits.max_records, builder, result.sha256)
+    except Exception as exc:  # noqa: BLE001 - reported as this input's outcome
+        builder.rollback(mark)
+        result.parts = []
+        result.error = f"unexpected error while reading this input ({type(exc).__name__}: {exc})"
 
 
 def _keep(

@@ -178,6 +178,10 @@ DECLINED = {
     ),  # fmt: skip
     "invalid source ip": variant(("192.0.2.10", "192.0.2.300")),
     "count with a plus sign": variant(("<count>3</count>", "<count>+3</count>")),
+    "count written with ten digits": variant(("<count>3</count>", "<count>0000000003</count>")),
+    "count above the most a record may count": variant(
+        ("<count>3</count>", "<count>2147483648</count>")
+    ),
     "rfc9990 dkim without selector": variant(
         ("<feedback>", f"<feedback {RFC9990_NS}>"), ("<selector>s1</selector>", "")
     ),

@@ -538,6 +538,13 @@ INVALID = [
         {},
     ),
     ("negative_count.xml", ParseError, 'record[1]/row/count is negative: "-3"', {}),
+    (
+        "count_too_large.xml",
+        ParseError,
+        'record[1]/row/count "2147483648" is more than 2,147,483,647 messages',
+        {},
+    ),
+    ("count_5000_digits.xml", ParseError, 'count "999999999', {}),
     ("missing_count.xml", ParseError, "record[1]/row/count is missing", {}),
     ("three_records.xml", LimitExceeded, "more than 2 records", {"max_records": 2}),
     ("broken_beyond_recovery.xml", ParseError, "report_metadata", {}),

@@ -157,6 +157,61 @@ def test_gzip_bomb_is_rejected_and_the_batch_goes_on(tmp_path):
     assert outcomes["good.xml"].outcome == "inserted"
 
 
+def _other_report(report_id: str, count: str = "3") -> bytes:
+    return CANONICAL_XML.replace(b"17000064001234567890", report_id.encode()).replace(
+        b"<count>3</count>", f"<count>{count}</count>".encode()
+    )
+
+
+def test_a_count_beyond_any_receiver_is_rejected_and_the_batch_goes_on(tmp_path):
+    # Such a count once overflowed the Arrow conversion and stopped the whole run.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.xml").write_bytes(CANONICAL_XML)
+    (folder / "huge.xml").write_bytes(_other_report("huge", "9223372036854775808"))
+    settings = settings_for(tmp_path)
+    outcomes = {Path(o.path).name: (o.outcome, o.reason) for o in ingest(settings, folder)}
+    assert outcomes == {
+        "good.xml": ("inserted", None),
+        "huge.xml": ("rejected", 'record[1]/row/count "9223372036854775808" is more than '
+                     "2,147,483,647 messages, which no receiver reports for one row"),
+    }  # fmt: skip
+    result = totals(settings)
+    assert (result.reports, result.messages) == (1, CANONICAL.message_count)
+
+
+def test_an_unforeseen_fault_costs_only_its_input(tmp_path, monkeypatch):
+    # Fault injection: the real parser raising as a bug would, on the second report of a zip.
+    real = pipeline.add_clean_report
+
+    def faulty(builder, data, *args):
+        if b"trigger-fault" in data:
+            raise RuntimeError("simulated bug")
+        return real(builder, data, *args)
+
+    monkeypatch.setattr(pipeline, "add_clean_report", faulty)
+    zipped = zip_archive({"a.xml": _other_report("zip-first"),
+                          "b.xml": _other_report("trigger-fault")})  # fmt: skip
+    (tmp_path / "mixed.zip").write_bytes(zipped)
+    (tmp_path / "good.xml").write_bytes(CANONICAL_XML)
+    settings = settings_for(tmp_path)
+    outcomes = {Path(o.path).name: o for o in ingest(settings, tmp_path / "mixed.zip",
+                                                      tmp_path / "good.xml")}  # fmt: skip
+    assert (outcomes["mixed.zip"].outcome, outcomes["mixed.zip"].reason) == (
+        "rejected", "unexpected error while reading this input (RuntimeError: simulated bug)",
+    )  # fmt: skip
+    assert (outcomes["mixed.zip"].reports, outcomes["good.xml"].outcome) == (0, "inserted")
+    result = totals(settings)  # the zip's first report was taken back out with the rest
+    assert (result.reports, result.records, result.messages) == (
+        1, len(CANONICAL.records), CANONICAL.message_count,
+    )  # fmt: skip
+    with open_store(settings.db, read_only=True) as con:
+        ledger = con.execute("SELECT outcome, reason FROM ingest_ledger ORDER BY name").fetchall()
+    assert ledger == [("inserted", None), ("rejected", outcomes["mixed.zip"].reason)]
+    with open_store(settings.db, read_only=True) as con:  # kept for a reparse after a fix
+        assert archive.has_original(con, settings.archive_dir, outcomes["mixed.zip"].sha256)
+
+
 def test_oversized_input_is_rejected(tmp_path):
     (tmp_path / "big.xml").write_bytes(CANONICAL_XML + b" " * 4096)
     settings = settings_for(tmp_path, limits=Limits(max_input_bytes=2048))
