@@ -55,6 +55,7 @@ _EN: dict[str, str] = {
     "demo.banner": "Demo data is loaded. Remove it when you add your own reports.",
     "demo.remove": "Remove demo data",
     "demo.removed": "Removed {reports} demo reports.",
+    "demo.removed.one": "Removed {reports} demo report.",
     # sidebar
     "filter.title": "Filter",
     "filter.since": "From (UTC day)",
@@ -188,6 +189,7 @@ _EN: dict[str, str] = {
     "table.csv_all": "Download CSV (all rows)",
     "table.more": "Show {step} more rows",
     "table.csv": "Download CSV ({total} rows)",
+    "table.csv.one": "Download CSV ({total} row)",
     "table.records_csv": "Download records CSV (whole filter)",
     "table.records_csv_help": "Every matching record with its report, policy and "
     "authentication results, one row per record. UTF-8 with BOM; opens in Excel.",
@@ -321,6 +323,8 @@ _EN: dict[str, str] = {
     "upload.progress": "Ingesting {name} ({done} of {total})…",
     "upload.done": "Ingested {total} files: {inserted} inserted, {duplicate} duplicate, "
     "{rejected} rejected.",
+    "upload.done.one": "Ingested {total} file: {inserted} inserted, {duplicate} duplicate, "
+    "{rejected} rejected.",
     "upload.none": "No uploads in this session yet.",
     "ledger.outcome": "Outcome",
     "ledger.all": "All",
@@ -329,9 +333,11 @@ _EN: dict[str, str] = {
     "app is open in a browser, and at the next page load otherwise. Each file is ingested "
     "once: the ledger knows it by its hash.",
     "dropfolder.count": "{files} files in the folder; last checked {when} ({zone}).",
+    "dropfolder.count.one": "{files} file in the folder; last checked {when} ({zone}).",
     "dropfolder.missing": "The folder does not exist yet; it is created at the first scan.",
     "dropfolder.scan": "Check the folder now",
-    "dropfolder.ingested": "Drop folder: ingested {count} new files.",
+    "dropfolder.ingested": "Drop folder: ingested {files} new files.",
+    "dropfolder.ingested.one": "Drop folder: ingested {files} new file.",
     "manage.demo": "Demo data",
     "manage.no_demo": "No demo data is stored.",
     "manage.purge": "Remove reports",
@@ -345,13 +351,16 @@ _EN: dict[str, str] = {
     "manage.purge_confirm": "I understand that the matching reports are deleted",
     "manage.purge_button": "Remove matching reports",
     "manage.purge_needs": "Choose a date range or a policy domain first.",
-    "manage.purged": "Removed {count} reports.",
+    "manage.purged": "Removed {reports} reports.",
+    "manage.purged.one": "Removed {reports} report.",
     "manage.reparse": "Re-parse from the archive",
     "manage.reparse_help": "Empties the report tables and reads every archived original "
     "again (after an upgrade of the parser).",
     "manage.reparse_confirm": "I understand that every report is rebuilt from the archive",
     "manage.reparse_button": "Re-parse everything",
     "manage.reparsed": "Re-parsed {total} archived files: {inserted} inserted, {rejected} "
+    "rejected.",
+    "manage.reparsed.one": "Re-parsed {total} archived file: {inserted} inserted, {rejected} "
     "rejected.",
     "manage.archive": "Keep originals in the archive",
     "manage.archive_help": "For this session: archived originals are what re-parse and the "
@@ -374,15 +383,25 @@ def language() -> str:
     return _language
 
 
-def t(key: str, **values: object) -> str:
+def t(key: str, count: int | None = None, **values: object) -> str:
     """The text for ``key`` in the active language, with ``{name}`` slots filled in.
+
+    With ``count``, a catalogue may give the singular as ``<key>.one`` (used when ``count``
+    is 1); languages without plural forms simply leave it out.
 
     :raises KeyError: no catalogue has the key (a programming error, caught by the tests).
     """
-    text = CATALOGUE.get(_language, _EN).get(key)
+    if count == 1 and _lookup(f"{key}.one") is not None:
+        key = f"{key}.one"
+    text = _lookup(key)
     if text is None:
         text = _EN[key]
     return text.format(**values) if values else text
+
+
+def _lookup(key: str) -> str | None:
+    text = CATALOGUE.get(_language, _EN).get(key)
+    return text if text is not None else _EN.get(key)
 
 
 def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:

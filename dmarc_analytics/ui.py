@@ -150,7 +150,7 @@ def page_setup(page_key: str) -> Page:
     except DmarcAnalyticsError as exc:
         show_error(exc)
     if ingested:
-        st.toast(t("dropfolder.ingested", count=ingested))
+        st.toast(t("dropfolder.ingested", ingested, files=f"{ingested:,}"))
     flt = restore_filter(StateKeys.FILTER, StateKeys.TZ)
     with st.sidebar:
         _draw_navigation(flt)

@@ -73,7 +73,7 @@ def remove_demo(page: Page) -> None:
     except DmarcAnalyticsError as exc:
         st.session_state[StateKeys.NOTICE_ERROR] = str(exc)
         return
-    st.session_state[StateKeys.NOTICE] = t("demo.removed", reports=f"{count:,}")
+    st.session_state[StateKeys.NOTICE] = t("demo.removed", count, reports=f"{count:,}")
     clear_caches()
 
 
@@ -105,7 +105,7 @@ def upload_section(page: Page) -> None:
         done.update(f.file_id for f in new)
         st.session_state.setdefault(StateKeys.UPLOADS, []).extend(_rows(outcomes))
         tally = Counter(o.outcome for o in outcomes)
-        st.success(t("upload.done", total=len(outcomes), inserted=tally["inserted"],
+        st.success(t("upload.done", len(outcomes), total=len(outcomes), inserted=tally["inserted"],
                      duplicate=tally["duplicate"], rejected=tally["rejected"]))  # fmt: skip
         clear_caches()
     st.subheader(t("section.outcomes"))
@@ -159,14 +159,15 @@ def dropfolder_section(page: Page) -> None:
         if status.last_scan is not None:
             moment = pd.Timestamp(status.last_scan, unit="s", tz="UTC").tz_convert(page.zone)
             when = moment.strftime("%Y-%m-%d %H:%M:%S")
-        st.caption(t("dropfolder.count", files=f"{status.files:,}", when=when, zone=page.zone))
+        st.caption(t("dropfolder.count", status.files, files=f"{status.files:,}", when=when,
+                     zone=page.zone))  # fmt: skip
     if st.button(t("dropfolder.scan"), key="ingest_scan"):
         try:
             count = scan_inbox(page.settings)
         except DmarcAnalyticsError as exc:
             show_error(exc)
         if count:
-            st.session_state[StateKeys.NOTICE] = t("dropfolder.ingested", count=count)
+            st.session_state[StateKeys.NOTICE] = t("dropfolder.ingested", count, files=f"{count:,}")
             clear_caches()
             st.rerun()
 
@@ -210,7 +211,7 @@ def _purge_form(page: Page) -> None:
                                       policy_domain=domain or None)  # fmt: skip
         except DmarcAnalyticsError as exc:
             show_error(exc)
-        st.session_state[StateKeys.NOTICE] = t("manage.purged", count=f"{count:,}")
+        st.session_state[StateKeys.NOTICE] = t("manage.purged", count, reports=f"{count:,}")
         clear_caches()
         st.rerun()
 
@@ -227,7 +228,7 @@ def _reparse_form(page: Page) -> None:
                 show_error(exc)
         tally = Counter(o.outcome for o in outcomes)
         st.session_state[StateKeys.NOTICE] = t(
-            "manage.reparsed", total=len(outcomes), inserted=tally["inserted"],
+            "manage.reparsed", len(outcomes), total=len(outcomes), inserted=tally["inserted"],
             rejected=tally["rejected"],
         )  # fmt: skip
         clear_caches()

@@ -42,6 +42,20 @@ def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
     return frame
 
 
+def _blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing text shown as an empty cell: the grid writes "None", which reads like a value
+    the report gave (a comment "None")."""
+    text = [
+        c
+        for c in frame.columns
+        if c not in DATE_COLUMNS
+        and (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c]))
+    ]
+    if not text:
+        return frame
+    return frame.assign(**{c: frame[c].fillna("") for c in text})
+
+
 def column_config(frame: pd.DataFrame, zone: str) -> dict[str, Any]:
     """Labels from the catalogue (``col.<name>``) and formats by name and type of column."""
     config: dict[str, Any] = {}
@@ -126,7 +140,7 @@ def show_table(
     """
     if columns is not None:
         frame = frame[columns]
-    shown = localize(frame, zone)
+    shown = _blank_missing_text(localize(frame, zone))
     if shown.empty:
         st.caption(t("table.empty"))
     else:
@@ -155,7 +169,7 @@ def show_table(
                 st.button(t("table.more", step=f"{STEP:,}"), key=f"{key}_more",
                           on_click=_show_more, args=(key,))  # fmt: skip
         csv_download(
-            t("table.csv", total=f"{total:,}") if total is not None else t("table.csv_all"),
+            t("table.csv", total, total=f"{total:,}") if total is not None else t("table.csv_all"),
             lambda: frame_to_csv_bytes(localize(rows()[picked], zone)),
             f"{key}.csv",
             key=f"{key}_csv",

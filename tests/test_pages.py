@@ -438,7 +438,7 @@ def test_purge_by_policy_domain_from_the_ingest_page(loaded):
     at.selectbox(key="ingest_purge_domain").set_value("example.org")
     at.checkbox(key="ingest_purge_confirm").check().run()
     at.button(key="ingest_purge").click().run()
-    assert "Removed 1 reports." in [s.value for s in at.success]
+    assert "Removed 1 report." in [s.value for s in at.success]
     at.switch_page(APP).run()
     assert six(at)["Messages"] == "25"
 
@@ -582,6 +582,15 @@ def test_the_record_level_csv_is_served_without_gzip():
     assert ui.UNCOMPRESSED_MIME in DEFAULT_EXCLUDED_CONTENT_TYPES
     assert "exclude_content_types" not in inspect.getsource(starlette_app)
     assert "text/csv" not in DEFAULT_EXCLUDED_CONTENT_TYPES
+
+
+def test_counted_messages_use_the_singular_for_one():
+    assert i18n.t("table.csv", 1, total="1") == "Download CSV (1 row)"
+    assert i18n.t("table.csv", 2, total="2") == "Download CSV (2 rows)"
+    assert i18n.t("table.csv", 0, total="0") == "Download CSV (0 rows)"
+    assert i18n.t("manage.purged", 1, reports="1") == "Removed 1 report."
+    # a key without a singular form reads the same for one
+    assert i18n.t("table.rows", 1, shown="1", total="1") == "Showing 1 of 1 rows."
 
 
 def test_every_catalogue_key_the_app_names_exists():
