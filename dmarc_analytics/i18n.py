@@ -332,6 +332,8 @@ _EN: dict[str, str] = {
     "dropfolder.status": "Files put in `{inbox}` are ingested within a few seconds while the "
     "app is open in a browser, and at the next page load otherwise. Each file is ingested "
     "once: the ledger knows it by its hash.",
+    "store.upgrading": "Upgrading the database for this version of the app. This happens "
+    "once; on millions of records it takes a minute or so.",
     "dropfolder.count": "{files} files in the folder; last checked {when} ({zone}).",
     "dropfolder.count.one": "{files} file in the folder; last checked {when} ({zone}).",
     "dropfolder.missing": "The folder does not exist yet; it is created at the first scan.",

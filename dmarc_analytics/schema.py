@@ -288,6 +288,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def migrations_to_apply(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The names of the migrations ``ensure_schema`` would apply now, in order."""
+    tables = con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = '_migrations' AND NOT temporary"
+    ).fetchall()
+    applied = (
+        {name for (name,) in con.execute("SELECT name FROM _migrations").fetchall()}
+        if tables
+        else set()
+    )
+    return [m.name for m in MIGRATIONS if m.name not in applied]
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> int:
     """Apply pending migrations; return the number of migrations now applied.
 

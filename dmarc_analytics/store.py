@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from dmarc_analytics.errors import StoreBusyError, StoreError
-from dmarc_analytics.schema import ensure_schema
+from dmarc_analytics.schema import ensure_schema, migrations_to_apply
 
 _LOCK_WORDS = ("Could not set lock", "Conflicting lock", "different configuration")
 
@@ -39,6 +39,20 @@ def open_store(
         if not read_only:
             ensure_schema(con)  # about a millisecond when nothing is pending
         yield con
+    finally:
+        con.close()
+
+
+def pending_migrations(path: Path, timeout: float = 20.0) -> list[str]:
+    """The migrations the next read-write open will apply, without applying them (empty
+    for a file that does not exist yet: creating the schema is quick). An upgrade can take
+    seconds on a large database (building the rollups), so callers say so first."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    con = _connect_with_retry(path, False, timeout)
+    try:
+        return migrations_to_apply(con)
     finally:
         con.close()
 

@@ -32,7 +32,7 @@ from dmarc_analytics.config import Settings, load_settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.i18n import markdown_escape, t
-from dmarc_analytics.store import data_version
+from dmarc_analytics.store import data_version, pending_migrations
 from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import scan_inbox, watch_inbox
 from dmarc_analytics.ui_filter import draw_filter, mirror_to_url, restore_filter
@@ -145,6 +145,7 @@ def page_setup(page_key: str) -> Page:
     st.set_page_config(page_title=f"{t('page.' + page_key)} · {t('app.name')}", layout="wide")
     try:
         settings = app_settings()
+        upgrade_store(settings)
         ingested = scan_inbox(settings) + watch_inbox(settings, StateKeys.INBOX_SEEN)
         version = read_version(settings)
     except DmarcAnalyticsError as exc:
@@ -171,6 +172,25 @@ def page_setup(page_key: str) -> Page:
     if problem:
         st.error(markdown_escape(problem))
     return page
+
+
+_UP_TO_DATE: set[str] = set()  # databases this process has opened read-write
+
+
+def upgrade_store(settings: Settings) -> None:
+    """Apply pending migrations with a message on the page: on a large database an upgrade
+    builds new tables and takes a while, and a silent first page would look hung."""
+    key = str(settings.db)
+    if key in _UP_TO_DATE:
+        return
+    pending = pending_migrations(settings.db, settings.lock_timeout)
+    if pending:
+        with (
+            st.spinner(t("store.upgrading")),
+            connect(settings.db, settings.lock_timeout),
+        ):
+            pass
+    _UP_TO_DATE.add(key)
 
 
 def read_version(settings: Settings) -> int:
@@ -246,13 +266,23 @@ def overview_metrics(overview: insights.Overview, zone: str) -> None:
     for row in (values[:3], values[3:]):
         for column, (name, value) in zip(st.columns(3), row, strict=True):
             help_key = f"metric.help.{name}"
-            column.metric(t(f"metric.{name}"), value, help=t(help_key) if name in (
-                "messages", "dmarc_pass_rate") else None, border=True)
+            column.metric(
+                t(f"metric.{name}"),
+                value,
+                help=t(help_key) if name in ("messages", "dmarc_pass_rate") else None,
+                border=True,
+            )
     if overview.begin is None or overview.end is None:
         st.caption(t("span.none"))
     else:
-        st.caption(t("span.caption", begin=format_time(overview.begin, zone),
-                     end=format_time(overview.end, zone), zone=zone))
+        st.caption(
+            t(
+                "span.caption",
+                begin=format_time(overview.begin, zone),
+                end=format_time(overview.end, zone),
+                zone=zone,
+            )
+        )
 
 
 QUALITY_FIELDS = (

@@ -211,3 +211,23 @@ def test_ingest_while_other_processes_read_and_write(tmp_path):
     small_stats = json.loads(cli("summary", "--db", db, "--json", "--reporter", "none").stdout)
     assert small_stats["reports"] == 0
     assert final["reports"] >= stats.reports + 1
+
+
+def test_a_write_to_a_database_of_an_older_version_says_it_upgrades(tmp_path, inputs):
+    import duckdb
+
+    db = str(tmp_path / "old.duckdb")
+    assert cli("ingest", str(inputs / "a.xml"), "--db", db).returncode == 0
+    con = duckdb.connect(db)  # back to the schema before the rollups
+    for (table,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'rollup_%'"
+    ).fetchall():
+        con.execute(f"DROP TABLE {table}")
+    con.execute("DELETE FROM _migrations WHERE name = '005_rollups'")
+    con.close()
+    out = cli("ingest", str(inputs), "--db", db)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("upgrading the database for this version")
+    again = cli("ingest", str(inputs), "--db", db)
+    assert "upgrading" not in again.stderr
+    assert "005_rollups" in cli("schema", "--db", db).stdout

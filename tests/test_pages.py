@@ -584,6 +584,32 @@ def test_the_record_level_csv_is_served_without_gzip():
     assert "text/csv" not in DEFAULT_EXCLUDED_CONTENT_TYPES
 
 
+def test_opening_a_database_of_an_older_version_upgrades_it_with_a_message(loaded, monkeypatch):
+    from dmarc_analytics import rollups
+    from dmarc_analytics.store import pending_migrations
+
+    with open_store(loaded.db) as con:  # back to the schema before the rollups existed
+        for table in rollups.ROLLUP_TABLES:
+            con.execute(f"DROP TABLE {table}")
+        con.execute("DELETE FROM _migrations WHERE name = '005_rollups'")
+    assert pending_migrations(loaded.db) == ["005_rollups"]
+    shown = []
+    spinner = st.spinner
+
+    def spy(text, *args, **kwargs):
+        shown.append(text)
+        return spinner(text, *args, **kwargs)
+
+    monkeypatch.setattr(st, "spinner", spy)
+    at = start()
+    assert i18n.t("store.upgrading") in shown
+    assert pending_migrations(loaded.db) == []
+    assert six(at)["Messages"] == "45"
+    shown.clear()
+    at.run()  # once upgraded, no more checks or messages in this process
+    assert i18n.t("store.upgrading") not in shown
+
+
 def test_counted_messages_use_the_singular_for_one():
     assert i18n.t("table.csv", 1, total="1") == "Download CSV (1 row)"
     assert i18n.t("table.csv", 2, total="2") == "Download CSV (2 rows)"

@@ -72,6 +72,24 @@ def test_ensure_schema_twice_is_harmless(con):
     assert [name for _, name, _ in applied_migrations(con)] == [m.name for m in MIGRATIONS]
 
 
+def test_pending_migrations_are_listed_without_being_applied(tmp_path):
+    from dmarc_analytics.rollups import ROLLUP_TABLES
+    from dmarc_analytics.store import pending_migrations
+
+    path = tmp_path / "p.duckdb"
+    assert pending_migrations(path) == []  # nothing to upgrade: a new file is created quickly
+    assert not path.exists()
+    with open_store(path) as con:  # back to the schema before the rollups
+        for table in ROLLUP_TABLES:
+            con.execute(f"DROP TABLE {table}")
+        con.execute("DELETE FROM _migrations WHERE name = '005_rollups'")
+    assert pending_migrations(path) == ["005_rollups"]
+    assert pending_migrations(path) == ["005_rollups"]  # listing applied nothing
+    with open_store(path):
+        pass
+    assert pending_migrations(path) == []
+
+
 def test_insert_then_duplicate_then_conflict(con):
     first = write_batch(con, [file_result("a.xml", "a", make_report())], "cli", NOW)
     assert [(o.outcome, o.reports, o.records, o.messages) for o in first] == [("inserted", 1, 2, 7)]
