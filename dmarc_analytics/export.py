@@ -58,17 +58,25 @@ RECORD_EXPORT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
 )
 
 
+_FORMULA_STARTS = "=+-@\t\r"
+
+
 def spreadsheet_safe_sql(expression: str) -> str:
-    """SQL that prefixes ``'`` to a text value a spreadsheet would treat as a formula."""
+    """SQL that prefixes ``'`` to a text value a spreadsheet would treat as a formula.
+
+    The first character is compared by its code (``ascii`` gives the code point of the
+    first character): cutting a one-character string off every cell (``left``) made the
+    record-level CSV of 1M records about a second slower."""
+    codes = ", ".join(str(ord(char)) for char in _FORMULA_STARTS)
     return (
-        f"CASE WHEN left({expression}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+        f"CASE WHEN ascii({expression}) IN ({codes}) "
         f"THEN '''' || {expression} ELSE {expression} END"
     )
 
 
 def spreadsheet_safe(value: object) -> object:
     """The same rule for values already in Python (page tables)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value and value[0] in _FORMULA_STARTS:
         return "'" + value
     return value
 

@@ -38,6 +38,8 @@ from dmarc_analytics.export import (
     UTF8_BOM,
     frame_to_csv_bytes,
     records_csv_bytes,
+    spreadsheet_safe,
+    spreadsheet_safe_sql,
 )
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.flatten import TableBuilder
@@ -648,6 +650,22 @@ def test_has_data_and_demo(con, tmp_path):
         load(demo, demo=True)
         assert (ins.has_data(demo), ins.has_demo_data(demo)) == (True, True)
         assert list(ins.report_list(demo, ALL)["demo"]) == [False, False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["=1+1", "+31 6", "-2", "@SUM(A1)", "\tx", "\rx", "a=b", "", None, "é=", "'=x", "ー",
+     "\U0001f600", " =x"],
+)  # fmt: skip
+def test_the_sql_and_python_spreadsheet_rules_agree(value):
+    import duckdb
+
+    sql = spreadsheet_safe_sql("v")
+    query = f"SELECT {sql} FROM (SELECT $v::VARCHAR AS v)"
+    (row,) = duckdb.sql(query, params={"v": value}).fetchall()
+    assert row[0] == spreadsheet_safe(value)
+    if value and value[0] in "=+-@\t\r":
+        assert row[0] == "'" + value
 
 
 def test_frame_to_csv_bytes():
