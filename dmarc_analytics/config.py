@@ -28,6 +28,7 @@ class Limits:
 
     max_input_bytes: int = 256 * MiB  # one input file or upload read into memory (not mbox)
     max_decompressed_bytes: int = 256 * MiB  # output of one gzip/zlib/zip member
+    max_total_decompressed_bytes: int = 1024 * MiB  # all decompression of one input
     max_zip_members: int = 1000
     max_mime_parts: int = 500  # per e-mail message
     max_depth: int = 8  # containers nested in containers

@@ -120,19 +120,17 @@ def _unzlib(ctx: Context, data: bytes) -> Iterator[Item]:
 def _inflated_items(
     ctx: Context, kind: str, name: str, inflate: Callable[[int], bytes]
 ) -> Iterator[Item]:
-    cap = ctx.limits.max_decompressed_bytes
+    cap, by_budget = ctx.inflate_cap()
     try:
         inflated = inflate(cap)
     except LimitExceeded:
-        yield ctx.reject(
-            f"{kind} data inflates to more than {size_text(cap)}; refused as a possible "
-            "decompression bomb (limit max_decompressed_bytes)",
-            "limit",
-        )
+        ctx.spend(cap)
+        yield ctx.reject_inflation(f"{kind} data", cap, by_budget)
         return
     except DecodeError as exc:
         yield ctx.reject(str(exc), "corrupt")
         return
+    ctx.spend(len(inflated))
     yield from ctx.child(kind, name).decode(inflated)
 
 

@@ -86,6 +86,17 @@ def _utf16_start(data: bytes) -> str:
     return text.lstrip("\ufeff \t\r\n")[:1]
 
 
+class InflateBudget:
+    """What decompression may still produce for one input (an mbox: for one message),
+    shared by everything found in it: each gzip, zlib or zip member is also bounded by
+    ``max_decompressed_bytes``, but many small bombs side by side must not add up."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, total: int) -> None:
+        self.remaining = total
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """Where a blob was found: its origin path, the wrappers already removed, the limits.
@@ -98,11 +109,45 @@ class Context:
     limits: Limits
     dispatch: Dispatch
     containers: tuple[str, ...] = ()
+    budget: InflateBudget | None = None  # None: a fresh one (see ``inflate_cap``)
 
-    def child(self, container: str, segment: str) -> Context:
-        """The context of a blob named ``segment`` found inside this ``container``."""
+    def __post_init__(self) -> None:
+        if self.budget is None:
+            object.__setattr__(
+                self, "budget", InflateBudget(self.limits.max_total_decompressed_bytes)
+            )
+
+    def child(self, container: str, segment: str, fresh_budget: bool = False) -> Context:
+        """The context of a blob named ``segment`` found inside this ``container``
+        (with ``fresh_budget``, a decompression budget of its own: an mbox message)."""
         return Context(
-            f"{self.origin}/{segment}", self.limits, self.dispatch, (*self.containers, container)
+            f"{self.origin}/{segment}", self.limits, self.dispatch, (*self.containers, container),
+            None if fresh_budget else self.budget,
+        )  # fmt: skip
+
+    def inflate_cap(self) -> tuple[int, bool]:
+        """How much the next decompression may produce, and whether that is the per-input
+        budget (True) rather than ``max_decompressed_bytes``."""
+        remaining = self.budget.remaining  # type: ignore[union-attr]
+        per_member = self.limits.max_decompressed_bytes
+        return (remaining, True) if remaining < per_member else (per_member, False)
+
+    def spend(self, inflated: int) -> None:
+        self.budget.remaining -= inflated  # type: ignore[union-attr]
+
+    def reject_inflation(self, what: str, cap: int, by_budget: bool) -> RejectedPart:
+        """``what`` (``gzip data``, ``zip member``) inflated past ``cap``."""
+        if by_budget:
+            total = size_text(self.limits.max_total_decompressed_bytes)
+            return self.reject(
+                f"{what} would bring what this input inflates to past {total} in all; "
+                "refused as a possible decompression bomb (limit max_total_decompressed_bytes)",
+                "limit",
+            )
+        return self.reject(
+            f"{what} inflates to more than {size_text(cap)}; refused as a possible "
+            "decompression bomb (limit max_decompressed_bytes)",
+            "limit",
         )
 
     def decode(self, data: bytes) -> Iterator[Item]:

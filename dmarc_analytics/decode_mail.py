@@ -59,7 +59,9 @@ def decode_mbox(ctx: Context, stream: BinaryIO) -> Iterator[Item]:
     """Decode each message of the mbox ``stream``, holding one message at a time in memory."""
     limit = ctx.limits.max_message_bytes
     for number, message in _split_mbox(stream, limit):
-        message_ctx = ctx.child("mbox", f"message {number}")
+        # The limits apply per message of an mbox file; inside another container, the
+        # container's decompression budget still holds for all its messages together.
+        message_ctx = ctx.child("mbox", f"message {number}", fresh_budget=not ctx.containers)
         if message is None:
             yield message_ctx.reject(
                 f"mbox message larger than the limit of {size_text(limit)} (max_message_bytes)",

@@ -79,10 +79,12 @@ def _members_items(
         if problem:
             yield member_ctx.reject(*problem)
             continue
+        cap, by_budget = ctx.inflate_cap()
         try:
-            content = _read_member(archive, member, ctx.limits.max_decompressed_bytes)
-        except LimitExceeded as exc:
-            yield member_ctx.reject(str(exc), "limit")
+            content = _read_member(archive, member, cap)
+        except LimitExceeded:
+            ctx.spend(cap)
+            yield member_ctx.reject_inflation("zip member", cap, by_budget)
             continue
         except _READ_ERRORS as exc:
             yield member_ctx.reject(f"corrupt zip member ({_read_error_text(exc)})", "corrupt")
@@ -113,6 +115,8 @@ def _declared_entry_count(data: bytes) -> int | None:
 
 def _entries_overlap(data: bytes, members: list[zipfile.ZipInfo], directory_start: int) -> bool:
     """True when an entry's compressed data runs into the next entry or the directory."""
+    if not members:
+        return False
     spans = sorted((member.header_offset, _data_end(data, member)) for member in members)
     next_starts = [start for start, _ in spans[1:]] + [directory_start]
     return any(end > next_start for (_, end), next_start in zip(spans, next_starts, strict=True))
@@ -172,10 +176,7 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, cap: int) ->
     with archive.open(member) as stream:
         content = stream.read(cap + 1)
     if len(content) > cap:
-        raise LimitExceeded(
-            f"zip member inflates to more than {size_text(cap)}; refused as a possible "
-            "decompression bomb (limit max_decompressed_bytes)"
-        )
+        raise LimitExceeded(f"zip member inflates to more than {size_text(cap)}")
     return content
 
 

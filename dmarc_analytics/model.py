@@ -265,3 +265,4 @@ class RejectedPart:
     origin: str
     reason: str
     kind: str  # "tls-report", "failure-report", "not-a-report", "limit", "corrupt", "unsafe"
+    # (and "unexpected" on a parse result: a fault no rule foresaw)

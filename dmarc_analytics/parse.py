@@ -68,8 +68,9 @@ def parse_report(data: bytes, origin: str = "", max_records: int = 1_000_000) ->
 def open_feedback(data: bytes, log: IssueLog, max_records: int) -> tuple[etree._Element, bool]:
     """The <feedback> element and whether it was recovered (see ``parse_xml``)."""
     data = bytes(data)
-    # Cheap refusal before building a huge tree: every <record> ends in "record>".
-    if data.count(b"record>") > 2 * max_records + 2:
+    # Cheap refusal before building a huge tree. Every <record> start tag begins "<record"
+    # or, with a namespace prefix, "<prefix:record" (counted with its end tag, so twice).
+    if data.count(b"<record") + data.count(b":record") > 2 * max_records + 2:
         raise LimitExceeded(_too_many_records(max_records))
     return read_feedback(data, log)
 
@@ -274,7 +275,7 @@ def _read_pct(raw: str | None, log: IssueLog) -> int | None:
         return None
     if value != raw:
         log.note("whitespace", "policy_published/pct", raw)
-    if not (value.isascii() and value.isdigit()) or int(value) > 100:
+    if not (value.isascii() and value.isdigit()) or len(value.lstrip("0")) > 3 or int(value) > 100:
         log.note("invalid-value", "policy_published/pct", value)
         return None
     return int(value)

@@ -203,6 +203,7 @@ def _canonical_ip(value: str) -> str | None:
 _TIMESTAMP_FRACTION = re.compile(r"(\d+)\.\d*")
 _MILLISECONDS_ABOVE = 10**11
 _LAST_SECOND_OF_9999 = 253_402_300_799  # datetime cannot go further
+_TIMESTAMP_DIGITS = 15  # milliseconds up to the year 9999 have 15 digits
 
 
 def read_timestamp(raw: str | None, where: str, log: IssueLog) -> int:
@@ -213,13 +214,16 @@ def read_timestamp(raw: str | None, where: str, log: IssueLog) -> int:
     if value != raw:
         log.note("whitespace", where, value)
     if value.isascii() and value.isdigit():
-        seconds = int(value)
+        digits = value
     else:
         match = _TIMESTAMP_FRACTION.fullmatch(value)
         if match is None:
             raise ParseError(f"{where} is not a whole number of seconds: {_quote(value)}")
-        seconds = int(match[1])
+        digits = match[1]
         log.note("timestamp-fraction", where, value)
+    if len(digits.lstrip("0")) > _TIMESTAMP_DIGITS:  # int() of thousands of digits is refused
+        raise ParseError(f"{where} is not a plausible timestamp: {_quote(value)}")
+    seconds = int(digits)
     if seconds > _MILLISECONDS_ABOVE:
         seconds //= 1000
         log.note("timestamp-milliseconds", where, value)

@@ -157,6 +157,7 @@ def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
     Also removes entity nodes anywhere, so that every node left is an element.
     """
     for node in list(feedback.iter()):  # a list: the loop edits the tree
+        _decodable_text(node)
         if not isinstance(node.tag, str):
             _remove_keeping_tail(node)
             continue
@@ -170,6 +171,17 @@ def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
             node.text = None
         elif node.text and "\ufffd" in node.text:
             log.note("undecodable-bytes", _element_path(node), node.text)
+
+
+def _decodable_text(node: etree._Element) -> None:
+    """Recovery keeps a reference to a character XML forbids (``&#xD800;``) as bytes that
+    are not UTF-8, and lxml then raises on reading the text: such bytes become U+FFFD
+    (noted as undecodable bytes where the value is read)."""
+    for side in ("text", "tail"):
+        try:
+            getattr(node, side)
+        except UnicodeDecodeError as exc:
+            setattr(node, side, bytes(exc.object).decode("utf-8", "replace"))
 
 
 def _remove_keeping_tail(node: etree._Element) -> None:

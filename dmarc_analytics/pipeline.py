@@ -24,7 +24,7 @@ from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.decode import decode_bytes, decode_file, sniff
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.fastpath import add_clean_report
-from dmarc_analytics.flatten import TableBuilder
+from dmarc_analytics.flatten import ReportMeta, TableBuilder
 from dmarc_analytics.model import Payload, RejectedPart
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartResult
 from dmarc_analytics.parse import parse_report
@@ -67,17 +67,33 @@ def parse_payloads(
         if isinstance(item, RejectedPart):
             parts.append(PartResult(item.origin, kind=item.kind, reason=item.reason))
             continue
-        content = hashlib.sha256(item.data).hexdigest()
-        meta = add_clean_report(builder, item.data, content, input_sha256, item.origin, max_records)
-        if meta is None:  # not clean: the reference path repairs, notes issues or refuses
-            try:
-                report = parse_report(item.data, item.origin, max_records=max_records)
-            except DmarcAnalyticsError as exc:
-                parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
-                continue
-            meta = builder.add(report, content, input_sha256, item.origin)
+        mark = builder.mark()
+        try:
+            meta = _parse_payload(item, max_records, builder, input_sha256)
+        except DmarcAnalyticsError as exc:
+            parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a fault no rule foresaw costs this part only
+            builder.rollback(mark)
+            parts.append(PartResult(item.origin, kind="unexpected", reason=_unexpected(exc)))
+            continue
         parts.append(PartResult(item.origin, report=meta))
     return parts
+
+
+def _parse_payload(
+    item: Payload, max_records: int, builder: TableBuilder, input_sha256: str
+) -> ReportMeta:
+    content = hashlib.sha256(item.data).hexdigest()
+    meta = add_clean_report(builder, item.data, content, input_sha256, item.origin, max_records)
+    if meta is None:  # not clean: the reference path repairs, notes issues or refuses
+        report = parse_report(item.data, item.origin, max_records=max_records)
+        meta = builder.add(report, content, input_sha256, item.origin)
+    return meta
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"unexpected error while reading it ({type(exc).__name__}: {exc})"
 
 
 def _kind_of(exc: DmarcAnalyticsError) -> str:
@@ -168,15 +184,16 @@ def _decode_and_parse(
     builder: TableBuilder,
 ) -> None:
     """Parse what the decoder finds into ``builder``. A fault that no rule foresaw (a bug
-    that some input triggers) costs that input alone, never the rest of the batch: its rows
-    are taken back out and it is rejected with the error, its original still archived."""
+    that some input triggers) costs the least it can: in parsing, that report alone; in
+    decoding, the input, whose rows are taken back out and which is rejected with the error
+    (its original still archived). The rest of the batch never notices."""
     mark = builder.mark()
     try:
         result.parts = parse_payloads(items, context.limits.max_records, builder, result.sha256)
     except Exception as exc:  # noqa: BLE001 - reported as this input's outcome
         builder.rollback(mark)
         result.parts = []
-        result.error = f"unexpected error while reading this input ({type(exc).__name__}: {exc})"
+        result.error = _unexpected(exc)
 
 
 def _keep(

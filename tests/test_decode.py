@@ -240,6 +240,7 @@ REJECTIONS: list[tuple[str, Callable[[], bytes], list[Expected]]] = [
         lambda: zip_archive({"readme.txt": b"Please find the report attached."}),
         [("in/readme.txt", "not-a-report", "text, not a DMARC report: starts with 'Please")],
     ),
+    ("empty-zip", lambda: zip_archive({}), [("in", "not-a-report", "zip archive without any")]),
     (
         "zip-with-folders-only",
         lambda: zip_archive({"reports/": b"", "__MACOSX/._r.xml": b"x"}),
@@ -448,6 +449,41 @@ def test_an_mbox_message_over_the_limit_is_refused_and_the_others_still_count(
             (f"label.mbox/message 3/{ZIP_PART}/{REPORT_XML}", "payload", ""),
         ],
     )
+
+
+BUDGET = Limits(max_decompressed_bytes=MiB, max_total_decompressed_bytes=int(2.5 * MiB))
+INFLATES_800K = gzip_file(CANONICAL_XML + bytes(800 * 1024))
+PAST_TOTAL = "would bring what this input inflates to past {} in all"
+
+
+def outcomes_of(items: Iterable[Payload | RejectedPart]) -> list[tuple[str, str]]:
+    return [(i.origin, "payload" if isinstance(i, Payload) else i.reason) for i in items]
+
+
+def test_small_bombs_side_by_side_add_up_to_the_total_limit() -> None:
+    # Each member stays under max_decompressed_bytes; together they may not pass the total.
+    data = zip_archive({f"{n}.xml.gz": INFLATES_800K for n in range(5)})
+    past = PAST_TOTAL.format("2.5 MiB")
+    limit = "; refused as a possible decompression bomb (limit max_total_decompressed_bytes)"
+    assert outcomes_of(decode_bytes("in", data, BUDGET)) == [
+        *[(f"in/{n}.xml.gz/{n}.xml", "payload") for n in range(3)],
+        ("in/3.xml.gz", f"gzip data {past}{limit}"),
+        ("in/4.xml.gz", f"zip member {past}{limit}"),
+    ]
+    # Every input has a budget of its own.
+    assert len([i for i in decode_bytes("again", data, BUDGET) if isinstance(i, Payload)]) == 3
+
+
+def test_each_message_of_an_mbox_file_has_a_budget_but_a_wrapped_mbox_shares_one() -> None:
+    limits = Limits(max_decompressed_bytes=MiB, max_total_decompressed_bytes=MiB)
+    mails = [report_mail(INFLATES_800K, "application/gzip", "r.xml.gz").as_bytes()] * 3
+    mbox = mbox_file(mails)  # each message inflates 800 KiB: 2.4 MiB in all
+    assert [kind for _, kind in outcomes_of(decode_bytes("l.mbox", mbox, limits))] == [
+        "payload"
+    ] * 3
+    wrapped = outcomes_of(decode_bytes("l.mbox.gz", gzip_file(mbox), limits))
+    assert [kind for _, kind in wrapped][0] == "payload"
+    assert [PAST_TOTAL.format("1 MiB") in kind for _, kind in wrapped[1:]] == [True, True]
 
 
 def test_mbox_from_quoting_is_undone() -> None:

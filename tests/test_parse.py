@@ -592,6 +592,36 @@ def test_timestamp_beyond_year_9999_is_refused():
         parse_report(data)
 
 
+def test_a_number_of_thousands_of_digits_is_refused_like_a_long_one():
+    # Python's int() refuses more than 4,300 digits with an error no rule expected.
+    long_begin = minimal_report().replace(b"<begin>1700006400<", b"<begin>" + b"1" * 5000 + b"<")
+    with pytest.raises(ParseError, match="date_range/begin is not a plausible timestamp"):
+        parse_report(long_begin)
+    report = parse_report(minimal_report(policy="<pct>" + "1" * 5000 + "</pct>"))
+    assert report.policy.pct is None
+    assert issue(report, "invalid-value").path == "policy_published/pct"
+    assert parse_report(minimal_report(policy="<pct>0050</pct>")).policy.pct == 50
+
+
+@pytest.mark.parametrize("record", ["<record/>", "<record />", "<d:record/>"])
+def test_a_flood_of_empty_records_is_refused_before_the_tree_is_built(record):
+    data = minimal_report(records=record * 2_000_000)
+    start = time.perf_counter()
+    with pytest.raises(LimitExceeded, match="more than 1,000 records"):
+        parse_report(data, max_records=1000)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_a_reference_to_a_character_xml_forbids_is_replaced_and_flagged():
+    # libxml2's recovery keeps &#xD800; as bytes that are not UTF-8, on which lxml raised.
+    data = minimal_report().replace(b"<org_name>r.example", b"<org_name>Evil &#xD800; Org")
+    report = parse_report(data)
+    assert report.partial
+    assert report.metadata.org_name.startswith("Evil \ufffd")
+    assert issue(report, "undecodable-bytes").path == "report_metadata/org_name"
+    assert report.message_count == 2
+
+
 def test_unsafe_error_is_a_parse_error_and_limits_are_not():
     assert issubclass(UnsafeXmlError, ParseError)
     assert not issubclass(LimitExceeded, ParseError)

@@ -180,36 +180,76 @@ def test_a_count_beyond_any_receiver_is_rejected_and_the_batch_goes_on(tmp_path)
     assert (result.reports, result.messages) == (1, CANONICAL.message_count)
 
 
-def test_an_unforeseen_fault_costs_only_its_input(tmp_path, monkeypatch):
-    # Fault injection: the real parser raising as a bug would, on the second report of a zip.
-    real = pipeline.add_clean_report
-
-    def faulty(builder, data, *args):
-        if b"trigger-fault" in data:
-            raise RuntimeError("simulated bug")
-        return real(builder, data, *args)
-
-    monkeypatch.setattr(pipeline, "add_clean_report", faulty)
+def _mixed_zip_and_a_good_file(tmp_path: Path) -> tuple[Path, Path]:
     zipped = zip_archive({"a.xml": _other_report("zip-first"),
                           "b.xml": _other_report("trigger-fault")})  # fmt: skip
     (tmp_path / "mixed.zip").write_bytes(zipped)
     (tmp_path / "good.xml").write_bytes(CANONICAL_XML)
+    return tmp_path / "mixed.zip", tmp_path / "good.xml"
+
+
+def test_an_unforeseen_fault_in_parsing_costs_only_that_report(tmp_path, monkeypatch):
+    # Fault injection: the real builder failing as a bug would, after the report's records
+    # are already in it, on the second report of a zip (on both parse paths).
+    from dmarc_analytics.flatten import TableBuilder
+
+    real = TableBuilder._add_issues
+
+    def faulty(self, index, report):
+        if report.metadata.report_id == "trigger-fault":
+            raise RuntimeError("simulated bug")
+        return real(self, index, report)
+
+    monkeypatch.setattr(TableBuilder, "_add_issues", faulty)
     settings = settings_for(tmp_path)
-    outcomes = {Path(o.path).name: o for o in ingest(settings, tmp_path / "mixed.zip",
-                                                      tmp_path / "good.xml")}  # fmt: skip
-    assert (outcomes["mixed.zip"].outcome, outcomes["mixed.zip"].reason) == (
-        "rejected", "unexpected error while reading this input (RuntimeError: simulated bug)",
+    outcomes = {
+        Path(o.path).name: o for o in ingest(settings, *_mixed_zip_and_a_good_file(tmp_path))
+    }
+    mixed = outcomes["mixed.zip"]
+    assert (mixed.outcome, mixed.reports, mixed.rejected_parts) == ("inserted", 1, 1)
+    assert outcomes["good.xml"].outcome == "inserted"
+    result = totals(settings)  # the failed report's records were taken back out
+    assert (result.reports, result.records, result.messages) == (
+        2, 2 * len(CANONICAL.records), 2 * CANONICAL.message_count,
     )  # fmt: skip
-    assert (outcomes["mixed.zip"].reports, outcomes["good.xml"].outcome) == (0, "inserted")
+    with open_store(settings.db, read_only=True) as con:
+        parts = con.execute(
+            "SELECT origin, outcome, kind, reason FROM ingest_parts WHERE outcome = 'rejected'"
+        ).fetchall()
+    reason = "unexpected error while reading it (RuntimeError: simulated bug)"
+    assert parts == [("mixed.zip/b.xml", "rejected", "unexpected", reason)]
+
+
+def test_an_unforeseen_fault_in_decoding_costs_only_its_input(tmp_path, monkeypatch):
+    # Fault injection: the zip reader failing as a bug would, on the second member, after
+    # the first member's report was parsed into the same builder as the other input's.
+    from dmarc_analytics import decode_zip
+
+    real = decode_zip._read_member
+
+    def faulty(archive_file, member, cap):
+        if member.filename == "b.xml":
+            raise RuntimeError("simulated bug")
+        return real(archive_file, member, cap)
+
+    monkeypatch.setattr(decode_zip, "_read_member", faulty)
+    settings = settings_for(tmp_path)
+    outcomes = {
+        Path(o.path).name: o for o in ingest(settings, *_mixed_zip_and_a_good_file(tmp_path))
+    }
+    mixed = outcomes["mixed.zip"]
+    assert (mixed.outcome, mixed.reason, mixed.reports) == (
+        "rejected", "unexpected error while reading it (RuntimeError: simulated bug)", 0,
+    )  # fmt: skip
+    assert outcomes["good.xml"].outcome == "inserted"
     result = totals(settings)  # the zip's first report was taken back out with the rest
     assert (result.reports, result.records, result.messages) == (
         1, len(CANONICAL.records), CANONICAL.message_count,
     )  # fmt: skip
     with open_store(settings.db, read_only=True) as con:
         ledger = con.execute("SELECT outcome, reason FROM ingest_ledger ORDER BY name").fetchall()
-    assert ledger == [("inserted", None), ("rejected", outcomes["mixed.zip"].reason)]
-    with open_store(settings.db, read_only=True) as con:  # kept for a reparse after a fix
-        assert archive.has_original(con, settings.archive_dir, outcomes["mixed.zip"].sha256)
+        assert archive.has_original(con, settings.archive_dir, mixed.sha256)  # for a reparse
+    assert ledger == [("inserted", None), ("rejected", mixed.reason)]
 
 
 def test_oversized_input_is_rejected(tmp_path):
@@ -332,7 +372,8 @@ def test_big_originals_are_kept_as_files_and_reparse_reads_both_homes(tmp_path, 
     monkeypatch.setattr(maintenance, "PAGE_FILES", 1)  # one original per page
     outcomes = reparse(settings)
     assert [(Path(o.path).name, o.outcome) for o in outcomes] == [
-        ("small.xml", "inserted"), ("big.xml", "inserted")
+        ("small.xml", "inserted"),
+        ("big.xml", "inserted"),
     ]
     assert totals(settings) == before
 
