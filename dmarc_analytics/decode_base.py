@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from dmarc_analytics.config import Limits, MiB
 from dmarc_analytics.model import Payload, RejectedPart
+from dmarc_analytics.sources import shown_name
 
 Item = Payload | RejectedPart
 Dispatch = Callable[["Context", bytes], Iterator[Item]]
@@ -73,12 +74,22 @@ def sniff(data: bytes) -> str:
 
 
 def _first_significant_byte(data: bytes) -> bytes:
-    """The first byte after an optional UTF-8 BOM and whitespace (``b""`` if none)."""
-    offset = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
-    stripped = data[offset : offset + HEAD_BYTES].lstrip(WHITESPACE)
-    if not stripped and len(data) > offset + HEAD_BYTES:
-        stripped = data[offset:].lstrip(WHITESPACE)  # copies, but only for long blank runs
+    """The first byte after whitespace and UTF-8 BOMs, in any order (``b""`` if none):
+    re-encoded attachments put a line break before the BOM, or a second BOM after it."""
+    stripped = _strip_blank(data[:HEAD_BYTES])
+    if not stripped and len(data) > HEAD_BYTES:
+        stripped = _strip_blank(data)  # copies, but only for long blank runs
     return stripped[:1]
+
+
+def _strip_blank(data: bytes) -> bytes:
+    while True:
+        stripped = data.lstrip(WHITESPACE)
+        while stripped.startswith(UTF8_BOM):
+            stripped = stripped[len(UTF8_BOM) :]
+        if len(stripped) == len(data):
+            return stripped
+        data = stripped
 
 
 def _utf16_start(data: bytes) -> str:
@@ -198,5 +209,5 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
 
 def display_name(raw: str) -> str:
     """A file name from a header (gzip FNAME, MIME filename) made safe to show in an origin."""
-    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    base = shown_name(raw).replace("\\", "/").rsplit("/", 1)[-1]
     return _UNPRINTABLE.sub("", base).strip()[:200]

@@ -13,7 +13,7 @@ from dmarc_analytics.config import Settings
 from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor, file_sha256
-from dmarc_analytics.sources import InputFile, expand_inputs
+from dmarc_analytics.sources import InputFile, expand_inputs, shown_name
 from dmarc_analytics.store import open_store, seen_inputs
 
 WATCH_INTERVAL = 2.0
@@ -145,7 +145,7 @@ def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:
                 if handled.get(path) == signature:
                     continue
                 if sizes.get(path) == stat.st_size:
-                    ready.append(InputFile(path, str(path)))
+                    ready.append(InputFile(path, shown_name(str(path))))
                     handled[path] = signature
                 sizes[path] = stat.st_size
             ready = _not_seen(settings, ready)

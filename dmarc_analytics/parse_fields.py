@@ -202,8 +202,10 @@ def _canonical_ip(value: str) -> str | None:
 
 _TIMESTAMP_FRACTION = re.compile(r"(\d+)\.\d*")
 _MILLISECONDS_ABOVE = 10**11
-_LAST_SECOND_OF_9999 = 253_402_300_799  # datetime cannot go further
-_TIMESTAMP_DIGITS = 15  # milliseconds up to the year 9999 have 15 digits
+# The last second a report may begin or end in: 2199-12-31T23:59:59Z. Later dates are
+# broken or hostile; they would also pass what pandas (2262) and month arithmetic reach.
+_LAST_PLAUSIBLE_SECOND = 7_258_118_399
+_TIMESTAMP_DIGITS = 15  # more digits than milliseconds of any plausible time
 
 
 def read_timestamp(raw: str | None, where: str, log: IssueLog) -> int:
@@ -227,7 +229,7 @@ def read_timestamp(raw: str | None, where: str, log: IssueLog) -> int:
     if seconds > _MILLISECONDS_ABOVE:
         seconds //= 1000
         log.note("timestamp-milliseconds", where, value)
-    if seconds > _LAST_SECOND_OF_9999:
+    if seconds > _LAST_PLAUSIBLE_SECOND:
         raise ParseError(f"{where} is not a plausible timestamp: {_quote(value)}")
     return seconds
 

@@ -130,6 +130,8 @@ def process_input(
 ) -> FileResult:
     """Everything one input needs before the store: hash, archive, decode, parse."""
     path, name = item.path, Path(item.display).name or item.display
+    if item.error is not None:
+        return FileResult(item.display, "", 0, error=item.error)
     try:
         size, data = _read_small(path, context.limits.max_input_bytes)
         sha256 = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path)

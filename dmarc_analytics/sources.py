@@ -22,6 +22,7 @@ class InputFile:
 
     path: Path
     display: str
+    error: str | None = None  # a folder that could not be listed: an outcome, not a crash
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,20 @@ class Blob:
 
     name: str
     data: bytes
+
+
+def shown_name(raw: str) -> str:
+    """A file name as text that can be shown and stored: Python hands names that are not
+    valid UTF-8 (old archives, old mail clients) over as lone surrogates, which no UTF-8
+    writer accepts; their bytes become U+FFFD instead."""
+    try:
+        return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that does not stand for a byte
+        return raw.encode("utf-8", "replace").decode("utf-8")
+
+
+def _input(raw: str) -> InputFile:
+    return InputFile(Path(raw), shown_name(raw))
 
 
 def expand_inputs(specs: Sequence[str]) -> list[InputFile]:
@@ -44,7 +59,7 @@ def expand_inputs(specs: Sequence[str]) -> list[InputFile]:
         if path.is_dir():
             found.extend(_walk_folder(spec))
         elif path.is_file():
-            found.append(InputFile(path, spec))
+            found.append(_input(spec))
         elif _GLOB_CHARS.isdisjoint(spec) or not (matches := _glob(spec)):
             raise InputError(f"no such file or folder: {spec}")
         else:
@@ -58,7 +73,7 @@ def _glob(pattern: str) -> list[InputFile]:
         if os.path.isdir(match):
             matches.extend(_walk_folder(match))
         elif os.path.isfile(match):
-            matches.append(InputFile(Path(match), match))
+            matches.append(_input(match))
     return matches
 
 
@@ -68,17 +83,23 @@ def _walk_folder(folder: str) -> Iterator[InputFile]:
     Symbolic links to files are followed, links to folders are not (as ``os.walk``).
     """
     found: list[str] = []
+    unreadable: dict[str, str] = {}
     pending = [folder]
     while pending:
-        with os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    if not entry.is_symlink():
-                        pending.append(entry.path)
-                elif entry.is_file():  # not a broken link, a socket or a fifo
-                    found.append(entry.path)
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir():
+                        if not entry.is_symlink():
+                            pending.append(entry.path)
+                    elif entry.is_file():  # not a broken link, a socket or a fifo
+                        found.append(entry.path)
+        except OSError as exc:
+            found.append(current)
+            unreadable[current] = f"cannot read folder: {exc.strerror or exc}"
     # Path order, component by component: the separator sorts before every other character.
     for display in sorted(found, key=lambda name: name.replace(os.sep, "\0")):
-        yield InputFile(Path(display), display)
+        yield InputFile(Path(display), shown_name(display), unreadable.get(display))

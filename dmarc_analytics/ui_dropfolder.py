@@ -27,7 +27,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from dmarc_analytics.config import Settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.pipeline import Ingestor, file_sha256
-from dmarc_analytics.sources import InputFile
+from dmarc_analytics.sources import InputFile, shown_name
 from dmarc_analytics.store import seen_inputs
 from dmarc_analytics.ui_connect import connect
 
@@ -112,7 +112,7 @@ def _ingest_new(settings: Settings, candidates: dict[Path, tuple[int, int]]) -> 
             continue
         if digest not in known:
             known.add(digest)
-            new.append(InputFile(path, str(path)))
+            new.append(InputFile(path, shown_name(str(path))))
     if new:
         Ingestor(settings, via="dropfolder").ingest_paths(new)
     for path, signature in candidates.items():

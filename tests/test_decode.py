@@ -147,6 +147,8 @@ def test_bytes_after_a_complete_gzip_stream_are_ignored(trailer: bytes) -> None:
         (b" " * 5000, "empty"),
         (b"<feedback/>", "xml"),
         (b"\xef\xbb\xbf\n  <?xml version='1.0'?>", "xml"),
+        (b"\r\n\xef\xbb\xbf<?xml version='1.0'?>", "xml"),  # a line break, then the BOM
+        (b"\xef\xbb\xbf\xef\xbb\xbf<feedback/>", "xml"),  # two BOMs
         (b" " * 5000 + b"<feedback/>", "xml"),
         ("<feedback/>".encode("utf-16"), "xml"),
         (b' {"policies": []}', "json"),
@@ -537,3 +539,11 @@ def test_every_corpus_failure_and_tls_file_is_refused_as_such(folder: str, kind:
     for path in corpus_files(folder):
         items = decode_file(path, LIMITS)
         assert [getattr(item, "kind", "payload") for item in items] == [kind], path.name
+
+
+def test_names_from_headers_that_are_not_utf8_are_shown_with_a_replacement_character() -> None:
+    from dmarc_analytics.decode_base import display_name
+
+    # The e-mail parser hands undecodable header bytes over as lone surrogates.
+    assert display_name("r\udce9port.xml.gz") == "r\ufffdport.xml.gz"
+    assert display_name("odd\ud800.xml") == "odd?.xml"

@@ -586,10 +586,20 @@ def test_broken_xml_without_a_usable_report(data, error, message):
     assert str(raised.value) == message
 
 
-def test_timestamp_beyond_year_9999_is_refused():
-    data = minimal_report().replace(b"<end>1700092799</end>", b"<end>" + b"9" * 20 + b"</end>")
+@pytest.mark.parametrize(
+    "end",
+    [b"9" * 20, b"7258118400", b"7258118400000", b"253402300799999"],  # last: ms in 9999
+)
+def test_a_timestamp_after_the_year_2199_is_refused(end):
+    # A begin in 9999 once made the rollup refresh fail on every later run.
+    data = minimal_report().replace(b"<end>1700092799</end>", b"<end>" + end + b"</end>")
     with pytest.raises(ParseError, match="date_range/end is not a plausible timestamp"):
         parse_report(data)
+
+
+def test_the_last_second_of_2199_is_still_read():
+    data = minimal_report().replace(b"<end>1700092799</end>", b"<end>7258118399000</end>")
+    assert parse_report(data).metadata.end == 7_258_118_399
 
 
 def test_a_number_of_thousands_of_digits_is_refused_like_a_long_one():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -394,3 +395,39 @@ def test_mbox_is_streamed_not_read_whole(tmp_path, monkeypatch):
     (outcome,) = ingest(settings_for(tmp_path), path)
     assert read_whole == []
     assert (outcome.outcome, outcome.reports, outcome.duplicates) == ("inserted", 3, 2)
+
+
+def test_a_folder_that_could_not_be_listed_is_in_the_ledger_and_the_rest_goes_on(tmp_path):
+    from dmarc_analytics.sources import InputFile
+
+    (tmp_path / "good.xml").write_bytes(CANONICAL_XML)
+    locked = InputFile(tmp_path / "locked", "in/locked", "cannot read folder: Permission denied")
+    settings = settings_for(tmp_path)
+    outcomes = Ingestor(settings).ingest_paths([locked, InputFile(tmp_path / "good.xml", "good")])
+    assert [(o.path, o.outcome, o.reason) for o in outcomes] == [
+        ("in/locked", "rejected", "cannot read folder: Permission denied"),
+        ("good", "inserted", None),
+    ]
+    with open_store(settings.db, read_only=True) as con:
+        ledger = con.execute(
+            "SELECT name, outcome FROM ingest_ledger ORDER BY ledger_id"
+        ).fetchall()
+    assert ledger == [("in/locked", "rejected"), ("good", "inserted")]
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_with_a_replacement_character(tmp_path):
+    # Such a name once reached Arrow as lone surrogates and stopped the whole batch.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"r\xe9port.xml"), "wb") as latin1_named:
+        latin1_named.write(_other_report("latin1-name"))
+    (folder / "z.xml").write_bytes(CANONICAL_XML)
+    settings = settings_for(tmp_path)
+    outcomes = ingest(settings, folder)
+    assert [(Path(o.path).name, o.outcome) for o in outcomes] == [
+        ("r\ufffdport.xml", "inserted"), ("z.xml", "inserted"),
+    ]  # fmt: skip
+    with open_store(settings.db, read_only=True) as con:
+        names = con.execute("SELECT name FROM ingest_ledger ORDER BY ledger_id").fetchall()
+    assert [Path(n).name for (n,) in names] == ["r\ufffdport.xml", "z.xml"]
+    assert totals(settings).reports == 2

@@ -106,3 +106,24 @@ def test_links_to_files_are_followed_links_to_folders_and_broken_links_are_not(
     assert displays(expand_inputs([str(inbox)])) == [
         os.path.join(str(inbox), name) for name in ["linked.xml", "own.xml"]
     ]
+
+
+def test_a_folder_that_cannot_be_listed_is_an_input_with_its_error(inbox, monkeypatch) -> None:
+    # The operating system refusing one subfolder (chmod 000; root is never refused, so
+    # the refusal is injected): the rest of the folder is still found.
+    real = os.scandir
+    locked = os.path.join(str(inbox), "sub")
+
+    def scandir(path):
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    files = expand_inputs([str(inbox)])
+    assert [(f.display, f.error) for f in files] == [
+        (os.path.join(str(inbox), "a.xml.gz"), None),
+        (os.path.join(str(inbox), "b.xml"), None),
+        (locked, "cannot read folder: Permission denied"),
+        (os.path.join(str(inbox), "sub-x/d.xml"), None),
+    ]
