@@ -102,7 +102,41 @@ def _dispatch(ctx: Context, data: bytes) -> Iterator[Item]:
 
 
 def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
-    yield ctx.payload(data)  # BOM, whitespace and encodings are the parser's business
+    documents = split_reports(data)
+    if len(documents) == 1:
+        yield ctx.payload(data)  # BOM, whitespace and encodings are the parser's business
+        return
+    for number, document in enumerate(documents, start=1):
+        yield ctx.child("xml", f"report {number}").payload(document)
+
+
+_DECLARATION = re.compile(rb"<\?xml\s[^>]*\?>")
+_NAME = rb"(?:[A-Za-z_][\w.-]*:)?feedback"
+_FEEDBACK_START = re.compile(rb"<" + _NAME + rb"[\s>/]")
+_FEEDBACK_ELEMENT = re.compile(rb"<" + _NAME + rb"[\s>].*?</" + _NAME + rb"\s*>", re.DOTALL)
+
+
+def split_reports(data: bytes) -> list[bytes]:
+    """The reports of one XML payload: usually the payload itself, but several when
+    documents were concatenated (``cat a.xml.gz b.xml.gz``: gzip members, each a whole
+    report) or wrapped together (``<reports><feedback>…</feedback><feedback>…``). A
+    parser reads one document and one <feedback> of it, so the rest would be lost.
+
+    Concatenated documents are cut where each declaration starts; otherwise each
+    <feedback> element is cut out, with the first document's declaration (its encoding).
+    """
+    if data.count(b"feedback") <= 2 or len(_FEEDBACK_START.findall(data, 0, len(data))) < 2:
+        return [data]
+    declarations = [m.start() for m in _DECLARATION.finditer(data)]
+    if len(declarations) > 1:
+        cuts = [0, *declarations[1:], len(data)]
+        return [data[start:end] for start, end in zip(cuts, cuts[1:], strict=False)]
+    elements = _FEEDBACK_ELEMENT.findall(data)
+    if len(elements) < 2:
+        return [data]
+    head = _DECLARATION.match(data.lstrip(b"\xef\xbb\xbf \t\r\n"))
+    prefix = head.group() if head else b""
+    return [prefix + element for element in elements]
 
 
 def _gunzip(ctx: Context, data: bytes) -> Iterator[Item]:

@@ -547,3 +547,38 @@ def test_names_from_headers_that_are_not_utf8_are_shown_with_a_replacement_chara
     # The e-mail parser hands undecodable header bytes over as lone surrogates.
     assert display_name("r\udce9port.xml.gz") == "r\ufffdport.xml.gz"
     assert display_name("odd\ud800.xml") == "odd?.xml"
+
+
+SECOND_XML = CANONICAL_XML.replace(b"17000064001234567890", b"second-report")
+
+
+def _body(xml: bytes) -> bytes:
+    return xml.split(b"?>", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "origins"),
+    [
+        ("two gzip members, each a whole report", lambda: gzip_file(CANONICAL_XML)
+         + gzip_file(SECOND_XML), ["in/in/report 1", "in/in/report 2"]),
+        ("two documents back to back", lambda: CANONICAL_XML + b"\n" + SECOND_XML,
+         ["in/report 1", "in/report 2"]),
+        ("two documents without declarations", lambda: _body(CANONICAL_XML) + _body(SECOND_XML),
+         ["in/report 1", "in/report 2"]),
+        ("two reports wrapped together", lambda: b'<?xml version="1.0"?><reports>'
+         + _body(CANONICAL_XML) + _body(SECOND_XML) + b"</reports>",
+         ["in/report 1", "in/report 2"]),
+    ],
+)  # fmt: skip
+def test_several_reports_in_one_payload_are_each_a_payload(name, build, origins) -> None:
+    # A parser reads one document and one <feedback>: the second report used to be lost.
+    items = list(decode_bytes("in", build(), LIMITS))
+    assert [i.origin for i in items] == origins
+    assert all(isinstance(i, Payload) for i in items)
+    assert [b"second-report" in i.data for i in items] == [False, True]
+    assert all(i.data.count(b"<feedback>") == 1 for i in items)
+
+
+def test_a_report_that_mentions_feedback_elsewhere_stays_one_payload() -> None:
+    xml = CANONICAL_XML.replace(b"<email>", b"<email>feedback-feedback@")
+    assert [i.data for i in decode_bytes("in", xml, LIMITS)] == [xml]

@@ -431,3 +431,14 @@ def test_a_file_name_that_is_not_utf8_is_shown_with_a_replacement_character(tmp_
         names = con.execute("SELECT name FROM ingest_ledger ORDER BY ledger_id").fetchall()
     assert [Path(n).name for (n,) in names] == ["r\ufffdport.xml", "z.xml"]
     assert totals(settings).reports == 2
+
+
+def test_two_reports_wrapped_in_one_document_are_both_stored(tmp_path):
+    second = _other_report("second-report")
+    body = [xml.split(b"?>", 1)[1] for xml in (CANONICAL_XML, second)]
+    (tmp_path / "two.xml").write_bytes(b"<reports>" + b"".join(body) + b"</reports>")
+    settings = settings_for(tmp_path)
+    (outcome,) = ingest(settings, tmp_path / "two.xml")
+    assert (outcome.outcome, outcome.reports, outcome.partial) == ("inserted", 2, 0)
+    result = totals(settings)
+    assert (result.reports, result.messages) == (2, 2 * CANONICAL.message_count)
