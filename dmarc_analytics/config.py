@@ -33,6 +33,7 @@ class Limits:
     max_mime_parts: int = 500  # per e-mail message
     max_depth: int = 8  # containers nested in containers
     max_records: int = 1_000_000  # <record> elements per report
+    max_xml_tags: int = 10_000_000  # "<" in one report's XML: bounds its tree's memory
     max_message_bytes: int = 100 * MiB  # one message inside an mbox file
 
 

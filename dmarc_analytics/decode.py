@@ -29,6 +29,7 @@ from dmarc_analytics.decode_base import (
     Item,
     display_name,
     inner_name,
+    other_format,
     size_text,
     sniff,
 )
@@ -247,6 +248,14 @@ def _reject_text(ctx: Context, data: bytes) -> Iterator[Item]:
     )
 
 
+def _reject_other(ctx: Context, data: bytes) -> Iterator[Item]:
+    yield ctx.reject(
+        f"{other_format(data)}, a format DMARC reports are not sent in; unpack it and give the "
+        "files inside",
+        "not-a-report",
+    )
+
+
 def _reject_unknown(ctx: Context, data: bytes) -> Iterator[Item]:
     yield ctx.reject(
         "unrecognised data, not a DMARC report: not XML, JSON, gzip, zip or e-mail "
@@ -263,6 +272,7 @@ _HANDLERS: dict[str, Callable[[Context, bytes], Iterator[Item]]] = {
     "email": decode_mail.decode_mail,
     "mbox": decode_mail.decode_mbox_bytes,
     "json": _classify_json,
+    "other": _reject_other,
     "empty": _reject_empty,
     "text": _reject_text,
     "unknown": _reject_unknown,

@@ -31,6 +31,15 @@ WHITESPACE = b" \t\r\n\f\v"
 # zlib: CMF 0x78 (deflate, 32 KiB window), then one of the four usual FLG bytes
 ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
 
+# Compressed data and archives that DMARC reports do not come in: refused by name.
+OTHER_FORMATS = (
+    (b"BZh", "bzip2 data"),
+    (b"\xfd7zXZ\x00", "xz data"),
+    (b"7z\xbc\xaf\x27\x1c", "7z archive"),
+    (b"Rar!\x1a\x07", "RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "Zstandard data"),
+)
+
 # Optional continuation lines (a message saved mid-header), then a header field name.
 _MAIL_START = re.compile(rb"(?:[ \t][^\n]*\n)*[!-9;-~]+:")
 _MAIL_FIELD = re.compile(
@@ -45,7 +54,7 @@ def sniff(data: bytes) -> str:
     """Name the format of ``data`` from its magic bytes.
 
     Returns one of ``gzip``, ``zip``, ``zlib``, ``xml``, ``json``, ``email``, ``mbox``,
-    ``empty``, ``text`` or ``unknown``.
+    ``other`` (a format of ``OTHER_FORMATS``), ``empty``, ``text`` or ``unknown``.
     """
     if not data:
         return "empty"
@@ -56,6 +65,8 @@ def sniff(data: bytes) -> str:
         return "zip"
     if magic[:2] in ZLIB_HEADERS:
         return "zlib"
+    if other_format(data) is not None:
+        return "other"
     if magic.startswith(UTF16_BOMS):
         return "xml" if _utf16_start(data) == "<" else "text"
     start = _first_significant_byte(data)
@@ -71,6 +82,14 @@ def sniff(data: bytes) -> str:
     if _MAIL_START.match(head) and _MAIL_FIELD.search(head):
         return "email"
     return "unknown" if head.translate(None, _TEXT_BYTES) else "text"
+
+
+def other_format(data: bytes) -> str | None:
+    """The name of the ``OTHER_FORMATS`` format ``data`` is in, if any."""
+    for magic, name in OTHER_FORMATS:
+        if data.startswith(magic) and (magic != b"BZh" or data[3:4].isdigit()):
+            return name
+    return None
 
 
 def _first_significant_byte(data: bytes) -> bytes:

@@ -36,7 +36,7 @@ from dmarc_analytics.model import (
     SpfScope,
     Verdict,
 )
-from dmarc_analytics.parse import check_date_range, open_feedback, read_head
+from dmarc_analytics.parse import MAX_XML_TAGS, check_date_range, open_feedback, read_head
 from dmarc_analytics.parse_fields import (
     COUNT_FAST_DIGITS,
     IssueLog,
@@ -81,6 +81,7 @@ def add_clean_report(
     input_sha256: str,
     origin: str,
     max_records: int,
+    max_tags: int = MAX_XML_TAGS,
 ) -> ReportMeta | None:
     """Add the report in ``data`` to ``builder`` if it is clean; None (nothing added) if not.
 
@@ -88,7 +89,7 @@ def add_clean_report(
     """
     log = IssueLog()
     try:
-        feedback, partial = open_feedback(data, log, max_records)
+        feedback, partial = open_feedback(data, log, max_records, max_tags)
         if partial:
             return None
         names = _names_of(feedback)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
+from dmarc_analytics.config import Limits
 from dmarc_analytics.errors import LimitExceeded, ParseError
 from dmarc_analytics.model import (
     MULTI_DAY_SECONDS,
@@ -45,7 +46,14 @@ _RFC9990_ONLY_METADATA = frozenset({"generator"})
 _RFC9990_ONLY_POLICY = frozenset({"np", "testing", "discovery_method"})
 
 
-def parse_report(data: bytes, origin: str = "", max_records: int = 1_000_000) -> AggregateReport:
+MAX_XML_TAGS = Limits().max_xml_tags
+TAGS_PER_RECORD = 40  # in an indented report with two DKIM results and one SPF result
+TREE_BYTES_PER_TAG = 160
+
+
+def parse_report(
+    data: bytes, origin: str = "", max_records: int = 1_000_000, max_tags: int = MAX_XML_TAGS
+) -> AggregateReport:
     """Read one DMARC aggregate report (RFC 7489, RFC 9990 or the pre-RFC draft).
 
     Raises ``UnsafeXmlError`` for a DOCTYPE or entity declaration, ``NotAggregateReport`` for
@@ -56,7 +64,7 @@ def parse_report(data: bytes, origin: str = "", max_records: int = 1_000_000) ->
     """
     del origin  # part of the stage interface; callers attach it to errors themselves
     log = IssueLog()
-    feedback, partial = open_feedback(data, log, max_records)
+    feedback, partial = open_feedback(data, log, max_records, max_tags)
     try:
         return _read_report(feedback, partial, log, max_records)
     except ParseError as error:
@@ -65,9 +73,20 @@ def parse_report(data: bytes, origin: str = "", max_records: int = 1_000_000) ->
         raise ParseError(f"{error}; the XML is broken and only partly recoverable") from error
 
 
-def open_feedback(data: bytes, log: IssueLog, max_records: int) -> tuple[etree._Element, bool]:
+def open_feedback(
+    data: bytes, log: IssueLog, max_records: int, max_tags: int = MAX_XML_TAGS
+) -> tuple[etree._Element, bool]:
     """The <feedback> element and whether it was recovered (see ``parse_xml``)."""
     data = bytes(data)
+    # The tree takes about 130-180 bytes per tag whatever the tags are, so counting "<"
+    # bounds its memory before it is built (a flood of <x/> took 30 times its size).
+    tags = data.count(b"<")
+    if tags > max_tags:
+        raise LimitExceeded(
+            f"The report has {tags:,} XML tags, more than the limit of {max_tags:,} "
+            f"(max_xml_tags; about {max_tags // TAGS_PER_RECORD:,} records); reading it would "
+            f"take about {tags * TREE_BYTES_PER_TAG / 1e9:.1f} GB of memory"
+        )
     # Cheap refusal before building a huge tree. Every <record> start tag begins "<record"
     # or, with a namespace prefix, "<prefix:record" (counted with its end tag, so twice).
     if data.count(b"<record") + data.count(b":record") > 2 * max_records + 2:

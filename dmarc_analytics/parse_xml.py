@@ -8,9 +8,11 @@ documents go through libxml2's recovery mode instead, and the report is marked p
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
-from dmarc_analytics.errors import NotAggregateReport, ParseError, UnsafeXmlError
+from dmarc_analytics.errors import LimitExceeded, NotAggregateReport, ParseError, UnsafeXmlError
 from dmarc_analytics.parse_fields import IssueLog, local_name
 
 _SAFE_OPTIONS = dict(
@@ -27,6 +29,7 @@ _SAFE_OPTIONS = dict(
 STRICT_PARSER = etree.XMLParser(**_SAFE_OPTIONS)
 RECOVERING_PARSER = etree.XMLParser(recover=True, **_SAFE_OPTIONS)
 
+_HUGE_HINT = re.compile(r",? (?:use|try) XML_PARSE_HUGE(?: option)?")
 _BOM = b"\xef\xbb\xbf"
 _LEADING_WHITESPACE = b" \t\r\n"
 _HEAD_BYTES = 4096
@@ -58,6 +61,12 @@ def read_feedback(data: bytes, log: IssueLog) -> tuple[etree._Element, bool]:
     except etree.XMLSyntaxError as error:
         if "amplification" in str(error):  # entity expansion past libxml2's limit
             raise UnsafeXmlError(UNSAFE_MESSAGE) from error
+        if "XML_PARSE_HUGE" in str(error):  # nesting or a text past libxml2's safety limits
+            detail = _HUGE_HINT.sub("", _first_line(error))
+            raise LimitExceeded(
+                f"The XML goes past the parser's safety limits ({detail}); no DMARC report "
+                "is shaped like that"
+            ) from error
         return _recover(data, error, log), True
     _refuse_doctype(root)
     if local_name(root.tag) != "feedback":

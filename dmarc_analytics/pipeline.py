@@ -57,7 +57,7 @@ _CONTEXT: WorkerContext | None = None
 
 def parse_payloads(
     items: Iterable[Payload | RejectedPart],
-    max_records: int,
+    limits: Limits,
     builder: TableBuilder,
     input_sha256: str,
 ) -> list[PartResult]:
@@ -69,7 +69,7 @@ def parse_payloads(
             continue
         mark = builder.mark()
         try:
-            meta = _parse_payload(item, max_records, builder, input_sha256)
+            meta = _parse_payload(item, limits, builder, input_sha256)
         except DmarcAnalyticsError as exc:
             parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
             continue
@@ -82,12 +82,15 @@ def parse_payloads(
 
 
 def _parse_payload(
-    item: Payload, max_records: int, builder: TableBuilder, input_sha256: str
+    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str
 ) -> ReportMeta:
     content = hashlib.sha256(item.data).hexdigest()
-    meta = add_clean_report(builder, item.data, content, input_sha256, item.origin, max_records)
+    meta = add_clean_report(
+        builder, item.data, content, input_sha256, item.origin, limits.max_records,
+        limits.max_xml_tags,
+    )  # fmt: skip
     if meta is None:  # not clean: the reference path repairs, notes issues or refuses
-        report = parse_report(item.data, item.origin, max_records=max_records)
+        report = parse_report(item.data, item.origin, limits.max_records, limits.max_xml_tags)
         meta = builder.add(report, content, input_sha256, item.origin)
     return meta
 
@@ -191,7 +194,7 @@ def _decode_and_parse(
     (its original still archived). The rest of the batch never notices."""
     mark = builder.mark()
     try:
-        result.parts = parse_payloads(items, context.limits.max_records, builder, result.sha256)
+        result.parts = parse_payloads(items, context.limits, builder, result.sha256)
     except Exception as exc:  # noqa: BLE001 - reported as this input's outcome
         builder.rollback(mark)
         result.parts = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import random
 import time
 import tracemalloc
@@ -165,6 +167,9 @@ def test_bytes_after_a_complete_gzip_stream_are_ignored(trailer: bytes) -> None:
         (b"Note: this is text\n", "text"),
         (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n\x00\x01", "unknown"),
         (b"\x00\x01\x02\x03", "unknown"),
+        (b"BZh91AY&SY", "other"),
+        (b"BZh is text", "text"),
+        (b"\xfd7zXZ\x00\x00", "other"),
     ],
 )
 def test_sniff_names_the_format_from_the_bytes(data: bytes, kind: str) -> None:
@@ -339,6 +344,14 @@ REJECTIONS: list[tuple[str, Callable[[], bytes], list[Expected]]] = [
         [("in", "not-a-report", "JSON document that is neither")],
     ),
     ("invalid-json", lambda: b"{oops", [("in", "not-a-report", "invalid JSON")]),
+    *[
+        (f"other-{name}", lambda data=data: data, [("in", "not-a-report", f"{name}, a format")])
+        for name, data in [
+            ("bzip2 data", bz2.compress(CANONICAL_XML)),
+            ("xz data", lzma.compress(CANONICAL_XML)),
+            ("7z archive", b"7z\xbc\xaf\x27\x1c\x00\x04"),
+        ]
+    ],
     ("mail-without-attachment", lambda: PLAIN_MAIL, [("in", "not-a-report", "e-mail without")]),
     (
         "mail-attachment-unused",

@@ -622,6 +622,36 @@ def test_a_flood_of_empty_records_is_refused_before_the_tree_is_built(record):
     assert time.perf_counter() - start < 0.5
 
 
+def test_a_flood_of_any_element_is_refused_before_the_tree_is_built():
+    # 2M empty extension elements: the tree would take about 30 times the XML's size.
+    data = minimal_report().replace(b"<email>", b"<x>" + b"<y/>" * 2_000_000 + b"</x><email>")
+    start = time.perf_counter()
+    with pytest.raises(LimitExceeded) as raised:
+        parse_report(data, max_tags=1_000_000)
+    assert time.perf_counter() - start < 0.5
+    assert str(raised.value) == (
+        "The report has 2,000,054 XML tags, more than the limit of 1,000,000 (max_xml_tags; "
+        "about 25,000 records); reading it would take about 0.3 GB of memory"
+    )
+    assert parse_report(minimal_report(), max_tags=52).message_count == 2  # the limit itself
+
+
+@pytest.mark.parametrize(
+    ("bulk", "detail"),
+    [
+        (b"<x>" * 300 + b"</x>" * 300, "Excessive depth in document: 256, line 1"),
+        (b"<x>" + b"y" * (11 << 20) + b"</x>", "Resource limit exceeded: Text node too long"),
+    ],
+)
+def test_xml_past_the_parser_safety_limits_is_refused_as_such(bulk, detail):
+    # Recovery used to read such a report partly and blame a missing section.
+    data = minimal_report().replace(b"<email>", bulk + b"<email>")
+    with pytest.raises(LimitExceeded) as raised:
+        parse_report(data)
+    assert str(raised.value).startswith(f"The XML goes past the parser's safety limits ({detail}")
+    assert "XML_PARSE_HUGE" not in str(raised.value)
+
+
 def test_a_reference_to_a_character_xml_forbids_is_replaced_and_flagged():
     # libxml2's recovery keeps &#xD800; as bytes that are not UTF-8, on which lxml raised.
     data = minimal_report().replace(b"<org_name>r.example", b"<org_name>Evil &#xD800; Org")
