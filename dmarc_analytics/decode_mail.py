@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from email.errors import HeaderParseError
+from email.errors import HeaderParseError, InvalidBase64LengthDefect
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
@@ -149,6 +149,14 @@ def _part_items(ctx: Context, part: Message, number: int) -> Iterator[Item]:
         return
     data = part.get_payload(decode=True)
     if isinstance(data, bytes) and _is_candidate(part, sniff(data), filename):
+        if any(isinstance(d, InvalidBase64LengthDefect) for d in part.defects):
+            # the e-mail parser then hands over the base64 text itself, undecoded
+            yield part_ctx.reject(
+                "damaged attachment: its base64 text breaks off in the middle of a group "
+                "(the e-mail was cut short?)",
+                "corrupt",
+            )
+            return
         yield from part_ctx.decode(data)
 
 

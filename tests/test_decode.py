@@ -595,3 +595,15 @@ def test_several_reports_in_one_payload_are_each_a_payload(name, build, origins)
 def test_a_report_that_mentions_feedback_elsewhere_stays_one_payload() -> None:
     xml = CANONICAL_XML.replace(b"<email>", b"<email>feedback-feedback@")
     assert [i.data for i in decode_bytes("in", xml, LIMITS)] == [xml]
+
+
+def test_a_base64_attachment_cut_mid_group_is_called_damaged() -> None:
+    mail = report_mail(gzip_file(CANONICAL_XML), "application/gzip", "r.xml.gz").as_bytes()
+    head, _, body = mail.partition(b"Content-Transfer-Encoding: base64")
+    encoded = body.split(b"\n\n", 1)[1].split(b"\n--", 1)[0].replace(b"\n", b"")
+    cut = encoded[: len(encoded) // 4 * 4 - 3]  # one character into a four-character group
+    damaged = mail.replace(body.split(b"\n\n", 1)[1].split(b"\n--", 1)[0], cut)
+    assert_outcomes(
+        decode_bytes("in", damaged, LIMITS),
+        [("in/part 2 (r.xml.gz)", "corrupt", "damaged attachment: its base64 text breaks off")],
+    )
