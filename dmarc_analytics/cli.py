@@ -26,19 +26,6 @@ def _settings(db: str | None, **overrides: Any) -> Settings:
     return load_settings().with_overrides(db=Path(db) if db else None, **overrides)
 
 
-def announce_upgrade(settings: Settings) -> None:
-    """Say so on stderr before a write applies migrations: on a large database an upgrade
-    builds new tables and takes a while."""
-    from dmarc_analytics.store import pending_migrations
-
-    if pending_migrations(settings.db, settings.lock_timeout):
-        click.echo(
-            "upgrading the database for this version (once; on millions of records it takes "
-            "a minute or so)",
-            err=True,
-        )
-
-
 def library_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -86,6 +73,19 @@ def filter_from_options(options: dict[str, Any]) -> Filter:
 @click.version_option(__version__, prog_name="dmarc-analytics")
 def main() -> None:
     """Local, private analytics for DMARC aggregate reports."""
+    from dmarc_analytics.store import on_upgrade
+
+    on_upgrade(_announce_upgrade)
+
+
+def _announce_upgrade(migrations: list[str]) -> None:
+    """On a large database an upgrade builds new tables for a while: say so first."""
+    del migrations
+    click.echo(
+        "upgrading the database for this version (once; on millions of records it takes a "
+        "minute or so)",
+        err=True,
+    )
 
 
 @main.command()
@@ -106,7 +106,6 @@ def ingest(
     settings = _settings(db, archive=archive, workers=workers)
     if not paths and not watch:
         raise click.UsageError("give at least one PATH, or --watch DIR")
-    announce_upgrade(settings)
     if paths:
         run_ingest(settings, paths, as_json)
     if watch:
@@ -169,9 +168,7 @@ def reparse(db: str | None, as_json: bool) -> None:
     """Rebuild every report table from the archived originals (after an upgrade)."""
     from dmarc_analytics.ingest_cli import run_reparse
 
-    settings = _settings(db)
-    announce_upgrade(settings)
-    run_reparse(settings, as_json)
+    run_reparse(_settings(db), as_json)
 
 
 @main.command()
@@ -187,10 +184,8 @@ def purge(db: str | None, demo: bool, since: Any, until: Any, policy_domain: str
 
     if not (demo or since or until or policy_domain):
         raise click.UsageError("give --demo, --since/--until or --policy-domain")
-    settings = _settings(db)
-    announce_upgrade(settings)
     removed = purge_reports(
-        settings,
+        _settings(db),
         since=since.date() if since else None,
         until=until.date() if until else None,
         policy_domain=policy_domain,

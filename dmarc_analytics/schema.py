@@ -9,6 +9,7 @@ database lock).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -301,8 +302,11 @@ def migrations_to_apply(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [m.name for m in MIGRATIONS if m.name not in applied]
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply pending migrations; return the number of migrations now applied.
+def ensure_schema(
+    con: duckdb.DuckDBPyConnection, notice: Callable[[list[str]], None] | None = None
+) -> int:
+    """Apply pending migrations (calling ``notice`` with their names first when the
+    database had some already: an upgrade); return the number of migrations now applied.
 
     :raises SchemaError: if the database knows migrations this version does not.
     """
@@ -318,6 +322,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> int:
             f"database was written by a newer version (migrations {', '.join(unknown)}); "
             "upgrade dmarc-analytics"
         )
+    pending = [m.name for m in MIGRATIONS if m.name not in applied]
+    if pending and applied and notice is not None:  # a new file is not an upgrade
+        notice(pending)
     for index, migration in enumerate(MIGRATIONS, start=1):
         if migration.name in applied:
             continue

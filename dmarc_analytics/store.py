@@ -12,7 +12,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -37,10 +37,20 @@ def open_store(
     con = _connect_with_retry(path, read_only, timeout)
     try:
         if not read_only:
-            ensure_schema(con)  # about a millisecond when nothing is pending
+            ensure_schema(con, _upgrade_notice)  # about a millisecond when nothing is pending
         yield con
     finally:
         con.close()
+
+
+_upgrade_notice: Callable[[list[str]], None] | None = None
+
+
+def on_upgrade(notice: Callable[[list[str]], None] | None) -> None:
+    """Have ``notice(names of the pending migrations)`` called in this process before an
+    open applies migrations (the CLI says so on stderr)."""
+    global _upgrade_notice
+    _upgrade_notice = notice
 
 
 def pending_migrations(path: Path, timeout: float = 20.0) -> list[str]:
