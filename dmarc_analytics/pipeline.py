@@ -36,6 +36,7 @@ from dmarc_analytics.writer import write_batch
 
 BATCH_RECORDS = 100_000
 BATCH_FILES = 2_000
+BATCH_KNOWN_FILES = 50_000  # files ingested before cost a ledger row each: far cheaper
 BATCH_SECONDS = 5.0
 PARALLEL_THRESHOLD = 16  # fewer inputs than this are parsed in-process
 # Inputs parsed together by one worker and sent back as one set of Arrow tables: big enough
@@ -289,7 +290,7 @@ class Ingestor:
         self.demo = demo
         self.on_outcome = on_outcome
         self._pending: list[ChunkResult] = []
-        self._pending_records = self._pending_files = 0
+        self._pending_records = self._pending_files = self._pending_known = 0
         self._pending_since = 0.0
         self.outcomes: list[FileOutcome] = []
         self._wrote = False
@@ -351,16 +352,20 @@ class Ingestor:
             self._pending_since = time.monotonic()
         self._pending.append(result)
         self._pending_records += result.records
-        self._pending_files += len(result.files)
+        known = sum(file.known_reports is not None for file in result.files)
+        self._pending_known += known
+        self._pending_files += len(result.files) - known
         if (
             self._pending_records >= BATCH_RECORDS
             or self._pending_files >= BATCH_FILES
+            or self._pending_known >= BATCH_KNOWN_FILES
             or time.monotonic() - self._pending_since >= BATCH_SECONDS
         ):
             self.flush()
 
     def finish(self) -> None:
-        """Write what is pending, then bring the rollups up to date (once per run)."""
+        """Write what is pending, then bring the rollups up to date (once per run, and only
+        after a run that stored reports)."""
         self.flush()
         if self._wrote:
             self._wrote = False
@@ -372,10 +377,13 @@ class Ingestor:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        self._pending_records = self._pending_files = 0
+        self._pending_records = self._pending_files = self._pending_known = 0
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
             outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
-        self._wrote = True
+        # Only stored reports make rollup months stale; ledger rows alone change none.
+        self._wrote = self._wrote or any(
+            part.outcome == "inserted" for outcome in outcomes for part in outcome.parts
+        )
         for outcome in outcomes:
             if self.keep_outcomes:
                 self.outcomes.append(outcome)

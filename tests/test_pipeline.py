@@ -91,6 +91,13 @@ def test_a_batch_is_written_once_it_holds_batch_files_inputs(tmp_path, monkeypat
     assert len(ingest(settings, folder)) == 60
     assert batches == [15, 15, 15, 15]  # chunks of 15 inputs, each over the limit of 10
     assert totals(settings).reports == 60
+    # Files ingested before cost a ledger row each: a run of them is one batch, and with no
+    # report stored there are no rollups to rebuild.
+    refreshes = []
+    monkeypatch.setattr(pipeline, "refresh_rollups", lambda con: refreshes.append(1))
+    batches.clear()
+    assert {o.outcome for o in ingest(settings, folder)} == {"duplicate"}
+    assert (batches, refreshes) == ([60], [])
 
 
 def test_mixed_zip_counts_each_part(tmp_path):
