@@ -73,23 +73,24 @@ def write_batch(
         _insert_all(con, rows)
         _insert_originals(con, [f for c in chunks for f in c.files], now)
         if via != "reparse":  # given again by the user: no longer kept out
-            _readmit(con, [i for i, (key, _) in seen.items() if key >= first_key])
+            _readmit(con, [i for i, (key, *_) in seen.items() if key >= first_key])
         bump_data_version(con)
     return outcomes
 
 
 def _existing_identities(
     con: duckdb.DuckDBPyConnection, files: list[FileResult]
-) -> dict[str, tuple[int, str]]:
+) -> dict[str, tuple[int, str, bool]]:
+    """identity -> (report key, content sha256, partial) of the stored reports."""
     identities = [p.report.identity for f in files for p in f.parts if p.report is not None]
     if not identities:
         return {}
     rows = con.execute(
-        "SELECT identity, report_key, content_sha256 FROM reports "
+        "SELECT identity, report_key, content_sha256, partial FROM reports "
         "WHERE identity IN (SELECT unnest($ids))",
         {"ids": identities},
     ).fetchall()
-    return {identity: (key, content) for identity, key, content in rows}
+    return {identity: (key, content, partial) for identity, key, content, partial in rows}
 
 
 def _readmit(con: duckdb.DuckDBPyConnection, identities: list[str]) -> None:
@@ -111,7 +112,7 @@ def _next_ids(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 def _place_file(
     file: FileResult,
-    seen: dict[str, tuple[int, str]],
+    seen: dict[str, tuple[int, str, bool]],
     next_key: int,
     ledger_id: int,
     rows: _Rows,
@@ -133,7 +134,7 @@ def _place_file(
         outcome.reports += 1
         known = seen.get(report.identity)
         if known is None:
-            seen[report.identity] = (next_key, report.content_sha256)
+            seen[report.identity] = (next_key, report.content_sha256, report.partial)
             keys[report.index] = next_key
             outcome.records += report.records
             outcome.messages += report.messages
@@ -152,7 +153,12 @@ def _place_file(
                  ledger_id, now)
             )  # fmt: skip
             outcome.parts.append(
-                PartOutcome(part.origin, "conflict", _CONFLICT, report_key=known[0])
+                PartOutcome(
+                    part.origin,
+                    "conflict",
+                    _conflict_reason(known[2], report.partial),
+                    report_key=known[0],
+                )  # fmt: skip
             )
     _settle_outcome(outcome)
     for ordinal, part_outcome in enumerate(outcome.parts):
@@ -172,6 +178,14 @@ _CONFLICT = (
     "conflict: a report with the same identity but different content is already stored; "
     "the earlier one is kept"
 )
+_PARTIAL_KEPT = (
+    " (it is partial, read from broken XML, and this copy is complete: the totals may miss "
+    "messages that only this copy has)"
+)
+
+
+def _conflict_reason(kept_partial: bool, new_partial: bool) -> str:
+    return _CONFLICT + (_PARTIAL_KEPT if kept_partial and not new_partial else "")
 
 
 def _settle_outcome(outcome: FileOutcome) -> None:

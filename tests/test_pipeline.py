@@ -449,3 +449,20 @@ def test_two_reports_wrapped_in_one_document_are_both_stored(tmp_path):
     assert (outcome.outcome, outcome.reports, outcome.partial) == ("inserted", 2, 0)
     result = totals(settings)
     assert (result.reports, result.messages) == (2, 2 * CANONICAL.message_count)
+
+
+def test_a_complete_copy_of_a_partial_report_is_a_conflict_that_says_so(tmp_path):
+    # The first copy stays (the identity rule); the reason says what the totals may miss.
+    cut = CANONICAL_XML.rfind(b"<record>")
+    (tmp_path / "a-truncated.xml").write_bytes(CANONICAL_XML[:cut] + b"<record><row>")
+    (tmp_path / "b-complete.xml").write_bytes(CANONICAL_XML)
+    settings = settings_for(tmp_path)
+    first, second = ingest(settings, tmp_path / "a-truncated.xml", tmp_path / "b-complete.xml")
+    assert (first.outcome, first.partial, second.outcome, second.conflicts) == (
+        "inserted", 1, "duplicate", 1,
+    )  # fmt: skip
+    assert second.reason.endswith(
+        "the earlier one is kept (it is partial, read from broken XML, and this copy is "
+        "complete: the totals may miss messages that only this copy has)"
+    )
+    assert totals(settings).records == len(CANONICAL.records) - 1
