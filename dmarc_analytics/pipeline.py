@@ -72,6 +72,7 @@ def parse_payloads(
         try:
             meta = _parse_payload(item, limits, builder, input_sha256)
         except DmarcAnalyticsError as exc:
+            builder.rollback(mark)
             parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
             continue
         except Exception as exc:  # noqa: BLE001 - a fault no rule foresaw costs this part only
