@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
-from dmarc_analytics.i18n import t
+from dmarc_analytics.i18n import t, visible_controls
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -54,9 +54,21 @@ _LAYOUT = {
 }
 
 
+LABEL_CHARS = 40  # longer category labels are cut (in full in the hover text)
+
+
 def escape(value: object) -> str:
-    """Report text made safe for plotly labels: ``<``, ``>`` and ``&`` as entities."""
-    return html.escape("" if value is None else str(value), quote=False)
+    """Report text made safe for plotly labels: ``<``, ``>`` and ``&`` as entities, and
+    characters that reorder text shown by name."""
+    return html.escape(visible_controls("" if value is None else str(value)), quote=False)
+
+
+def short_label(value: object) -> str:
+    """An escaped category label of at most ``LABEL_CHARS`` characters."""
+    text = visible_controls("" if value is None else str(value))
+    if len(text) > LABEL_CHARS:
+        text = text[: LABEL_CHARS - 1] + "…"
+    return html.escape(text, quote=False)
 
 
 def series_label(value: str, kind: str = "result") -> str:
@@ -157,10 +169,11 @@ def source_timeline(frame: pd.DataFrame, source_ip: str) -> go.Figure:
 def reporters(frame: pd.DataFrame, top: int = 15) -> go.Figure:
     """Horizontal bars per reporter, split into DMARC pass and fail messages."""
     part = frame.head(top).iloc[::-1]
-    names = [escape(name) for name in part["reporter"]]
+    names = [escape(name) for name in part["reporter"]]  # the categories, in full
+    labels = [short_label(name) for name in part["reporter"]]
     passed = (part["messages"] * part["dmarc_pass_rate"]).round().astype("int64")
     failed = part["messages"].astype("int64") - passed
-    hover = "%{x:,} " + t("chart.messages_hover")
+    hover = "%{x:,} " + t("chart.messages_hover")  # the unified hover names the reporter
     traces = [
         {"type": "bar", "y": names, "x": numbers, "orientation": "h",
          "name": series_label(value), "marker": {"color": RESULT_COLOURS[value]},
@@ -171,5 +184,6 @@ def reporters(frame: pd.DataFrame, top: int = 15) -> go.Figure:
         **_LAYOUT, "hovermode": "y unified", "height": max(260, 60 + 28 * len(part)),
         "barmode": "stack", "title": {"text": t("chart.reporters_title")},
         "xaxis": {"title": {"text": t("chart.messages_axis")}},
-        "yaxis": {"title": {"text": t("chart.reporter_axis")}, "type": "category"},
+        "yaxis": {"title": {"text": t("chart.reporter_axis")}, "type": "category",
+                  "tickmode": "array", "tickvals": names, "ticktext": labels},
     })  # fmt: skip

@@ -53,7 +53,11 @@ def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
         metavar = {"date": "YYYY-MM-DD", "yesno": "yes|no", "network": "IP|CIDR"}.get(
             spec.kind, "|".join(spec.choices) if spec.choices else "VALUE"
         )
-        suffix = " (repeat or comma-separate for several)" if multiple else ""
+        suffix = (
+            " (repeat or comma-separate for several; a value with a comma in double quotes)"
+            if multiple
+            else ""
+        )
         func = click.option(
             option, spec.name, multiple=multiple, metavar=metavar, help=spec.help + suffix
         )(func)

@@ -8,6 +8,7 @@ this table.
 
 from __future__ import annotations
 
+import csv
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -76,7 +77,7 @@ class Filter:
             if isinstance(value, bool):
                 params[f.name] = "yes" if value else "no"
             elif isinstance(value, tuple):
-                params[f.name] = ",".join(value)
+                params[f.name] = ",".join(quote_value(item) for item in value)
             else:
                 params[f.name] = value.isoformat() if isinstance(value, date) else str(value)
         return params
@@ -103,10 +104,20 @@ class Filter:
 
 
 def _split(raw: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """Comma-separated values; a value holding a comma is written in double quotes
+    (``"Example, Inc."``), as in CSV."""
     if raw is None:
         return []
     items = [raw] if isinstance(raw, str) else list(raw)
-    return [p.strip() for item in items for p in item.split(",") if p.strip()]
+    parts = (p for item in items for p in next(csv.reader([item], skipinitialspace=True), []))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def quote_value(value: str) -> str:
+    """A value as one item of a comma-separated parameter (quoted if it holds a comma)."""
+    if "," in value or value.startswith('"'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def _convert(spec: Field, parts: list[str]) -> object:
@@ -134,7 +145,9 @@ def _convert(spec: Field, parts: list[str]) -> object:
         return lowered
     if spec.kind == "network":
         return tuple(dict.fromkeys(_network(p) for p in parts))
-    return tuple(dict.fromkeys(p.lower().rstrip(".") for p in parts))
+    if spec.name == "reporter":  # an organisation's name: "Test Inc." keeps its dot
+        return tuple(dict.fromkeys(p.lower() for p in parts))
+    return tuple(dict.fromkeys(p.lower().rstrip(".") for p in parts))  # domains
 
 
 def _network(text: str) -> str:

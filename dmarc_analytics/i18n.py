@@ -11,6 +11,7 @@ Markdown string, only into the ``{value}`` slots of plain-text messages shown as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from dmarc_analytics.filters import Filter
@@ -76,6 +77,8 @@ _EN: dict[str, str] = {
     "filter.fail": "fail",
     "filter.clear": "Clear filter",
     "filter.bad_link": "The link's filter could not be used: {message}",
+    "filter.bad_zone": "The link's time zone {zone} is not one this app knows; times are "
+    "shown in UTC.",
     "filter.bad_value": "Not applied: {message}",
     "filter.help.since": "Reports whose period begins on or after this UTC day.",
     "filter.help.until": "Reports whose period begins on or before this UTC day.",
@@ -156,7 +159,7 @@ _EN: dict[str, str] = {
     "section.report": "One report",
     "section.report_meta": "Report",
     "section.report_policy": "Published policy",
-    "section.report_rows": "Records ({count})",
+    "section.report_rows": "Records ({records})",
     "section.report_issues": "Issues noticed while reading",
     "section.report_xml": "Original XML",
     "section.outcomes": "This session's uploads",
@@ -438,10 +441,38 @@ def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:
 _MARKDOWN = frozenset("\\`*_{}[]()<>#+-.!|~$:&")
 
 
+# Streamlit turns web and e-mail addresses into links and ``:name:`` codes into icons,
+# emoji and colours after the Markdown is parsed, so escapes cannot stop them; a zero-width
+# space breaks each such pattern up without changing what is shown.
+_ZWSP = "\u200b"
+_AFTER_PARSING = re.compile(r"(?i)(:|www\.|@)")
+
+
+# Characters that reorder the text around them (right-to-left overrides and isolates): in
+# report data they can make "\u202egnp.exe" read "exe.png", so they are shown by name.
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible_controls(text: str) -> str:
+    """Report text with its bidirectional control characters shown as ``<U+202E>``."""
+    return _BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
 def markdown_escape(text: str) -> str:
-    """Text from data made inert for Markdown: every Markdown punctuation backslash-escaped,
-    so it is shown exactly as it is (``st.markdown``, ``st.error`` and friends)."""
-    return "".join("\\" + c if c in _MARKDOWN else c for c in text)
+    """Text from data made inert for Markdown, so it is shown exactly as it is
+    (``st.markdown``, ``st.error`` and friends): every Markdown punctuation backslash-escaped,
+    and a zero-width space in the patterns Streamlit acts on after parsing (``http:``,
+    ``www.``, ``a@b``, ``:material/icon:``, ``:red[text]``)."""
+    broken = _AFTER_PARSING.sub(lambda m: _break(m.group()), visible_controls(text))
+    return "".join("\\" + c if c in _MARKDOWN else c for c in broken)
+
+
+def _break(pattern: str) -> str:
+    if pattern == ":":
+        return ":" + _ZWSP
+    if pattern == "@":
+        return _ZWSP + "@"
+    return pattern[:-1] + _ZWSP + "."  # www.
 
 
 def yes_no(value: object) -> str:

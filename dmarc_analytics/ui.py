@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -164,7 +165,7 @@ def page_setup(page_key: str) -> Page:
     st.title(t(f"page.{page_key}"))
     st.caption(t(f"intro.{page_key}"))
     if page_key != "ingest":
-        st.markdown(i18n.describe_filter(flt, quote=markdown_escape))
+        st.markdown(i18n.describe_filter(flt, quote=markdown_code))
     notice = st.session_state.pop(StateKeys.NOTICE, None)
     if notice:
         st.success(notice)
@@ -309,6 +310,20 @@ def format_time(moment: datetime, zone: str) -> str:
 def code_span(text: str) -> str:
     """Text for inside a Markdown code span (backticks would end it)."""
     return text.replace("`", "'")
+
+
+_DIRECTIVE = re.compile(r":(?=[A-Za-z_]*[g-zG-Z_][A-Za-z_]*[/\[])")  # :material/…, :red[…]
+
+
+def markdown_code(text: str) -> str:
+    """Data shown exactly as it is inside Markdown, as a code span: nothing in a code span
+    is Markdown, and Streamlit makes no links, icons or colours there either (though it
+    rewrites ``:material/name:`` even there, so a zero-width space follows such a colon)."""
+    text = _DIRECTIVE.sub(":\u200b", text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def show_error(exc: DmarcAnalyticsError) -> NoReturn:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from zoneinfo import available_timezones
 
 import streamlit as st
 
 from dmarc_analytics.errors import FilterError
-from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter
+from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter, quote_value
 from dmarc_analytics.i18n import markdown_escape, t
 
 ANY = "any"
@@ -39,8 +40,10 @@ def restore_filter(state_key: str, tz_key: str) -> Filter:
         return st.session_state[state_key]
     params = {key: st.query_params.get_all(key) for key in st.query_params}
     zone = params.pop(TZ_PARAM, None)
-    if zone:
+    if zone and zone[-1] in available_timezones():
         st.session_state[tz_key] = zone[-1]
+    elif zone:
+        st.error(t("filter.bad_zone", zone=markdown_escape(zone[-1][:100])))
     try:
         flt = Filter.from_params(params)
     except FilterError as exc:
@@ -141,7 +144,7 @@ def _param(value: Any) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value) or None
+        return ",".join(quote_value(str(v)) for v in value) or None
     return str(value).strip() or None
 
 

@@ -17,7 +17,7 @@ import streamlit as st
 
 from dmarc_analytics import insights, maintenance, synth
 from dmarc_analytics.errors import DmarcAnalyticsError
-from dmarc_analytics.i18n import t
+from dmarc_analytics.i18n import markdown_escape, t
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.ui import Page, StateKeys, clear_caches, code_span, show_error
@@ -96,8 +96,9 @@ def upload_section(page: Page) -> None:
 
         def blobs() -> Iterator[tuple[str, bytes]]:
             for index, upload in enumerate(new):
-                bar.progress(index / len(new), t("upload.progress", name=upload.name,
-                                                 done=index + 1, total=len(new)))  # fmt: skip
+                name = markdown_escape(upload.name)  # the progress text is Markdown
+                bar.progress(index / len(new), t("upload.progress", name=name, done=index + 1,
+                                                 total=len(new)))  # fmt: skip
                 yield upload.name, upload.getvalue()
 
         outcomes = _ingest(Ingestor(page.settings, via="upload"), blobs())

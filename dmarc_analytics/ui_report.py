@@ -73,7 +73,7 @@ def show_report(page: Page, report_key: int) -> None:
             show_table(detail.issues, "reports_issues", page.zone)
     left, right = st.columns([3, 2])
     with left:
-        st.markdown(f"**{t('section.report_rows', count=f'{len(detail.records):,}')}**")
+        st.markdown(f"**{t('section.report_rows', records=f'{len(detail.records):,}')}**")
         records = detail.records
         show_table(records.head(shown_rows("reports_rows")), "reports_rows", page.zone,
                    total=len(records), all_rows=lambda: records, styler=_coloured)  # fmt: skip

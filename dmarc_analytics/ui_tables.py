@@ -16,7 +16,7 @@ import streamlit as st
 
 from dmarc_analytics.charts import PASS_COLOUR
 from dmarc_analytics.export import frame_to_csv_bytes
-from dmarc_analytics.i18n import t
+from dmarc_analytics.i18n import t, visible_controls
 
 STEP = 1000  # rows shown at first, and added by each "show more"
 RATE_COLUMNS = frozenset({"dmarc_pass_rate", "spf_aligned_rate", "dkim_aligned_rate"})
@@ -42,9 +42,9 @@ def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
     return frame
 
 
-def _blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Missing text shown as an empty cell: the grid writes "None", which reads like a value
-    the report gave (a comment "None")."""
+def _shown_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as shown: missing text as an empty cell (the grid writes "None", which
+    reads like a value the report gave), characters that reorder text shown by name."""
     text = [
         c
         for c in frame.columns
@@ -53,7 +53,13 @@ def _blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
     ]
     if not text:
         return frame
-    return frame.assign(**{c: frame[c].fillna("") for c in text})
+    return frame.assign(**{c: frame[c].map(_shown_cell) for c in text})
+
+
+def _shown_cell(value: object) -> object:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    return visible_controls(value) if isinstance(value, str) else value
 
 
 def column_config(frame: pd.DataFrame, zone: str) -> dict[str, Any]:
@@ -140,7 +146,7 @@ def show_table(
     """
     if columns is not None:
         frame = frame[columns]
-    shown = _blank_missing_text(localize(frame, zone))
+    shown = _shown_text(localize(frame, zone))
     if shown.empty:
         st.caption(t("table.empty"))
     else:

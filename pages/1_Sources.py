@@ -33,7 +33,7 @@ with right:
     st.markdown(f"**{t('section.drill_spf')}**")
     show_table(spf, "sources_spf", page.zone)
 
-st.markdown(f"**{t('section.drill_records', ip=ui.markdown_escape(ip))}**")
+st.markdown(f"**{t('section.drill_records', ip=ui.markdown_code(ip))}**")
 records = page.query(insights.source_records, ip, limit=shown_rows("sources_records"))
 show_table(records, "sources_records", page.zone,
            all_rows=page.deferred(insights.source_records, ip))

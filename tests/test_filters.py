@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from dmarc_analytics.errors import FilterError
-from dmarc_analytics.filters import FIELDS, Filter, compile_filter
+from dmarc_analytics.filters import FIELDS, Filter, compile_filter, quote_value
 
 CASES = [
     ({}, "TRUE", {}),
@@ -102,3 +102,17 @@ def test_every_field_is_a_filter_attribute():
         "disposition", "dmarc", "spf_aligned", "dkim_aligned",
     ]  # fmt: skip
     assert all(hasattr(Filter(), n) for n in names)
+
+
+def test_reporter_names_keep_their_dots_and_commas_are_quoted():
+    # "Test Inc." lost its dot and "Example, Inc." was cut in two, so neither matched.
+    flt = Filter.from_params({"reporter": ["Test Inc.", '"Example, Inc."'],
+                              "policy_domain": "Example.COM."})  # fmt: skip
+    assert flt.reporter == ("test inc.", "example, inc.")
+    assert flt.policy_domain == ("example.com",)  # a domain's trailing dot still goes
+    assert flt.to_params()["reporter"] == 'test inc.,"example, inc."'
+    assert Filter.from_params(flt.to_params()) == flt
+    assert Filter.from_params({"reporter": 'a, b ,"c,d", "say ""hi"""'}).reporter == (
+        "a", "b", "c,d", 'say "hi"',
+    )  # fmt: skip
+    assert quote_value('say "hi"') == 'say "hi"' and quote_value('"x') == '"""x"'

@@ -125,8 +125,10 @@ def start(page: str | None = None, params: dict[str, str] | None = None) -> AppT
 
 
 def plain(markdown: str) -> str:
-    """Markdown text with its backslash escapes removed (what the browser shows)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """Markdown text with its code spans and backslash escapes undone (what the browser
+    shows)."""
+    text = re.sub(r"(`+) ?(.*?) ?\1", lambda m: m.group(2).replace("\\", "\\\\"), markdown)
+    return re.sub(r"\\(.)", r"\1", text).replace("\u200b", "")
 
 
 def nav_links(at: AppTest) -> list[str]:
@@ -307,6 +309,17 @@ def test_a_time_zone_relabels_days_and_times(loaded):
     assert at.query_params == {"tz": "Asia/Tokyo"}
 
 
+def test_a_link_with_a_time_zone_uses_it_and_an_unknown_one_says_so(loaded):
+    at = start(params={"tz": "Asia/Tokyo"})
+    assert not at.error
+    assert chart(at)["layout"]["xaxis"]["title"]["text"] == "Day (Asia/Tokyo)"
+    at = start(params={"tz": "Mars/Olympus"})
+    assert [plain(e.value) for e in at.error] == [
+        "The link's time zone Mars/Olympus is not one this app knows; times are shown in UTC."
+    ]
+    assert chart(at)["layout"]["xaxis"]["title"]["text"] == "Day (UTC)"
+
+
 @pytest.mark.parametrize("page", [None, *PAGES])
 def test_every_page_runs_on_the_loaded_database(loaded, page):
     at = start(page)
@@ -372,6 +385,7 @@ def test_reports_list_and_one_report_with_its_original_xml(loaded, downloads):
     meta = at.dataframe[1].value
     assert ["Report ID", "y1"] in meta.values.tolist()
     rows = at.dataframe[3].value
+    assert "**Records (2)**" in [m.value for m in at.markdown]
     assert rows["source_ip"].tolist() == ["192.0.2.1", "198.51.100.9"]
     assert rows["disposition"].tolist() == ["none", "reject"]
     xml = at.code[0].value
@@ -455,6 +469,27 @@ def test_chart_labels_from_report_data_are_escaped():
     assert list(figure.data[0].y) == ["&lt;b&gt;evil&lt;/b&gt; &amp; co"]
     assert figure.data[0].marker.color == charts.PASS_COLOUR
     assert figure.data[1].marker.color == charts.FAIL_COLOUR
+
+
+def test_long_reporter_names_are_cut_on_the_axis_and_bidi_controls_are_shown():
+    import pandas as pd
+
+    names = ["x" * 10_000, "\u202egnp.exe", "y" * 10_000]  # the long ones share no prefix
+    frame = pd.DataFrame({"reporter": names, "messages": [4, 3, 2],
+                          "dmarc_pass_rate": [0.5, 1.0, 0.0]})  # fmt: skip
+    layout = charts.reporters(frame).to_plotly_json()["layout"]["yaxis"]
+    assert layout["ticktext"] == ["y" * 39 + "…", "&lt;U+202E&gt;gnp.exe", "x" * 39 + "…"]
+    assert [len(v) for v in layout["tickvals"]] == [10_000, 21, 10_000]  # distinct, in full
+    at = AppTest.from_function(_table_of, args=(names[1],)).run()
+    assert at.dataframe[0].value["reporter"].tolist() == ["<U+202E>gnp.exe"]
+
+
+def _table_of(name: str) -> None:
+    import pandas as pd
+
+    from dmarc_analytics.ui_tables import show_table
+
+    show_table(pd.DataFrame({"reporter": [name], "messages": [1]}), "t")
 
 
 def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
@@ -610,6 +645,27 @@ def test_opening_a_database_of_an_older_version_upgrades_it_with_a_message(loade
     assert i18n.t("store.upgrading") not in shown
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["http://evil.example/x", "www.evil.example", "mail@evil.example", ":material/lock:",
+     ":red[RED]", "\u202egnp.exe"],
+)  # fmt: skip
+def test_data_in_markdown_makes_no_links_icons_or_colours(value):
+    # Streamlit acts on these after parsing, so backslash escapes alone did not stop them:
+    # a zero-width space breaks each pattern up, and reordering characters are named.
+    escaped = i18n.markdown_escape(value).replace("\\", "")
+    for pattern in ("http:/", "www.", "l@", ":material", ":red[", "\u202e"):
+        assert pattern not in escaped
+    assert escaped.replace("\u200b", "") == value.replace("\u202e", "<U+202E>")
+
+
+def test_a_code_span_holds_any_value_exactly():
+    assert ui.markdown_code("2001:db8::1") == "`2001:db8::1`"  # addresses stay copyable
+    assert ui.markdown_code("a`b") == "``a`b``"
+    assert ui.markdown_code("`x`") == "`` `x` ``"
+    assert ui.markdown_code(":material/lock:") == "`:\u200bmaterial/lock:`"
+
+
 def test_counted_messages_use_the_singular_for_one():
     assert i18n.t("table.csv", 1, total="1") == "Download CSV (1 row)"
     assert i18n.t("table.csv", 2, total="2") == "Download CSV (2 rows)"
@@ -617,6 +673,8 @@ def test_counted_messages_use_the_singular_for_one():
     assert i18n.t("manage.purged", 1, reports="1") == "Removed 1 report."
     # a key without a singular form reads the same for one
     assert i18n.t("table.rows", 1, shown="1", total="1") == "Showing 1 of 1 rows."
+    # ``count`` chooses the form and fills no slot: a {count} slot would stay unfilled
+    assert [k for k, text in i18n.CATALOGUE["en"].items() if "{count}" in text] == []
 
 
 def test_every_catalogue_key_the_app_names_exists():
