@@ -43,9 +43,9 @@ _EN: dict[str, str] = {
     # empty database and demo data
     "empty.title": "No reports yet",
     "empty.body": "This database holds no DMARC aggregate reports. Add some on the Ingest page "
-    "(upload files or put them in the drop folder `{inbox}`), or load the demo dataset.",
+    "(upload files or put them in the drop folder {inbox}), or load the demo dataset.",
     "empty.body_no_demo": "This database holds no DMARC aggregate reports. Add some on the "
-    "Ingest page (upload files or put them in the drop folder `{inbox}`).",
+    "Ingest page (upload files or put them in the drop folder {inbox}).",
     "empty.link": "Go to Ingest",
     "empty.filtered": "No records match this filter. Widen it in the sidebar or clear it.",
     "demo.button": "Load demo data",
@@ -332,7 +332,7 @@ _EN: dict[str, str] = {
     "ledger.outcome": "Outcome",
     "ledger.all": "All",
     "ledger.search": "Search file names and reasons",
-    "dropfolder.status": "Files put in `{inbox}` are ingested within a few seconds while the "
+    "dropfolder.status": "Files put in {inbox} are ingested within a few seconds while the "
     "app is open in a browser, and at the next page load otherwise. Each file is ingested "
     "once: the ledger knows it by its hash.",
     "store.upgrading": "Upgrading the database for this version of the app. This happens "
@@ -370,7 +370,7 @@ _EN: dict[str, str] = {
     "manage.archive": "Keep originals in the archive",
     "manage.archive_help": "For this session: archived originals are what re-parse and the "
     "Reports page's original XML read. Default from the settings: {default}.",
-    "manage.archive_dir": "Archive folder: `{path}`.",
+    "manage.archive_dir": "Archive folder: {path}.",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": _EN}

@@ -224,7 +224,7 @@ def require_data(page: Page, offer_demo: bool = False) -> None:
     if page.has_data:
         return
     st.subheader(t("empty.title"))
-    inbox = code_span(str(page.settings.inbox))
+    inbox = markdown_code(str(page.settings.inbox))
     st.markdown(t("empty.body" if offer_demo else "empty.body_no_demo", inbox=inbox))
     if offer_demo:
         from dmarc_analytics.ui_ingest import demo_button
@@ -305,11 +305,6 @@ def format_time(moment: datetime, zone: str) -> str:
     """A naive UTC datetime as text in ``zone``."""
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
     return aware.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
-
-
-def code_span(text: str) -> str:
-    """Text for inside a Markdown code span (backticks would end it)."""
-    return text.replace("`", "'")
 
 
 _DIRECTIVE = re.compile(r":(?=[A-Za-z_]*[g-zG-Z_][A-Za-z_]*[/\[])")  # :material/…, :red[…]

@@ -20,7 +20,7 @@ from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.i18n import markdown_escape, t
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
-from dmarc_analytics.ui import Page, StateKeys, clear_caches, code_span, show_error
+from dmarc_analytics.ui import Page, StateKeys, clear_caches, markdown_code, show_error
 from dmarc_analytics.ui_connect import release
 from dmarc_analytics.ui_dropfolder import inbox_status, scan_inbox
 from dmarc_analytics.ui_tables import show_table, shown_rows
@@ -152,7 +152,7 @@ def _direct(settings: Any, func: Any, **kwargs: Any) -> Any:
 def dropfolder_section(page: Page) -> None:
     st.subheader(t("section.dropfolder"))
     status = inbox_status(page.settings)
-    st.markdown(t("dropfolder.status", inbox=code_span(str(status.folder))))
+    st.markdown(t("dropfolder.status", inbox=markdown_code(str(status.folder))))
     if not status.exists:
         st.caption(t("dropfolder.missing"))
     else:
@@ -249,4 +249,4 @@ def _archive_toggle(page: Page) -> None:
 
     st.toggle(t("manage.archive"), key=shadow, on_change=copy,
               help=t("manage.archive_help", default=t("bool.true" if default else "bool.false")))
-    st.caption(t("manage.archive_dir", path=code_span(str(page.settings.archive_dir))))
+    st.caption(t("manage.archive_dir", path=markdown_code(str(page.settings.archive_dir))))
