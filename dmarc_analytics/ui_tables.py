@@ -28,6 +28,7 @@ COUNT_COLUMNS = frozenset({
 })  # fmt: skip
 DATETIME_COLUMNS = frozenset({"first_seen", "last_seen", "begin_utc", "end_utc", "ingested_at"})
 DATE_COLUMNS = frozenset({"first_day", "last_day", "day"})
+WIDE_TEXT_COLUMNS = frozenset({"reason", "comment", "message"})  # sentences, not names
 
 
 def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
@@ -85,7 +86,8 @@ def column_config(frame: pd.DataFrame, zone: str) -> dict[str, Any]:
         elif name in DATE_COLUMNS:
             config[name] = st.column_config.DateColumn(label, format="YYYY-MM-DD")
         else:
-            config[name] = st.column_config.TextColumn(label)
+            width = "large" if name in WIDE_TEXT_COLUMNS else None
+            config[name] = st.column_config.TextColumn(label, width=width)
     return config
 
 
