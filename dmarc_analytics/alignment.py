@@ -74,7 +74,8 @@ def check_alignment(record: Record, adkim: str, aspf: str) -> AlignmentCheck:
         if result.result == _PASS and not aligned and result.domain:
             unaligned.append(f"dkim:{result.domain}")
     for result, aligned in zip(record.spf_results, spf_flags, strict=True):
-        if result.result == _PASS and not aligned and result.domain:
+        # A HELO pass names the sending server, not a domain that could align: not listed.
+        if result.result == _PASS and not aligned and result.domain and result.scope != "helo":
             unaligned.append(f"spf:{result.domain}")
     dkim_ok = any(
         f and d.result == _PASS for d, f in zip(record.dkim_results, dkim_flags, strict=True)

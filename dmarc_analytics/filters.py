@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from dmarc_analytics.errors import FilterError
+from dmarc_analytics.parse_fields import ascii_domain
 
 DISPOSITIONS = ("none", "quarantine", "reject", "pass")
 YES_NO = {"yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}
@@ -147,7 +148,7 @@ def _convert(spec: Field, parts: list[str]) -> object:
         return tuple(dict.fromkeys(_network(p) for p in parts))
     if spec.name == "reporter":  # an organisation's name: "Test Inc." keeps its dot
         return tuple(dict.fromkeys(p.lower() for p in parts))
-    return tuple(dict.fromkeys(p.lower().rstrip(".") for p in parts))  # domains
+    return tuple(dict.fromkeys(ascii_domain(p.lower().rstrip(".")) for p in parts))  # domains
 
 
 def _network(text: str) -> str:

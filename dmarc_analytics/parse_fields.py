@@ -17,6 +17,7 @@ ISSUE_KINDS: dict[str, tuple[str, str, str]] = {
     "whitespace": ("info", "Removed whitespace around values", "value"),
     "token-case": ("info", "Lower-cased values not written in lower case", "value"),
     "domain-trailing-dot": ("info", "Removed the trailing dot from domains", "domain"),
+    "idn-ascii": ("info", "Wrote internationalised domain names in their ASCII form", "domain"),
     "spf-hardfail": ("info", 'Read the SPF result "hardfail" as "fail"', "result"),
     "empty-reason-type": ("info", 'Read an empty override reason type as "other"', "reason"),
     "identities-alias": ("info", "Read <identities> as <identifiers> (old draft name)", "record"),
@@ -141,7 +142,9 @@ def normalise_token(
 
 
 def normalise_domain(raw: str) -> tuple[str | None, tuple[str, ...]]:
-    """Trim, lower-case and strip the trailing dot of a domain name."""
+    """Trim, lower-case and strip the trailing dot of a domain name; an internationalised
+    name in Unicode becomes its ASCII form (``xn--``), as DNS and most reporters write it,
+    so that both spellings of one name align and filter as one."""
     codes = []
     value = raw.strip()
     if value != raw:
@@ -154,7 +157,22 @@ def normalise_domain(raw: str) -> tuple[str | None, tuple[str, ...]]:
         codes.append("domain-trailing-dot")
     if not lowered:
         return None, _NO_CODES
+    if not lowered.isascii():
+        ascii_name = ascii_domain(lowered)
+        if ascii_name != lowered:
+            lowered = ascii_name
+            codes.append("idn-ascii")
     return lowered, tuple(codes)
+
+
+def ascii_domain(name: str) -> str:
+    """The ASCII form of a domain name (IDNA); the name itself if it has none."""
+    if name.isascii():
+        return name
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid internationalised name: kept as written
+        return name
 
 
 def normalise_text(raw: str) -> tuple[str | None, tuple[str, ...]]:

@@ -66,6 +66,21 @@ def test_helo_pass_for_the_from_domain_is_neither_aligned_nor_unaligned():
     assert check.unaligned_pass_domains == ()
 
 
+def test_a_helo_pass_for_the_servers_own_name_is_not_an_unaligned_sender():
+    # Zoho: DKIM aligned, SPF for the envelope sender, and a HELO pass for its own server.
+    check = check_alignment(
+        record(
+            dkim="pass",
+            dkim_results=(DkimResult("example.com", "zoho", "pass"),),
+            spf_results=(SpfResult("example.net", "mfrom", "pass"),
+                         SpfResult("mx.zoho.com", "helo", "pass")),
+        ),
+        "r",
+        "r",
+    )  # fmt: skip
+    assert check.unaligned_pass_domains == ("spf:example.net",)
+
+
 def test_mismatch_with_the_receiver_is_flagged():
     check = check_alignment(
         record(dkim="fail", dkim_results=(DkimResult("mail.example.com", "s", "pass"),)), "r", "r"

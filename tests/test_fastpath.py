@@ -178,6 +178,9 @@ DECLINED = {
     ),  # fmt: skip
     "invalid source ip": variant(("192.0.2.10", "192.0.2.300")),
     "count with a plus sign": variant(("<count>3</count>", "<count>+3</count>")),
+    "internationalised domain in unicode": variant(
+        ("<header_from>example.com</header_from>", "<header_from>bücher.example</header_from>")
+    ),
     "count written with ten digits": variant(("<count>3</count>", "<count>0000000003</count>")),
     "count above the most a record may count": variant(
         ("<count>3</count>", "<count>2147483648</count>")

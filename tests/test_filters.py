@@ -116,3 +116,13 @@ def test_reporter_names_keep_their_dots_and_commas_are_quoted():
         "a", "b", "c,d", 'say "hi"',
     )  # fmt: skip
     assert quote_value('say "hi"') == 'say "hi"' and quote_value('"x') == '"""x"'
+
+
+def test_an_internationalised_domain_filters_in_its_ascii_form():
+    # Stored names are in ASCII form (parse_fields.normalise_domain): either spelling finds them.
+    flt = Filter.from_params({"header_from": "Bücher.example.", "policy_domain": "例え.jp"})
+    assert flt.header_from == ("xn--bcher-kva.example",)
+    assert flt.policy_domain == ("xn--r8jz45g.jp",)
+    assert Filter.from_params({"header_from": "xn--bcher-kva.example"}).header_from == (
+        "xn--bcher-kva.example",
+    )

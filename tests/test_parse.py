@@ -622,6 +622,23 @@ def test_a_flood_of_empty_records_is_refused_before_the_tree_is_built(record):
     assert time.perf_counter() - start < 0.5
 
 
+def test_internationalised_domain_names_are_stored_in_their_ascii_form():
+    # One name, two spellings: the Unicode header_from and the DKIM d= in ASCII align.
+    records = (
+        "<record><row><source_ip>192.0.2.1</source_ip><count>2</count><policy_evaluated>"
+        "<disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>"
+        "</row><identifiers><header_from>Bücher.example</header_from></identifiers>"
+        "<auth_results><dkim><domain>xn--bcher-kva.example</domain><result>pass</result>"
+        "</dkim><spf><domain>mail.bücher.example</domain><result>pass</result></spf>"
+        "</auth_results></record>"
+    )
+    report = parse_report(minimal_report(records=records))
+    (record,) = report.records
+    assert record.header_from == "xn--bcher-kva.example"
+    assert record.spf_results[0].domain == "mail.xn--bcher-kva.example"
+    assert issue(report, "idn-ascii").path == "record[1]/identifiers/header_from"
+
+
 def test_a_flood_of_any_element_is_refused_before_the_tree_is_built():
     # 2M empty extension elements: the tree would take about 30 times the XML's size.
     data = minimal_report().replace(b"<email>", b"<x>" + b"<y/>" * 2_000_000 + b"</x><email>")
