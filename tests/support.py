@@ -27,3 +27,13 @@ def corpus_dir(required: bool = True) -> Path | None:
     if required:
         skip_or_fail(f"the real-report corpus is not at {CORPUS}")
     return None
+
+
+def back_to_before_rollups(con) -> None:  # type: ignore[no-untyped-def]
+    """Put a database back to the schema before migration 005 (the rollups), as an older
+    version left it: an upgrade is then pending."""
+    from dmarc_analytics.rollups import ROLLUP_TABLES
+
+    for table in ROLLUP_TABLES:
+        con.execute(f"DROP TABLE {table}")
+    con.execute("DELETE FROM _migrations WHERE name = '005_rollups'")

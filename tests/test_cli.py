@@ -16,6 +16,7 @@ import pytest
 from dmarc_analytics import __version__
 from dmarc_analytics.synth import write_corpus
 from tests.builders import CANONICAL_XML, WRAPPERS
+from tests.support import back_to_before_rollups
 
 REPO = Path(__file__).resolve().parents[1]
 JSON_KEYS = [
@@ -220,12 +221,8 @@ def test_a_write_to_a_database_of_an_older_version_says_it_upgrades(tmp_path, in
     first = cli("ingest", str(inputs / "a.xml"), "--db", db)
     assert first.returncode == 0
     assert "upgrading" not in first.stderr  # creating a database is not an upgrade
-    con = duckdb.connect(db)  # back to the schema before the rollups
-    for (table,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'rollup_%'"
-    ).fetchall():
-        con.execute(f"DROP TABLE {table}")
-    con.execute("DELETE FROM _migrations WHERE name = '005_rollups'")
+    con = duckdb.connect(db)
+    back_to_before_rollups(con)
     con.close()
     out = cli("ingest", str(inputs), "--db", db)
     assert out.returncode == 0, out.stderr

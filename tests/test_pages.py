@@ -32,6 +32,7 @@ from dmarc_analytics.filters import Filter
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.queries import summary
 from dmarc_analytics.store import open_store
+from tests.support import back_to_before_rollups
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -620,13 +621,10 @@ def test_the_record_level_csv_is_served_without_gzip():
 
 
 def test_opening_a_database_of_an_older_version_upgrades_it_with_a_message(loaded, monkeypatch):
-    from dmarc_analytics import rollups
     from dmarc_analytics.store import pending_migrations
 
-    with open_store(loaded.db) as con:  # back to the schema before the rollups existed
-        for table in rollups.ROLLUP_TABLES:
-            con.execute(f"DROP TABLE {table}")
-        con.execute("DELETE FROM _migrations WHERE name = '005_rollups'")
+    with open_store(loaded.db) as con:
+        back_to_before_rollups(con)
     assert pending_migrations(loaded.db) == ["005_rollups"]
     shown = []
     spinner = st.spinner

@@ -188,12 +188,27 @@ def test_a_count_beyond_any_receiver_is_rejected_and_the_batch_goes_on(tmp_path)
     assert (result.reports, result.messages) == (1, CANONICAL.message_count)
 
 
-def _mixed_zip_and_a_good_file(tmp_path: Path) -> tuple[Path, Path]:
+def _ingest_mixed(tmp_path: Path):
+    """Ingest a zip of two reports (the second called trigger-fault) and a good file."""
     zipped = zip_archive({"a.xml": _other_report("zip-first"),
                           "b.xml": _other_report("trigger-fault")})  # fmt: skip
     (tmp_path / "mixed.zip").write_bytes(zipped)
     (tmp_path / "good.xml").write_bytes(CANONICAL_XML)
-    return tmp_path / "mixed.zip", tmp_path / "good.xml"
+    settings = settings_for(tmp_path)
+    outcomes = ingest(settings, tmp_path / "mixed.zip", tmp_path / "good.xml")
+    return settings, {Path(o.path).name: o for o in outcomes}
+
+
+def _fail_when(monkeypatch, owner, name: str, hit) -> None:
+    """Make ``owner.name`` raise as a bug would whenever ``hit(*its arguments)`` holds."""
+    real = getattr(owner, name)
+
+    def faulty(*args):
+        if hit(*args):
+            raise RuntimeError("simulated bug")
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, faulty)
 
 
 def test_an_unforeseen_fault_in_parsing_costs_only_that_report(tmp_path, monkeypatch):
@@ -201,18 +216,11 @@ def test_an_unforeseen_fault_in_parsing_costs_only_that_report(tmp_path, monkeyp
     # are already in it, on the second report of a zip (on both parse paths).
     from dmarc_analytics.flatten import TableBuilder
 
-    real = TableBuilder._add_issues
+    def hit(builder, index, report):
+        return report.metadata.report_id == "trigger-fault"
 
-    def faulty(self, index, report):
-        if report.metadata.report_id == "trigger-fault":
-            raise RuntimeError("simulated bug")
-        return real(self, index, report)
-
-    monkeypatch.setattr(TableBuilder, "_add_issues", faulty)
-    settings = settings_for(tmp_path)
-    outcomes = {
-        Path(o.path).name: o for o in ingest(settings, *_mixed_zip_and_a_good_file(tmp_path))
-    }
+    _fail_when(monkeypatch, TableBuilder, "_add_issues", hit)
+    settings, outcomes = _ingest_mixed(tmp_path)
     mixed = outcomes["mixed.zip"]
     assert (mixed.outcome, mixed.reports, mixed.rejected_parts) == ("inserted", 1, 1)
     assert outcomes["good.xml"].outcome == "inserted"
@@ -233,18 +241,9 @@ def test_an_unforeseen_fault_in_decoding_costs_only_its_input(tmp_path, monkeypa
     # the first member's report was parsed into the same builder as the other input's.
     from dmarc_analytics import decode_zip
 
-    real = decode_zip._read_member
-
-    def faulty(archive_file, member, cap):
-        if member.filename == "b.xml":
-            raise RuntimeError("simulated bug")
-        return real(archive_file, member, cap)
-
-    monkeypatch.setattr(decode_zip, "_read_member", faulty)
-    settings = settings_for(tmp_path)
-    outcomes = {
-        Path(o.path).name: o for o in ingest(settings, *_mixed_zip_and_a_good_file(tmp_path))
-    }
+    _fail_when(monkeypatch, decode_zip, "_read_member",
+               lambda archive_file, member, cap: member.filename == "b.xml")  # fmt: skip
+    settings, outcomes = _ingest_mixed(tmp_path)
     mixed = outcomes["mixed.zip"]
     assert (mixed.outcome, mixed.reason, mixed.reports) == (
         "rejected", "unexpected error while reading it (RuntimeError: simulated bug)", 0,

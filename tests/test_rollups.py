@@ -19,6 +19,7 @@ from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.sources import expand_inputs
 from dmarc_analytics.store import open_store
 from dmarc_analytics.synth import write_corpus
+from tests.support import back_to_before_rollups
 
 START = date(2026, 1, 20)  # 100 days: Jan 20 .. Apr 29, so the first and last months are cut
 
@@ -164,10 +165,8 @@ def test_upgrading_a_database_builds_its_rollups(tmp_path, corpus):
     settings = settings_in(tmp_path)
     Ingestor(settings).ingest_paths(expand_inputs([str(corpus)]))
     expected = rollup_rows(settings.db)
-    with open_store(settings.db) as con:  # back to the schema before rollups existed
-        for table in rollups.ROLLUP_TABLES:
-            con.execute(f"DROP TABLE {table}")
-        con.execute("DELETE FROM _migrations WHERE name = '005_rollups'")
+    with open_store(settings.db) as con:
+        back_to_before_rollups(con)
     with open_store(settings.db):  # any read-write open applies pending migrations
         pass
     assert rollup_rows(settings.db) == expected

@@ -23,6 +23,7 @@ from dmarc_analytics.queries import summary
 from dmarc_analytics.schema import MIGRATIONS, applied_migrations, ensure_schema
 from dmarc_analytics.store import data_version, open_store
 from dmarc_analytics.writer import write_batch
+from tests.support import back_to_before_rollups
 
 NOW = datetime(2026, 11, 28, 12, 0, 0)
 
@@ -73,16 +74,13 @@ def test_ensure_schema_twice_is_harmless(con):
 
 
 def test_pending_migrations_are_listed_without_being_applied(tmp_path):
-    from dmarc_analytics.rollups import ROLLUP_TABLES
     from dmarc_analytics.store import pending_migrations
 
     path = tmp_path / "p.duckdb"
     assert pending_migrations(path) == []  # nothing to upgrade: a new file is created quickly
     assert not path.exists()
-    with open_store(path) as con:  # back to the schema before the rollups
-        for table in ROLLUP_TABLES:
-            con.execute(f"DROP TABLE {table}")
-        con.execute("DELETE FROM _migrations WHERE name = '005_rollups'")
+    with open_store(path) as con:
+        back_to_before_rollups(con)
     assert pending_migrations(path) == ["005_rollups"]
     assert pending_migrations(path) == ["005_rollups"]  # listing applied nothing
     with open_store(path):
