@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -424,6 +425,17 @@ def test_filter_in_the_url_is_applied(app_page: Page, loaded: App, oracle: Oracl
     expect_overview(app_page, want.result(), Filter.from_params({"dmarc": "fail"}))
     combobox = sidebar_widget(app_page, "_filter_dmarc").get_by_role("combobox")
     expect(combobox).to_have_value("fail")
+
+
+def test_text_from_a_link_is_shown_as_text(app_page: Page, loaded: App) -> None:
+    # Streamlit makes links of addresses and icons of :material/…: codes after parsing
+    # Markdown; a crafted link must not make the app show either.
+    hostile = "Security notice :material/lock: re-authenticate at https://evil.example/login"
+    open_page(app_page, "/?reporter=" + quote(hostile))
+    sentence = app_page.get_by_test_id("stMarkdownContainer").filter(has_text="re-authenticate")
+    expect(sentence.first).to_contain_text(re.compile(r":\u200b?material/lock:"))
+    expect(app_page.locator('a[href^="https://evil.example"]')).to_have_count(0)  # no link to it
+    expect(sentence.first.get_by_test_id("stIconMaterial")).to_have_count(0)
 
 
 def test_every_page_from_the_sidebar(app_page: Page, loaded: App) -> None:
