@@ -8,7 +8,6 @@ this table.
 
 from __future__ import annotations
 
-import csv
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -110,8 +109,37 @@ def _split(raw: str | list[str] | tuple[str, ...] | None) -> list[str]:
     if raw is None:
         return []
     items = [raw] if isinstance(raw, str) else list(raw)
-    parts = (p for item in items for p in next(csv.reader([item], skipinitialspace=True), []))
-    return [p.strip() for p in parts if p.strip()]
+    return [p.strip() for item in items for p in _items(item) if p.strip()]
+
+
+def _items(text: str) -> list[str]:
+    """The comma-separated items of ``text``; an item that starts with a double quote runs
+    to the closing one, commas included (``""`` inside is a quote). Any other character,
+    line breaks included, is part of its item (``csv`` refuses those, a link must not)."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if quoted:
+            if char != '"':
+                current.append(char)
+            elif text[i + 1 : i + 2] == '"':
+                current.append('"')
+                i += 1
+            else:
+                quoted = False
+        elif char == '"' and not "".join(current).strip():
+            current, quoted = [], True
+        elif char == ",":
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    items.append("".join(current))
+    return items
 
 
 def quote_value(value: str) -> str:
