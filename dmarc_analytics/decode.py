@@ -111,10 +111,10 @@ def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
         yield ctx.child("xml", f"report {number}").payload(document)
 
 
-_DECLARATION = re.compile(rb"<\?xml\s[^>]*\?>")
-_NAME = rb"(?:[A-Za-z_][\w.-]*:)?feedback"
-_FEEDBACK_START = re.compile(rb"<" + _NAME + rb"[\s>/]")
-_FEEDBACK_ELEMENT = re.compile(rb"<" + _NAME + rb"[\s>].*?</" + _NAME + rb"\s*>", re.DOTALL)
+_DECLARATION = re.compile(rb"<\?xml\s[^>]{0,512}\?>")  # bounded: no rescans of long data
+_NAME = rb"(?:[A-Za-z_][\w.-]{0,63}:)?feedback"
+_FEEDBACK_TAG = re.compile(rb"<(/?)" + _NAME + rb"[\s>/]")
+_MAX_SPLIT = 10_000  # more reports than this in one payload are not looked for
 
 
 def split_reports(data: bytes) -> list[bytes]:
@@ -124,20 +124,34 @@ def split_reports(data: bytes) -> list[bytes]:
     parser reads one document and one <feedback> of it, so the rest would be lost.
 
     Concatenated documents are cut where each declaration starts; otherwise each
-    <feedback> element is cut out, with the first document's declaration (its encoding).
+    outermost <feedback> element is cut out, with the first document's declaration (its
+    encoding). One pass over the tags: the cost stays linear whatever the data holds.
     """
-    if data.count(b"feedback") <= 2 or len(_FEEDBACK_START.findall(data, 0, len(data))) < 2:
+    if data.count(b"feedback") <= 2:
+        return [data]
+    elements: list[tuple[int, int]] = []
+    depth = start = 0
+    for count, tag in enumerate(_FEEDBACK_TAG.finditer(data)):
+        if count > 2 * _MAX_SPLIT:  # far more tags than reports: leave it to the parser
+            return [data]
+        if not tag.group(1):
+            if depth == 0:
+                start = tag.start()
+            depth += 1
+        elif depth > 0:
+            depth -= 1
+            if depth == 0:
+                close = data.find(b">", tag.end() - 1)
+                elements.append((start, close + 1))
+    if len(elements) < 2:
         return [data]
     declarations = [m.start() for m in _DECLARATION.finditer(data)]
     if len(declarations) > 1:
         cuts = [0, *declarations[1:], len(data)]
         return [data[start:end] for start, end in zip(cuts, cuts[1:], strict=False)]
-    elements = _FEEDBACK_ELEMENT.findall(data)
-    if len(elements) < 2:
-        return [data]
     head = _DECLARATION.match(data.lstrip(b"\xef\xbb\xbf \t\r\n"))
     prefix = head.group() if head else b""
-    return [prefix + element for element in elements]
+    return [prefix + data[start:end] for start, end in elements]
 
 
 def _gunzip(ctx: Context, data: bytes) -> Iterator[Item]:

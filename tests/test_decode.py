@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dmarc_analytics.config import Limits, MiB
-from dmarc_analytics.decode import decode_bytes, decode_file, sniff
+from dmarc_analytics.decode import decode_bytes, decode_file, sniff, split_reports
 from dmarc_analytics.errors import InputError
 from dmarc_analytics.model import Payload, RejectedPart
 from tests import conftest
@@ -607,3 +607,15 @@ def test_a_base64_attachment_cut_mid_group_is_called_damaged() -> None:
         decode_bytes("in", damaged, LIMITS),
         [("in/part 2 (r.xml.gz)", "corrupt", "damaged attachment: its base64 text breaks off")],
     )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"<feedback " * 2_000_000, b"<?xml " * 2_000_000 + b"<feedback><feedback>",
+     b"<feedback>" * 1_000_000 + b"</feedback>"],
+)  # fmt: skip
+def test_looking_for_several_reports_stays_fast_on_hostile_data(data) -> None:
+    # Cutting reports out with a lazy regex rescanned the data from every start tag.
+    start = time.perf_counter()
+    assert split_reports(data) == [data]
+    assert time.perf_counter() - start < 1.0
