@@ -307,14 +307,16 @@ def format_time(moment: datetime, zone: str) -> str:
     return aware.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
-_DIRECTIVE = re.compile(r":(?=[A-Za-z_]*[g-zG-Z_][A-Za-z_]*[/\[])")  # :material/…, :red[…]
+_DIRECTIVE = re.compile(r":(?=([A-Za-z_]+)[/\[])")  # :material/…, :red[…] (linear)
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def markdown_code(text: str) -> str:
     """Data shown exactly as it is inside Markdown, as a code span: nothing in a code span
     is Markdown, and Streamlit makes no links, icons or colours there either (though it
     rewrites ``:material/name:`` even there, so a zero-width space follows such a colon)."""
-    text = _DIRECTIVE.sub(":\u200b", text)
+    # Not after a colon followed by hex digits only: an IPv6 range like 2001:db8:abc/48.
+    text = _DIRECTIVE.sub(lambda m: ":" if _HEX.issuperset(m.group(1)) else ":\u200b", text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""

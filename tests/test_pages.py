@@ -16,6 +16,7 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -655,6 +656,14 @@ def test_data_in_markdown_makes_no_links_icons_or_colours(value):
     for pattern in ("http:/", "www.", "l@", ":material", ":red[", "\u202e"):
         assert pattern not in escaped
     assert escaped.replace("\u200b", "") == value.replace("\u202e", "<U+202E>")
+
+
+@pytest.mark.parametrize("value", [":" + "g" * 20_000, (":" + "g" * 50) * 400, "@" * 20_000])
+def test_escaping_a_long_crafted_value_stays_fast(value):
+    # A pattern with two overlapping letter runs took 5 s on 20,000 letters after a colon.
+    start = time.perf_counter()
+    ui.markdown_code(value), i18n.markdown_escape(value)
+    assert time.perf_counter() - start < 0.5
 
 
 def test_a_code_span_holds_any_value_exactly():
