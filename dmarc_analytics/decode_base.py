@@ -92,23 +92,18 @@ def other_format(data: bytes) -> str | None:
     return None
 
 
+_BLANK = re.compile(rb"(?:[ \t\r\n\f\v]+|\xef\xbb\xbf)*")
+
+
 def _first_significant_byte(data: bytes) -> bytes:
     """The first byte after whitespace and UTF-8 BOMs, in any order (``b""`` if none):
-    re-encoded attachments put a line break before the BOM, or a second BOM after it."""
-    stripped = _strip_blank(data[:HEAD_BYTES])
-    if not stripped and len(data) > HEAD_BYTES:
-        stripped = _strip_blank(data)  # copies, but only for long blank runs
-    return stripped[:1]
-
-
-def _strip_blank(data: bytes) -> bytes:
-    while True:
-        stripped = data.lstrip(WHITESPACE)
-        while stripped.startswith(UTF8_BOM):
-            stripped = stripped[len(UTF8_BOM) :]
-        if len(stripped) == len(data):
-            return stripped
-        data = stripped
+    re-encoded attachments put a line break before the BOM, or a second BOM after it.
+    BOMs are looked for in the first ``HEAD_BYTES``; a longer blank run is skipped as
+    whitespace only, in C, so that megabytes of blanks cost little."""
+    end = _BLANK.match(data, 0, HEAD_BYTES).end()  # type: ignore[union-attr]
+    if end < min(len(data), HEAD_BYTES):
+        return data[end : end + 1]
+    return data[end:].lstrip(WHITESPACE)[:1]  # copies, but only for long blank runs
 
 
 def _utf16_start(data: bytes) -> str:

@@ -619,3 +619,10 @@ def test_looking_for_several_reports_stays_fast_on_hostile_data(data) -> None:
     start = time.perf_counter()
     assert split_reports(data) == [data]
     assert time.perf_counter() - start < 1.0
+
+
+def test_sniffing_a_long_blank_run_stays_fast() -> None:
+    start = time.perf_counter()
+    assert sniff(b" \xef\xbb\xbf" * 5_000_000 + b"<feedback/>") in ("xml", "text")
+    assert sniff(b" " * 50_000_000 + b"<feedback/>") == "xml"
+    assert time.perf_counter() - start < 1.5
