@@ -190,35 +190,55 @@ def _inflate_gzip(data: bytes, cap: int) -> bytes:
     are ignored: the members before them are complete and checksummed.
     """
     outputs: list[bytes] = []
-    rest, budget = data, cap
+    end, budget = 0, cap
     while True:
-        output, rest = _inflate(rest, _GZIP_WBITS, budget, "gzip")
+        output, end = _inflate(data, _GZIP_WBITS, budget, "gzip", end)
         outputs.append(output)
         budget -= len(output)
-        if not rest.startswith(GZIP_MAGIC):
+        if not data.startswith(GZIP_MAGIC, end):
             return outputs[0] if len(outputs) == 1 else b"".join(outputs)
 
 
-def _inflate(data: bytes, wbits: int, cap: int, label: str) -> tuple[bytes, bytes]:
-    """Inflate one stream to at most ``cap`` bytes; return the output and the unused input.
+_FIRST_WINDOW = 64  # input bytes fed first; each further feed is twice the last
+
+
+def _inflate(data: bytes, wbits: int, cap: int, label: str, start: int = 0) -> tuple[bytes, int]:
+    """Inflate the stream that starts at ``start`` to at most ``cap`` bytes; return the
+    output and where the stream ends in ``data``.
 
     The output cap is passed to zlib, so a bomb stops after ``cap`` bytes: nothing beyond
-    that is ever allocated. Raises ``LimitExceeded`` past the cap, ``DecodeError`` when the
-    stream is corrupt or truncated.
+    that is ever allocated. The input is fed in windows that double, because zlib copies
+    whatever it was given past the end of the stream: given all the rest each time, a file
+    of many tiny gzip members took quadratic time. Raises ``LimitExceeded`` past the cap,
+    ``DecodeError`` when the stream is corrupt or truncated.
     """
+    view = memoryview(data)
     inflater = zlib.decompressobj(wbits)
+    outputs: list[bytes] = []
+    size, position, window = 0, start, _FIRST_WINDOW
     try:
-        output = inflater.decompress(data, cap + 1)
+        while not inflater.eof and position < len(data):
+            pending: bytes | memoryview = view[position : position + window]
+            position += len(pending)
+            window *= 2
+            while pending:
+                piece = inflater.decompress(pending, cap + 1 - size)
+                outputs.append(piece)
+                size += len(piece)
+                if size > cap:
+                    raise LimitExceeded(label)
+                if inflater.eof:
+                    break
+                pending = inflater.unconsumed_tail
     except zlib.error as exc:
         reason = _ZLIB_MESSAGE_PREFIX.sub("", str(exc))
         raise DecodeError(f"corrupt {label} data ({reason})") from None
-    if len(output) > cap:
-        raise LimitExceeded(label)
     if not inflater.eof:
         raise DecodeError(
             f"truncated {label} data: the input ends before the compressed stream does"
         )
-    return output, inflater.unused_data
+    output = outputs[0] if len(outputs) == 1 else b"".join(outputs)
+    return output, position - len(inflater.unused_data)
 
 
 def _gzip_file_name(data: bytes) -> str | None:
