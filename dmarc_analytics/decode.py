@@ -113,7 +113,7 @@ def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
 
 _DECLARATION = re.compile(rb"<\?xml\s[^>]{0,512}\?>")  # bounded: no rescans of long data
 _NAME = rb"(?:[A-Za-z_][\w.-]{0,63}:)?feedback"
-_FEEDBACK_TAG = re.compile(rb"<(/?)" + _NAME + rb"[\s>/]")
+_FEEDBACK_TAG = re.compile(rb"<" + _NAME + rb"[\s>/]|(</" + _NAME + rb"\s{0,64}>)")
 _MAX_SPLIT = 10_000  # more reports than this in one payload are not looked for
 
 
@@ -134,16 +134,15 @@ def split_reports(data: bytes) -> list[bytes]:
     for count, tag in enumerate(_FEEDBACK_TAG.finditer(data)):
         if count > 2 * _MAX_SPLIT:  # far more tags than reports: leave it to the parser
             return [data]
-        if not tag.group(1):
+        if not tag.group(1):  # a start tag
             if depth == 0:
                 start = tag.start()
             depth += 1
-        elif depth > 0:
+        elif depth > 0:  # an end tag, up to its ">"
             depth -= 1
             if depth == 0:
-                close = data.find(b">", tag.end() - 1)
-                elements.append((start, close + 1))
-    if len(elements) < 2:
+                elements.append((start, tag.end()))
+    if len(elements) < 2 or data.count(b"<?xml") > 2 * _MAX_SPLIT:
         return [data]
     declarations = [m.start() for m in _DECLARATION.finditer(data)]
     if len(declarations) > 1:

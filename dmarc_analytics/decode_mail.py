@@ -35,7 +35,10 @@ _SIGNATURE_TYPES = frozenset(
 )
 _TLS_TYPES = frozenset({"application/tlsrpt+gzip", "application/tlsrpt+json"})
 _OTHER_REPORT_TYPES = frozenset({"delivery-status", "disposition-notification", "tlsrpt"})
-_FAILURE_SUBJECT = re.compile(r"\bdmarc\b.*\b(?:failure|forensic)\b", re.IGNORECASE)
+# "dmarc", then later "failure" or "forensic": two linear searches (one pattern with ".*"
+# between the words backtracked over the whole subject from every "dmarc" in it).
+_SUBJECT_DMARC = re.compile(r"\bdmarc\b", re.IGNORECASE)
+_SUBJECT_FAILURE = re.compile(r"\b(?:failure|forensic)\b", re.IGNORECASE)
 _QUOTED_FROM = re.compile(rb">+From ")
 _LINE_CHUNK = 64 * 1024
 _REJECTED_MAIL_REASONS = {"failure-report": FAILURE_REPORT_REASON, "tls-report": TLS_REPORT_REASON}
@@ -201,7 +204,9 @@ def _looks_like_failure_report(message: Message) -> bool:
     """A failure report without an ARF part, like Exim's plain-text ones."""
     if message.get_content_type() == "multipart/report":
         return _report_type(message) not in _OTHER_REPORT_TYPES
-    return bool(_FAILURE_SUBJECT.search(str(message.get("Subject", ""))))
+    subject = str(message.get("Subject", ""))
+    first = _SUBJECT_DMARC.search(subject)
+    return first is not None and _SUBJECT_FAILURE.search(subject, first.end()) is not None
 
 
 def _report_type(part: Message) -> str | None:

@@ -637,3 +637,23 @@ def test_many_tiny_gzip_members_cost_linear_time() -> None:
     (item,) = decode_bytes("x.gz", member * 80_000 + gzip_file(CANONICAL_XML), LIMITS)
     assert isinstance(item, Payload) and item.data == CANONICAL_XML
     assert time.perf_counter() - start < 1.0
+
+
+def test_a_long_subject_is_judged_in_linear_time() -> None:
+    # "dmarc" then ".*" then "failure" backtracked over the subject from every "dmarc".
+    subject = b"dmarc " * 40_000
+    mail = b"From: a@b\r\nTo: c@d\r\nSubject: " + subject + b"\r\n\r\nhello\r\n"
+    start = time.perf_counter()
+    (item,) = decode_bytes("m.eml", mail, LIMITS)
+    assert item.reason == "e-mail without a report attachment"
+    assert time.perf_counter() - start < 1.0
+    failure = b"From: a@b\r\nSubject: DMARC Forensic Report\r\n\r\nA message failed.\r\n"
+    assert next(iter(decode_bytes("f.eml", failure, LIMITS))).kind == "failure-report"
+
+
+def test_end_tags_without_their_closing_bracket_stay_fast() -> None:
+    # Each end tag looked for the next ">" up to the end of the data.
+    data = b"<feedback </feedback " * 10_000 + b"a" * (16 << 20)
+    start = time.perf_counter()
+    assert split_reports(data) == [data]
+    assert time.perf_counter() - start < 1.0
