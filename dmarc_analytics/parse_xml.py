@@ -165,6 +165,7 @@ def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
 
     Also removes entity nodes anywhere, so that every node left is an element.
     """
+    numbers: dict[etree._Element, int] = {}  # <record> -> its number, counted once
     for node in list(feedback.iter()):  # a list: the loop edits the tree
         _decodable_text(node)
         if not isinstance(node.tag, str):
@@ -174,12 +175,12 @@ def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
         if name not in _LEAF_NAMES and not _is_verdict_leaf(node, name):
             continue
         if len(node):
-            log.note("damaged-value", _element_path(node))
+            log.note("damaged-value", _element_path(node, numbers))
             for child in list(node):
                 node.remove(child)
             node.text = None
         elif node.text and "\ufffd" in node.text:
-            log.note("undecodable-bytes", _element_path(node), node.text)
+            log.note("undecodable-bytes", _element_path(node, numbers), node.text)
 
 
 def _decodable_text(node: etree._Element) -> None:
@@ -215,13 +216,18 @@ def _is_verdict_leaf(element: etree._Element, name: str) -> bool:
     )
 
 
-def _element_path(element: etree._Element) -> str:
+def _element_path(element: etree._Element, numbers: dict[etree._Element, int]) -> str:
+    """Where ``element`` is (``record[3]/row/source_ip``). Records are numbered once per
+    report into ``numbers``: counting each one's predecessors took quadratic time."""
     parts = []
     while element is not None and local_name(element.tag) != "feedback":
         name = local_name(element.tag)
         if name == "record":
-            preceding = element.itersiblings(preceding=True)
-            name = f"record[{1 + sum(local_name(s.tag) == 'record' for s in preceding)}]"
+            if element not in numbers:  # number this record's siblings, once per parent
+                siblings = element.getparent().iterchildren()  # type: ignore[union-attr]
+                records = (s for s in siblings if local_name(s.tag) == "record")
+                numbers.update((record, i) for i, record in enumerate(records, start=1))
+            name = f"record[{numbers[element]}]"
         parts.append(name)
         element = element.getparent()
     return "/".join(reversed(parts))

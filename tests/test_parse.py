@@ -967,3 +967,14 @@ def test_corpus_empty_org_name_is_kept_empty():
     report = parse_report((require_corpus() / name).read_bytes())
     assert report.metadata.org_name == ""
     assert issue(report, "empty-org-name").severity == "warning"
+
+
+def test_many_damaged_records_are_located_in_linear_time():
+    # Each damaged value's path counted the records before it: quadratic in records.
+    record = "<record><row><source_ip>1.2.3.4<x/></source_ip><count>1</count></row></record>"
+    data = minimal_report(records=record * 20_000) + b"<broken"
+    start = time.perf_counter()
+    report = parse_report(data)
+    assert report.partial and len(report.records) == 20_000
+    assert issue(report, "damaged-value").path == "record[1]/row/source_ip"
+    assert time.perf_counter() - start < 5.0
