@@ -349,12 +349,15 @@ def test_overview_matches_the_cli_and_grows_with_the_drop_folder(
     expect_overview(page, after)
 
 
+# Counts finished runs from the mutation records themselves: a quick run's start and end
+# can reach the observer in one batch, after which the attribute no longer says "running".
 RUNS_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   window.__runs = 0;
-  new MutationObserver(() => {
-    if (app.getAttribute('data-test-script-state') === 'running') window.__runs += 1;
-  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  new MutationObserver((records) => {
+    for (const r of records) if (r.oldValue === 'running') window.__runs += 1;
+  }).observe(app, {attributes: true, attributeOldValue: true,
+                   attributeFilter: ['data-test-script-state']});
 }"""
 
 
