@@ -118,7 +118,7 @@ def _items(text: str) -> list[str]:
     line breaks included, is part of its item (``csv`` refuses those, a link must not)."""
     items: list[str] = []
     current: list[str] = []
-    quoted = False
+    quoted, blank = False, True  # nothing but spaces in the current item so far
     i = 0
     while i < len(text):
         char = text[i]
@@ -130,13 +130,14 @@ def _items(text: str) -> list[str]:
                 i += 1
             else:
                 quoted = False
-        elif char == '"' and not "".join(current).strip():
+        elif char == '"' and blank:
             current, quoted = [], True
         elif char == ",":
             items.append("".join(current))
-            current = []
+            current, blank = [], True
         else:
             current.append(char)
+            blank = blank and char.isspace()
         i += 1
     items.append("".join(current))
     return items

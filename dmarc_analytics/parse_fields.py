@@ -167,7 +167,7 @@ def normalise_domain(raw: str) -> tuple[str | None, tuple[str, ...]]:
 
 def ascii_domain(name: str) -> str:
     """The ASCII form of a domain name (IDNA); the name itself if it has none."""
-    if name.isascii():
+    if name.isascii() or len(name) > 253:  # longer is no DNS name (punycode is quadratic)
         return name
     try:
         return name.encode("idna").decode("ascii")
