@@ -200,7 +200,7 @@ class _RecordRows:
                 else:
                     _check_foreign(tag, names)
             source_ip = count = disposition = dkim = spf = None
-            reasons: tuple = ()
+            reasons: list = []
             if row is not None:
                 for child in row:
                     tag = child.tag
@@ -217,7 +217,7 @@ class _RecordRows:
                         count = int(text)
                     elif tag == POLICY_EVALUATED:
                         disposition = dkim = spf = None
-                        reasons = ()
+                        reasons = []
                         for item in child:
                             tag = item.tag
                             if tag == DISPOSITION:
@@ -232,7 +232,7 @@ class _RecordRows:
                                 text = item.text
                                 spf = text if text in _VERDICTS else _token(text, _VERDICTS)
                             elif tag == REASON:
-                                reasons = (*reasons, self._reason(item))
+                                reasons.append(self._reason(item))
                             else:
                                 _check_foreign(tag, names)
                     else:
@@ -258,8 +258,8 @@ class _RecordRows:
                         _check_foreign(tag, names)
             if header_from is None:
                 raise _Unclean
-            dkim_results: tuple = ()
-            spf_results: tuple = ()
+            dkim_list: list = []
+            spf_list: list = []
             if auth_results is not None:
                 for child in auth_results:
                     tag = child.tag
@@ -282,7 +282,7 @@ class _RecordRows:
                             if domain is None and result is None:
                                 continue  # an empty <dkim/> block: nothing was reported
                             raise _Unclean
-                        dkim_results = (*dkim_results, (domain, selector, result, human))
+                        dkim_list.append((domain, selector, result, human))
                     elif tag == SPF:
                         domain = scope = result = human = None
                         for item in child:
@@ -302,9 +302,12 @@ class _RecordRows:
                             if domain is None:
                                 continue  # an empty <spf/> block: nothing was reported
                             raise _Unclean
-                        spf_results = (*spf_results, (domain, scope, result, human))
+                        spf_list.append((domain, scope, result, human))
                     else:
                         _check_foreign(tag, names)
+            # built as lists: growing a tuple per item is quadratic in a crafted record
+            dkim_results = tuple(dkim_list)
+            spf_results = tuple(spf_list)
             auth = auth_of(header_from, dkim_results, spf_results, modes)
             dkim_calc, spf_calc, dkim_flags, spf_flags, unaligned, dkim_auth, spf_auth = auth
             for i, (values, aligned) in enumerate(zip(dkim_results, dkim_flags, strict=True)):

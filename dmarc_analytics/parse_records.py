@@ -182,7 +182,7 @@ class RecordReader:
 
     def _read_policy_evaluated(self, element, index: int) -> tuple:
         disposition = dkim = spf = None
-        reasons = ()
+        reasons = []  # a list: growing a tuple per item is quadratic in a crafted record
         for child in element[:]:
             tag = child.tag
             name = tag if tag[0] != "{" else local_name(tag)
@@ -202,8 +202,8 @@ class RecordReader:
                     text, "row/policy_evaluated/spf", index
                 )
             elif name == "reason":
-                reasons = (*reasons, self._read_reason(child, index))
-        return disposition, dkim, spf, reasons
+                reasons.append(self._read_reason(child, index))
+        return disposition, dkim, spf, tuple(reasons)
 
     def _read_reason(self, element, index: int) -> OverrideReason:
         reason_type = comment = None
@@ -242,7 +242,8 @@ class RecordReader:
         return header_from, envelope_from, envelope_to
 
     def _read_auth_results(self, element, index: int) -> tuple[tuple, tuple]:
-        dkim_results = spf_results = ()
+        dkim_results: list = []
+        spf_results: list = []
         if element is not None:
             for child in element[:]:
                 tag = child.tag
@@ -250,12 +251,12 @@ class RecordReader:
                 if name == "dkim":
                     result = self._read_dkim(child, index)
                     if result is not None:
-                        dkim_results = (*dkim_results, result)
+                        dkim_results.append(result)
                 elif name == "spf":
                     result = self._read_spf(child, index)
                     if result is not None:
-                        spf_results = (*spf_results, result)
-        return dkim_results, spf_results
+                        spf_results.append(result)
+        return tuple(dkim_results), tuple(spf_results)
 
     def _read_dkim(self, element, index: int) -> DkimResult | None:
         domain = selector = result = human = None
