@@ -166,10 +166,13 @@ def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
     Also removes entity nodes anywhere, so that every node left is an element.
     """
     numbers: dict[etree._Element, int] = {}  # <record> -> its number, counted once
+    strays: dict[etree._Element, None] = {}  # parents of entity nodes etc., in order
     for node in list(feedback.iter()):  # a list: the loop edits the tree
         _decodable_text(node)
         if not isinstance(node.tag, str):
-            _remove_keeping_tail(node)
+            parent = node.getparent()
+            if parent is not None:
+                strays[parent] = None
             continue
         name = local_name(node.tag)
         if name not in _LEAF_NAMES and not _is_verdict_leaf(node, name):
@@ -181,6 +184,8 @@ def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
             node.text = None
         elif node.text and "\ufffd" in node.text:
             log.note("undecodable-bytes", _element_path(node, numbers), node.text)
+    for parent in strays:
+        _remove_non_elements(parent)
 
 
 def _decodable_text(node: etree._Element) -> None:
@@ -194,17 +199,30 @@ def _decodable_text(node: etree._Element) -> None:
             setattr(node, side, bytes(exc.object).decode("utf-8", "replace"))
 
 
-def _remove_keeping_tail(node: etree._Element) -> None:
-    parent = node.getparent()
-    if parent is None:
-        return
-    if node.tail:
-        previous = node.getprevious()
-        if previous is None:
-            parent.text = (parent.text or "") + node.tail
+def _remove_non_elements(parent: etree._Element) -> None:
+    """Remove the children that are not elements, their tails joined to the text before
+    them. Joined once per run of such nodes: appending each tail in turn was quadratic
+    (40,000 entity references in one text took 50 s)."""
+    anchor = None  # the element whose tail gathers the text; None: the parent's own text
+    tails: list[str] = []
+    for child in list(parent):
+        if isinstance(child.tag, str):
+            _append_text(parent, anchor, tails)
+            anchor, tails = child, []
         else:
-            previous.tail = (previous.tail or "") + node.tail
-    parent.remove(node)
+            if child.tail:
+                tails.append(child.tail)
+            parent.remove(child)
+    _append_text(parent, anchor, tails)
+
+
+def _append_text(parent: etree._Element, anchor: etree._Element | None, tails: list[str]) -> None:
+    if not tails:
+        return
+    if anchor is None:
+        parent.text = (parent.text or "") + "".join(tails)
+    else:
+        anchor.tail = (anchor.tail or "") + "".join(tails)
 
 
 def _is_verdict_leaf(element: etree._Element, name: str) -> bool:
