@@ -330,6 +330,39 @@ def zip_with_overlapping_entries(xml: bytes) -> bytes:
     return data[:directory] + entries + bytes(end_record)
 
 
+def zip_with_many_members(count: int, zip64: bool = False, declared: int | None = None) -> bytes:
+    """``count`` empty members, written directly (zipfile takes seconds for many thousands).
+
+    ``zip64`` ends the archive with the zip64 records (the end record then says 0xFFFF
+    entries); ``declared`` is the entry count the end records give instead of ``count``.
+    """
+    local, central, offset = [], [], 0
+    for number in range(count):
+        name = b"%x.xml" % number
+        header = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0x21, 0, 0, 0, len(name), 0)
+        central.append(
+            struct.pack(
+                "<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, 0, 0, 0, len(name), 0, 0, 0,
+                0, 0, offset,
+            )  # fmt: skip
+            + name
+        )
+        local.append(header + name)
+        offset += len(header) + len(name)
+    directory = b"".join(central)
+    total = count if declared is None else declared
+    tail, short_total, short_offset = b"", total, offset
+    if zip64:
+        tail = struct.pack(
+            "<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, total, total, len(directory), offset
+        ) + struct.pack("<4sIQI", b"PK\x06\x07", 0, offset + len(directory), 1)
+        short_total, short_offset = 0xFFFF, 0xFFFFFFFF
+    end = struct.pack(
+        "<4s4H2IH", b"PK\x05\x06", 0, 0, short_total, short_total, len(directory), short_offset, 0
+    )
+    return b"".join(local) + directory + tail + end
+
+
 def zip_with_symlink(xml: bytes) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

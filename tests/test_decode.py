@@ -35,6 +35,7 @@ from tests.builders import (
     zip_archive,
     zip_with_encrypted_first_member,
     zip_with_lying_size,
+    zip_with_many_members,
     zip_with_overlapping_entries,
     zip_with_symlink,
 )
@@ -674,3 +675,26 @@ def test_absurd_mime_parameters_are_ignored_quickly_and_real_ones_kept() -> None
     assert time.perf_counter() - start < 1.0
     (item,) = decode_bytes("o.eml", mail.replace(name, b"a;b.xml.gz"), LIMITS)
     assert item.origin == "o.eml/part 2 (a;b.xml.gz)/a;b.xml"
+
+
+@pytest.mark.parametrize(
+    ("count", "zip64", "declared"),
+    [(70_000, True, None), (10, False, 2), (10, True, 2), (3, True, None), (5, False, None)],
+    ids=["zip64-many", "count-lies", "zip64-count-lies", "zip64-few", "at-the-limit"],
+)
+def test_zip_members_are_counted_before_the_directory_is_read(count, zip64, declared) -> None:
+    # The standard library reads the whole central directory first: 400,000 members of a
+    # zip64 archive (whose end record says 0xFFFF) took 3.8 s before the count was checked.
+    limits = Limits(max_zip_members=5) if count < 100 else LIMITS
+    data = zip_with_many_members(count, zip64, declared)
+    start = time.perf_counter()
+    items = list(decode_bytes("a.zip", data, limits))
+    if count > limits.max_zip_members:
+        (item,) = items
+        assert item.reason == (
+            f"zip archive with more members than the limit of {limits.max_zip_members} "
+            "(max_zip_members)"
+        )
+    else:
+        assert [item.reason for item in items] == ["empty file"] * count
+    assert time.perf_counter() - start < 0.2
