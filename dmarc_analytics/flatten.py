@@ -100,6 +100,11 @@ def identity_digest(report: AggregateReport) -> str:
     return hashlib.sha256(report.identity.key.encode("utf-8")).hexdigest()
 
 
+# A pure function of its key, so shared by every builder of the process: one builder per
+# chunk of inputs missed about a quarter of the time on a realistic corpus.
+_AUTH_CACHE: dict[tuple, tuple] = {}
+
+
 class TableBuilder:
     """Collects the rows of many reports; ``tables()`` makes the Arrow tables."""
 
@@ -108,7 +113,6 @@ class TableBuilder:
         # appending to one list per column for every value.
         self.rows: dict[str, list[tuple]] = {name: [] for name in TABLES}
         self.count = 0
-        self._auth_cache: dict[tuple, tuple] = {}
 
     def add(
         self, report: AggregateReport, content_sha256: str, input_sha256: str, origin: str
@@ -198,7 +202,7 @@ class TableBuilder:
         """Alignment and display strings for raw (domain, selector|scope, result, human)
         tuples, memoised: auth results repeat across records."""
         key = (header_from, dkim_results, spf_results, modes)
-        cached = self._auth_cache.get(key)
+        cached = _AUTH_CACHE.get(key)
         if cached is None:
             record = Record(
                 "", 0, "", "", "", header_from, None, None, (),
@@ -206,9 +210,9 @@ class TableBuilder:
                 tuple(SpfResult(*values) for values in spf_results),
             )  # fmt: skip
             cached = _auth_summary(record, modes)
-            if len(self._auth_cache) > 50_000:
-                self._auth_cache.clear()
-            self._auth_cache[key] = cached
+            if len(_AUTH_CACHE) > 50_000:
+                _AUTH_CACHE.clear()
+            _AUTH_CACHE[key] = cached
         return cached
 
     def _add_auth_rows(self, index: int, ordinal: int, record: Record, auth: tuple) -> None:
