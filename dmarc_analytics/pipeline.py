@@ -134,24 +134,15 @@ def process_input(
     packer: archive.Packer | None = None,
 ) -> FileResult:
     """Everything one input needs before the store: hash, archive, decode, parse."""
-    path, name = item.path, Path(item.display).name or item.display
-    if item.error is not None:
-        return FileResult(item.display, "", 0, error=item.error)
-    try:
-        size, data = _read_small(path, context.limits.max_input_bytes)
-        sha256 = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path)
-    except OSError as exc:
-        return FileResult(item.display, "", 0, error=f"cannot read file: {exc.strerror}")
-    result = FileResult(item.display, sha256, size)
-    known = context.known.get(sha256)
-    if known is not None:
-        result.known_reports, result.known_rejected_parts = known
+    result, data = _identify(item, context)
+    if result.error is not None or result.known_reports is not None:
         return result
+    path, name = item.path, Path(item.display).name or item.display
     if context.archive_dir is not None:
         if data is not None:
             _keep(result, data, context.archive_dir, packer)
         else:
-            archive.store_file(context.archive_dir, sha256, path)
+            archive.store_file(context.archive_dir, result.sha256, path)
     items = (
         decode_bytes(name, data, context.limits)
         if data is not None
@@ -159,6 +150,34 @@ def process_input(
     )
     _decode_and_parse(result, items, context, builder)
     return result
+
+
+def settled_result(item: InputFile | Blob, context: WorkerContext) -> FileResult | None:
+    """The outcome of an input that needs no parsing (its bytes were ingested before, or it
+    cannot be read), without decoding it; None for an input to parse."""
+    if isinstance(item, Blob):
+        return None
+    result, _ = _identify(item, context)
+    if result.error is not None or result.known_reports is not None:
+        return result
+    return None
+
+
+def _identify(item: InputFile, context: WorkerContext) -> tuple[FileResult, bytes | None]:
+    """The input's result so far (hash and size; known or not; or why it cannot be read)
+    and its content when small enough to hold (None: to be streamed)."""
+    if item.error is not None:
+        return FileResult(item.display, "", 0, error=item.error), None
+    try:
+        size, data = _read_small(item.path, context.limits.max_input_bytes)
+        sha256 = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(item.path)
+    except OSError as exc:
+        return FileResult(item.display, "", 0, error=f"cannot read file: {exc.strerror}"), None
+    result = FileResult(item.display, sha256, size)
+    known = context.known.get(sha256)
+    if known is not None:
+        result.known_reports, result.known_rejected_parts = known
+    return result, data
 
 
 def process_blob(
@@ -318,6 +337,9 @@ class Ingestor:
         with contextlib.ExitStack() as stack:
             pool = None
             for page in pages:
+                page = self._settle_leading(page, context)
+                if not page:
+                    continue
                 chunks = _chunks(page, _chunk_size(len(page), workers))
                 if workers <= 1 or (pool is None and len(page) < PARALLEL_THRESHOLD):
                     results: Iterable[ChunkResult] = (process_chunk(c, context) for c in chunks)
@@ -329,6 +351,24 @@ class Ingestor:
                     self._add(result)
         self.finish()
         return self.outcomes
+
+    def _settle_leading(
+        self, page: Sequence[InputFile | Blob], context: WorkerContext
+    ) -> Sequence[InputFile | Blob]:
+        """Settle in this process the inputs at the head of ``page`` that need no parsing,
+        up to the first that does; return the rest. A folder ingested again is then
+        hashed here instead of in workers that would have nothing else to do (5,000 known
+        files: 0.15 s here against 0.3 s through the pool), and a new folder costs one
+        file's hash."""
+        settled = []
+        for item in page:
+            result = settled_result(item, context)
+            if result is None:
+                break
+            settled.append(result)
+        for start in range(0, len(settled), MAX_CHUNK_FILES):
+            self._add(ChunkResult(settled[start : start + MAX_CHUNK_FILES]))
+        return page[len(settled) :]
 
     def ingest_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
         """Ingest in-memory inputs (uploads), in order, in this process."""

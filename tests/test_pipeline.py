@@ -100,6 +100,38 @@ def test_a_batch_is_written_once_it_holds_batch_files_inputs(tmp_path, monkeypat
     assert (batches, refreshes) == ([60], [])
 
 
+def test_inputs_ingested_before_are_settled_without_parse_workers(tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        xml = CANONICAL_XML.replace(b"17000064001234567890", f"id-{i}".encode())
+        (folder / f"r{i:02}.xml.gz").write_bytes(WRAPPERS["gzip"](xml))
+    settings = settings_for(tmp_path / "db", workers=2)
+    first = ingest(settings, folder)
+    pools = []
+    real_pool = Ingestor._pool
+
+    def counted_pool(self, *args):
+        pools.append(1)
+        return real_pool(self, *args)
+
+    monkeypatch.setattr(Ingestor, "_pool", counted_pool)
+    again = ingest(settings, folder)
+    assert pools == []  # a folder given again is hashed here, not in workers
+    assert [o.path for o in again] == [o.path for o in first]
+    assert {(o.outcome, o.reports, o.duplicates) for o in again} == {("duplicate", 1, 1)}
+    # New files after known ones: the known lead is settled here, the rest parsed by the
+    # pool, and the outcomes keep the order of the inputs.
+    for i in range(40, 60):
+        xml = CANONICAL_XML.replace(b"17000064001234567890", f"id-{i}".encode())
+        (folder / f"r{i:02}.xml.gz").write_bytes(WRAPPERS["gzip"](xml))
+    mixed = ingest(settings, folder)
+    assert pools == [1]
+    assert [o.path for o in mixed] == sorted(o.path for o in mixed)
+    assert [o.outcome for o in mixed] == ["duplicate"] * 40 + ["inserted"] * 20
+    assert totals(settings).reports == 60
+
+
 def test_mixed_zip_counts_each_part(tmp_path):
     other = CANONICAL_XML.replace(b"17000064001234567890", b"other-id")
     path = tmp_path / "mixed.zip"
