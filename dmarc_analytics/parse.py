@@ -37,11 +37,8 @@ from dmarc_analytics.parse_fields import (
     token_kind,
 )
 from dmarc_analytics.parse_records import RecordReader
-from dmarc_analytics.parse_xml import read_feedback
+from dmarc_analytics.parse_xml import RFC9990_NAMESPACES, drop_foreign_elements, read_feedback
 
-RFC9990_NAMESPACES = frozenset(
-    {"urn:ietf:params:xml:ns:dmarc-2.0", "http://dmarc.org/dmarc-xml/0.2"}
-)
 _RFC9990_ONLY_METADATA = frozenset({"generator"})
 _RFC9990_ONLY_POLICY = frozenset({"np", "testing", "discovery_method"})
 
@@ -91,7 +88,9 @@ def open_feedback(
     # or, with a namespace prefix, "<prefix:record" (counted with its end tag, so twice).
     if data.count(b"<record") + data.count(b":record") > 2 * max_records + 2:
         raise LimitExceeded(_too_many_records(max_records))
-    return read_feedback(data, log)
+    feedback, partial = read_feedback(data, log)
+    drop_foreign_elements(feedback, data)
+    return feedback, partial
 
 
 class ReportHead(NamedTuple):

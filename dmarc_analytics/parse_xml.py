@@ -9,11 +9,18 @@ documents go through libxml2's recovery mode instead, and the report is marked p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from lxml import etree
 
 from dmarc_analytics.errors import LimitExceeded, NotAggregateReport, ParseError, UnsafeXmlError
 from dmarc_analytics.parse_fields import IssueLog, local_name
+
+RFC9990_NAMESPACES = frozenset(
+    {"urn:ietf:params:xml:ns:dmarc-2.0", "http://dmarc.org/dmarc-xml/0.2"}
+)
+# Elements in any other namespace are extensions (see ``drop_foreign_elements``).
+DMARC_NAMESPACES = RFC9990_NAMESPACES | {"", "http://dmarc.org/dmarc-xml/0.1"}
 
 _SAFE_OPTIONS = dict(
     resolve_entities=False,
@@ -203,17 +210,62 @@ def _remove_non_elements(parent: etree._Element) -> None:
     """Remove the children that are not elements, their tails joined to the text before
     them. Joined once per run of such nodes: appending each tail in turn was quadratic
     (40,000 entity references in one text took 50 s)."""
+    _remove_children(parent, lambda child: not isinstance(child.tag, str))
+
+
+def _remove_children(parent: etree._Element, unwanted: Callable[[etree._Element], bool]) -> None:
     anchor = None  # the element whose tail gathers the text; None: the parent's own text
     tails: list[str] = []
     for child in list(parent):
-        if isinstance(child.tag, str):
-            _append_text(parent, anchor, tails)
-            anchor, tails = child, []
-        else:
+        if unwanted(child):
             if child.tail:
                 tails.append(child.tail)
             parent.remove(child)
+        else:
+            _append_text(parent, anchor, tails)
+            anchor, tails = child, []
     _append_text(parent, anchor, tails)
+
+
+def drop_foreign_elements(feedback: etree._Element, data: bytes) -> None:
+    """Remove the elements of another namespace than DMARC's (RFC 9990 extensions) that
+    carry the name of a DMARC element beside them.
+
+    The readers match elements by local name, so that any DMARC namespace (or none) reads
+    alike, and the last of a name counts: an extension named like a DMARC element
+    (``<ext:row>`` after a record's auth results) would replace the real values. A
+    foreign element with no DMARC namesake beside it stays (a section put in a namespace
+    of its own by a careless writer is still read). A document without a namespace
+    declaration other than the report's own default one has no foreign elements and is
+    not walked.
+    """
+    declarations = data.count(b"xmlns")
+    own = _namespace(feedback.tag)
+    if declarations == 0 or (declarations == 1 and own and feedback.prefix is None):
+        return
+    ours = DMARC_NAMESPACES | {own}
+    doomed: dict[etree._Element, None] = {}
+    for element in feedback.iter():
+        tag = element.tag
+        if not isinstance(tag, str) or _namespace(tag) in ours:
+            continue
+        parent = element.getparent()
+        if parent is None or parent in doomed:
+            continue
+        name = local_name(tag)
+        if any(
+            isinstance(other.tag, str) and _namespace(other.tag) in ours
+            and local_name(other.tag) == name
+            for other in parent
+        ):  # fmt: skip
+            doomed[element] = None
+    parents = {element.getparent(): None for element in doomed}
+    for parent in parents:
+        _remove_children(parent, doomed.__contains__)
+
+
+def _namespace(tag: str) -> str:
+    return tag[1:].partition("}")[0] if tag[:1] == "{" else ""
 
 
 def _append_text(parent: etree._Element, anchor: etree._Element | None, tails: list[str]) -> None:

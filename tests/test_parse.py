@@ -1025,3 +1025,49 @@ def test_recovery_removes_entity_nodes_keeping_the_text_around_them_in_linear_ti
     assert (extra.text, extra[0].tail) == ("abc", "de" + "-" * 20 * 20_000)
     assert all(isinstance(node.tag, str) for node in feedback.iter())
     assert time.perf_counter() - start < 5.0
+
+
+EXT_ROW = (
+    '<ext:row xmlns:ext="urn:vendor:ext"><ext:source_ip>203.0.113.9</ext:source_ip>'
+    "<ext:count>1000</ext:count><ext:policy_evaluated><ext:disposition>reject</ext:disposition>"
+    "<ext:dkim>fail</ext:dkim><ext:spf>fail</ext:spf></ext:policy_evaluated></ext:row>"
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("</auth_results>", "</auth_results>" + EXT_ROW),  # a record-level extension
+        (
+            "</auth_results>",
+            '</auth_results><x:identifiers xmlns:x="urn:x"><x:header_from>other.example'
+            "</x:header_from></x:identifiers>",
+        ),
+        ("<count>2</count>", '<count>2</count><x:count xmlns:x="urn:x">99</x:count>'),
+        (
+            "<p>none</p>",
+            '<p>none</p><x:p xmlns:x="urn:x">reject</x:p><x:domain xmlns:x="urn:x">x.example'
+            "</x:domain>",
+        ),
+    ],
+    ids=["row", "identifiers", "count", "policy"],
+)
+@pytest.mark.parametrize("namespace", ["", ' xmlns="urn:ietf:params:xml:ns:dmarc-2.0"'])
+def test_an_extension_named_like_a_dmarc_element_does_not_replace_it(old, new, namespace):
+    # Elements are read by local name and the last one counts: an extension element in
+    # another namespace replaced the record's count, disposition and verdicts.
+    plain = parse_report(minimal_report(feedback=f"<feedback{namespace}>"))
+    data = minimal_report(feedback=f"<feedback{namespace}>").replace(old.encode(), new.encode())
+    report = parse_report(data)
+    assert report.records == plain.records
+    assert (report.policy, report.issues) == (plain.policy, plain.issues)
+    builder = TableBuilder()  # the fast path reads it alike
+    assert add_clean_report(builder, data, "c", "i", "o", 10) is not None
+    assert builder.tables()["records"]["count"].to_pylist() == [2]
+
+
+def test_a_section_in_a_namespace_of_its_own_is_still_read():
+    # No DMARC namesake beside it: a careless writer's namespace, not an extension.
+    data = minimal_report().replace(b"<auth_results>", b'<auth_results xmlns="urn:x">')
+    (record,) = parse_report(data).records
+    assert [(s.domain, s.result) for s in record.spf_results] == [("example.com", "pass")]
