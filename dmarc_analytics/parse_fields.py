@@ -198,16 +198,20 @@ def normalise_ip(raw: str) -> tuple[str | None, tuple[str, ...]]:
     return canonical, codes
 
 
+_MAPPED_PREFIX = "::ffff:"
+
+
 def _canonical_ip(value: str) -> str | None:
     # socket is much faster than ipaddress. A dotted quad that inet_pton accepts (no leading
     # zeros) is already canonical; inet_ntop's IPv6 form equals ipaddress's except for
-    # embedded-IPv4 notation, which is left to ipaddress.
+    # embedded-IPv4 notation. An IPv4-mapped address keeps it (::ffff:192.0.2.5, as RFC
+    # 5952 recommends: the admin recognises the IPv4 sender); other forms go to ipaddress.
     try:
         if ":" not in value:
             socket.inet_pton(socket.AF_INET, value)
             return value
         canonical = socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, value))
-        if "." not in canonical:
+        if "." not in canonical or canonical.startswith(_MAPPED_PREFIX):
             return canonical
     except (OSError, ValueError):
         if ":" not in value:
