@@ -176,7 +176,12 @@ def _convert(spec: Field, parts: list[str]) -> object:
     if spec.kind == "network":
         return tuple(dict.fromkeys(_network(p) for p in parts))
     if spec.name == "reporter":  # an organisation's name: "Test Inc." keeps its dot
-        return tuple(dict.fromkeys(p.lower() for p in parts))
+        # kept as written (one per name whatever the case): the query lower-cases both
+        # sides with DuckDB's lower(), which differs from Python's for some letters
+        kept: dict[str, str] = {}
+        for part in parts:
+            kept.setdefault(part.lower(), part)
+        return tuple(kept.values())
     return tuple(dict.fromkeys(ascii_domain(p.lower().rstrip(".")) for p in parts))  # domains
 
 
@@ -204,7 +209,9 @@ def compile_filter(flt: Filter, report_level_only: bool = False) -> Where:
         clauses.append("day <= $until")
         params["until"] = flt.until
     _in(clauses, params, "policy_domain", "policy_domain", flt.policy_domain)
-    _in(clauses, params, "lower(reporter)", "reporter", flt.reporter)
+    if flt.reporter:
+        clauses.append("lower(reporter) IN (SELECT lower(unnest($reporter)))")
+        params["reporter"] = list(flt.reporter)
     if not report_level_only:
         _in(clauses, params, "header_from", "header_from", flt.header_from)
         _in(clauses, params, "disposition", "disposition", flt.disposition)

@@ -276,9 +276,14 @@ def _reporter_spellings(
             {"names": list(names)},
         ).fetchall()
     )
+    # Keyed by DuckDB's lower(), as the stored names and the filter are: Python's differs
+    # for some letters (a final capital sigma, a dotted capital I).
+    (keys,) = con.execute(
+        "SELECT list_transform($names, lambda name: lower(name))", {"names": list(names)}
+    ).fetchall()[0]
     changes = {}
-    for name in names:
-        spelling = stored.setdefault(name.lower(), name)
+    for name, key in zip(names, keys, strict=True):
+        spelling = stored.setdefault(key, name)
         if spelling != name:
             changes[name] = spelling
     return changes

@@ -368,18 +368,26 @@ def test_a_reporter_keeps_one_spelling_whatever_the_case_of_its_name(tmp_path):
             b"<org_name>google.com<", f"<org_name>{org}<".encode()
         ).replace(b"17000064001234567890", report_id.encode())
 
+    # Greek: Python lower-cases a final capital sigma to "ς", DuckDB to "σ"; both spellings
+    # were kept, and a filter by the stored name matched nothing.
     for name, org, report_id in [("a.xml", "Mail.Ru", "1"), ("b.xml", "mail.ru", "2"),
-                                 ("c.xml", "MAIL.RU", "3")]:  # fmt: skip
+                                 ("c.xml", "MAIL.RU", "3"), ("d.xml", "ΟΔΟΣ Mail", "4"),
+                                 ("e.xml", "ΟΔΟΣ MAIL", "5")]:  # fmt: skip
         (tmp_path / name).write_bytes(report(org, report_id))
-    ingest(settings, tmp_path / "a.xml")
-    ingest(settings, tmp_path / "b.xml", tmp_path / "c.xml")  # a later batch, two spellings
+    ingest(settings, tmp_path / "a.xml", tmp_path / "d.xml")
+    # a later batch, more spellings
+    ingest(settings, tmp_path / "b.xml", tmp_path / "c.xml", tmp_path / "e.xml")
     with open_store(settings.db, read_only=True) as con:
         reports = con.execute(
             "SELECT org_name, reporter FROM reports ORDER BY report_id"
         ).fetchall()
-        record_names = con.execute("SELECT DISTINCT reporter FROM records").fetchall()
-    assert reports == [("Mail.Ru", "Mail.Ru"), ("mail.ru", "Mail.Ru"), ("MAIL.RU", "Mail.Ru")]
-    assert record_names == [("Mail.Ru",)]
+        record_names = con.execute("SELECT DISTINCT reporter FROM records ORDER BY 1").fetchall()
+    assert reports == [("Mail.Ru", "Mail.Ru"), ("mail.ru", "Mail.Ru"), ("MAIL.RU", "Mail.Ru"),
+                       ("ΟΔΟΣ Mail", "ΟΔΟΣ Mail"), ("ΟΔΟΣ MAIL", "ΟΔΟΣ Mail")]  # fmt: skip
+    assert record_names == [("Mail.Ru",), ("ΟΔΟΣ Mail",)]
+    for written in ("ΟΔΟΣ Mail", "οδοσ mail", "ΟΔΟΣ MAIL"):
+        assert totals(settings, Filter.from_params({"reporter": written})).reports == 2
+    assert totals(settings, Filter.from_params({"reporter": "İSTANBUL POSTA"})).reports == 0
 
 
 def test_outcomes_can_be_streamed_without_being_kept(tmp_path):
