@@ -18,6 +18,11 @@ ISSUE_KINDS: dict[str, tuple[str, str, str]] = {
     "token-case": ("info", "Lower-cased values not written in lower case", "value"),
     "domain-trailing-dot": ("info", "Removed the trailing dot from domains", "domain"),
     "idn-ascii": ("info", "Wrote internationalised domain names in their ASCII form", "domain"),
+    "ipv4-mapped-ip": (
+        "info",
+        "Read IPv4-mapped IPv6 source addresses (::ffff:192.0.2.1) as the IPv4 address",
+        "record",
+    ),
     "spf-hardfail": ("info", 'Read the SPF result "hardfail" as "fail"', "result"),
     "empty-reason-type": ("info", 'Read an empty override reason type as "other"', "reason"),
     "identities-alias": ("info", "Read <identities> as <identifiers> (old draft name)", "record"),
@@ -195,6 +200,10 @@ def normalise_ip(raw: str) -> tuple[str | None, tuple[str, ...]]:
     canonical = _canonical_ip(value)
     if canonical is None:
         return value, (*codes, "invalid-source-ip")
+    if canonical.startswith(_MAPPED_PREFIX) and "." in canonical:
+        # the IPv4 sender as seen through a dual-stack socket: the same sender as its
+        # IPv4 address, so it is counted, grouped and filtered (192.0.2.0/24) as that
+        return canonical[len(_MAPPED_PREFIX) :], (*codes, "ipv4-mapped-ip")
     return canonical, codes
 
 
@@ -205,7 +214,7 @@ def _canonical_ip(value: str) -> str | None:
     # socket is much faster than ipaddress. A dotted quad that inet_pton accepts (no leading
     # zeros) is already canonical; inet_ntop's IPv6 form equals ipaddress's except for
     # embedded-IPv4 notation. An IPv4-mapped address keeps it (::ffff:192.0.2.5, as RFC
-    # 5952 recommends: the admin recognises the IPv4 sender); other forms go to ipaddress.
+    # 5952 recommends), to be read as the IPv4 address; other forms go to ipaddress.
     try:
         if ":" not in value:
             socket.inet_pton(socket.AF_INET, value)

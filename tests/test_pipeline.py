@@ -505,3 +505,19 @@ def test_a_complete_copy_of_a_partial_report_is_a_conflict_that_says_so(tmp_path
         "complete: the totals may miss messages that only this copy has)"
     )
     assert totals(settings).records == len(CANONICAL.records) - 1
+
+
+def test_an_ipv4_mapped_source_is_its_ipv4_sender(tmp_path):
+    # Reported as ::ffff:192.0.2.10 by a dual-stack receiver: the same sender as 192.0.2.10,
+    # counted once and found by an IPv4 filter.
+    plain, mapped = settings_for(tmp_path / "a"), settings_for(tmp_path / "b")
+    (tmp_path / "plain.xml").write_bytes(CANONICAL_XML)
+    (tmp_path / "mapped.xml").write_bytes(
+        CANONICAL_XML.replace(b">192.0.2.10<", b">::FFFF:192.0.2.10<")
+    )
+    ingest(plain, tmp_path / "plain.xml")
+    ingest(mapped, tmp_path / "mapped.xml")
+    for text in ("192.0.2.10", "192.0.2.0/24", "::ffff:192.0.2.10"):
+        flt = Filter.from_params({"source_ip": text})
+        assert totals(mapped, flt) == totals(plain, flt)
+    assert totals(mapped, Filter.from_params({"source_ip": "192.0.2.0/24"})).messages > 0
