@@ -156,14 +156,14 @@ def daily_messages(frame: pd.DataFrame, by: str = "dmarc", zone: str = "UTC") ->
     return stacked_days(frame, "series", t(f"chart.daily_title.{by}"), zone, by == "disposition")
 
 
-def disposition_over_time(frame: pd.DataFrame) -> go.Figure:
+def disposition_over_time(frame: pd.DataFrame, zone: str = "UTC") -> go.Figure:
     """The disposition mix: per day, or per week over more than ``BAR_DAYS`` days."""
-    return stacked_days(frame, "disposition", t("chart.disposition_title"), "UTC", True,
+    return stacked_days(frame, "disposition", t("chart.disposition_title"), zone, True,
                         weekly_title=t("chart.disposition_title_week"))  # fmt: skip
 
 
-def source_timeline(frame: pd.DataFrame, source_ip: str) -> go.Figure:
-    return stacked_days(frame, "series", t("chart.timeline_title", ip=escape(source_ip)))
+def source_timeline(frame: pd.DataFrame, source_ip: str, zone: str = "UTC") -> go.Figure:
+    return stacked_days(frame, "series", t("chart.timeline_title", ip=escape(source_ip)), zone)
 
 
 def reporters(frame: pd.DataFrame, top: int = 15) -> go.Figure:

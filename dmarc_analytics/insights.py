@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import pandas as pd
@@ -41,6 +40,7 @@ from dmarc_analytics.insights_sql import (
     PASS,
     PASS_FAIL,
     SPF_ALIGNED,
+    check_zone,
     frame,
     limit_sql,
     messages_where,
@@ -130,7 +130,7 @@ def daily_messages(
             "GROUP BY ALL ORDER BY day, series",
             days.params,
         )
-    _check_zone(tz)
+    check_zone(tz)
     # Convert each distinct report begin once, not every record.
     return frame(
         con,
@@ -143,16 +143,12 @@ def daily_messages(
     )
 
 
-def _check_zone(tz: str) -> None:
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tz!r}") from exc
-
-
-def disposition_over_time(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
-    """Messages per UTC day and disposition: day, disposition, messages."""
-    df = daily_messages(con, flt, by="disposition")
+def disposition_over_time(
+    con: duckdb.DuckDBPyConnection, flt: Filter, tz: str = "UTC"
+) -> pd.DataFrame:
+    """Messages per day (report begin day in ``tz``) and disposition: day, disposition,
+    messages."""
+    df = daily_messages(con, flt, by="disposition", tz=tz)
     return df.rename(columns={"series": "disposition"})
 
 

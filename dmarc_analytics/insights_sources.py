@@ -17,6 +17,7 @@ from dmarc_analytics.insights_sql import (
     frame,
     limit_sql,
     with_params,
+    zone_day,
 )
 
 
@@ -100,12 +101,16 @@ def _auth_part(both: pd.DataFrame, mechanism: str, detail: str) -> pd.DataFrame:
     return part.rename(columns={"detail": detail}).reset_index(drop=True)
 
 
-def source_timeline(con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str) -> pd.DataFrame:
-    """One IP's messages per UTC day: day, series ("pass"/"fail"), messages."""
+def source_timeline(
+    con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str, tz: str = "UTC"
+) -> pd.DataFrame:
+    """One IP's messages per day (report begin day in ``tz``): day, series ("pass"/"fail"),
+    messages."""
     condition, params = _one_source(flt, source_ip)
+    day = zone_day(tz)
     return frame(
         con,
-        f"SELECT day, {PASS_FAIL} AS series, {MESSAGES} AS messages FROM records "
+        f"SELECT {day} AS day, {PASS_FAIL} AS series, {MESSAGES} AS messages FROM records "
         f"WHERE {condition} GROUP BY ALL ORDER BY day, series",
-        params,
+        params if tz == "UTC" else with_params(params, q_tz=tz),
     )

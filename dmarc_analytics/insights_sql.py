@@ -7,6 +7,8 @@ never collide with the filter's own names.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import duckdb
 import pandas as pd
 
@@ -64,6 +66,22 @@ def report_scope(con: duckdb.DuckDBPyConnection, flt: Filter) -> Where:
         return compile_report_scope(flt)
     rows = report_rows(con, flt)
     return Where(f"report_key IN (SELECT report_key FROM {rows.sql})", rows.params)
+
+
+def zone_day(tz: str) -> str:
+    """SQL for the report begin day of a ``records``-shaped row in ``tz`` (bound as
+    ``$q_tz``); the stored UTC ``day`` for UTC."""
+    if tz == "UTC":
+        return "day"
+    check_zone(tz)
+    return "CAST(timezone($q_tz, begin_utc AT TIME ZONE 'UTC') AS DATE)"
+
+
+def check_zone(tz: str) -> None:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz!r}") from exc
 
 
 def with_params(params: dict[str, object], **extra: object) -> dict[str, object]:

@@ -22,8 +22,8 @@ if ip is None:
     st.caption(t("drill.none"))
     st.stop()
 
-timeline = page.query(insights.source_timeline, ip)
-st.plotly_chart(charts.source_timeline(timeline, ip), key="sources_timeline")
+timeline = page.query(insights.source_timeline, ip, tz=page.zone)
+st.plotly_chart(charts.source_timeline(timeline, ip, page.zone), key="sources_timeline")
 dkim, spf = page.query(insights.source_auth, ip)
 left, right = st.columns(2)
 with left:

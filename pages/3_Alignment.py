@@ -10,14 +10,14 @@ page = ui.page_setup("alignment")
 ui.require_data(page)
 
 page.prefetch(
-    ui.ask(insights.disposition_over_time),
+    ui.ask(insights.disposition_over_time, tz=page.zone),
     ui.ask(insights.alignment_matrix),
     ui.ask(insights.authenticated_unaligned, limit=shown_rows("alignment_unaligned")),
     ui.ask(insights.override_reasons),
 )
 st.subheader(t("section.disposition_mix"))
-mix = page.query(insights.disposition_over_time)
-st.plotly_chart(charts.disposition_over_time(mix), key="alignment_mix")
+mix = page.query(insights.disposition_over_time, tz=page.zone)
+st.plotly_chart(charts.disposition_over_time(mix, page.zone), key="alignment_mix")
 
 st.subheader(t("section.matrix"))
 matrix = page.query(insights.alignment_matrix)

@@ -283,6 +283,10 @@ def test_disposition_over_time(con):
         (d("2025-12-01"), "reject", 5), (d("2025-12-02"), "none", 4),
         (d("2025-12-02"), "quarantine", 7), (d("2025-12-03"), "quarantine", 2),
     ]  # fmt: skip
+    assert rows(ins.disposition_over_time(con, FAIL, tz="America/New_York")) == [
+        (d("2025-11-30"), "reject", 5), (d("2025-12-01"), "none", 4),
+        (d("2025-12-01"), "quarantine", 7), (d("2025-12-02"), "quarantine", 2),
+    ]  # fmt: skip
 
 
 SOURCES_ALL = [
@@ -401,6 +405,12 @@ def test_source_timeline(con):
         (d("2025-12-01"), "pass", 3), (d("2025-12-03"), "fail", 2),
     ]  # fmt: skip
     assert rows(ins.source_timeline(con, DEC_2_3, "192.0.2.2")) == [(d("2025-12-02"), "fail", 7)]
+    # Days in the chosen zone, as on the Overview: midnight UTC is the day before in New York.
+    assert rows(ins.source_timeline(con, ALL, "2001:db8::1", tz="America/New_York")) == [
+        (d("2025-11-30"), "pass", 3), (d("2025-12-02"), "fail", 2),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="time zone"):
+        ins.source_timeline(con, ALL, "2001:db8::1", tz="Mars/Olympus")
 
 
 REPORTER_COLUMNS = [

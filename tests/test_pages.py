@@ -719,3 +719,9 @@ def test_the_archive_toggle_applies_to_this_session(app_env):
     at.get("file_uploader")[0].set_value([(name, data, "text/xml")]).run()
     with open_store(app_env.db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM originals").fetchall() == [(1,)]
+
+
+def test_the_alignment_chart_buckets_days_in_the_chosen_zone(loaded):
+    # It was bucketed by UTC day (and said so) whatever zone the user picked.
+    at = start(PAGES[2], params={"tz": "Asia/Tokyo"})
+    assert chart(at)["layout"]["xaxis"]["title"]["text"] == "Day (Asia/Tokyo)"
