@@ -155,22 +155,23 @@ def split_reports(data: bytes) -> list[bytes]:
 
 def _gunzip(ctx: Context, data: bytes) -> Iterator[Item]:
     name = _gzip_file_name(data) or inner_name(ctx.origin, _COMPRESSED_SUFFIX)
-    yield from _inflated_items(ctx, "gzip", name, lambda cap: _inflate_gzip(data, cap))
+    yield from _inflated_items(ctx, "gzip", name, lambda cap: _inflate_gzip(data, cap), data)
 
 
 def _unzlib(ctx: Context, data: bytes) -> Iterator[Item]:
-    def inflate(cap: int) -> bytes:
-        return _inflate(data, _ZLIB_WBITS, cap, "zlib")[0]  # trailing bytes are ignored
+    def inflate(cap: int) -> tuple[bytes, int]:
+        return _inflate(data, _ZLIB_WBITS, cap, "zlib")
 
-    yield from _inflated_items(ctx, "zlib", inner_name(ctx.origin, _COMPRESSED_SUFFIX), inflate)
+    name = inner_name(ctx.origin, _COMPRESSED_SUFFIX)
+    yield from _inflated_items(ctx, "zlib", name, inflate, data)
 
 
 def _inflated_items(
-    ctx: Context, kind: str, name: str, inflate: Callable[[int], bytes]
+    ctx: Context, kind: str, name: str, inflate: Callable[[int], tuple[bytes, int]], data: bytes
 ) -> Iterator[Item]:
     cap, by_budget = ctx.inflate_cap()
     try:
-        inflated = inflate(cap)
+        inflated, end = inflate(cap)
     except LimitExceeded:
         ctx.spend(cap)
         yield ctx.reject_inflation(f"{kind} data", cap, by_budget)
@@ -179,14 +180,23 @@ def _inflated_items(
         yield ctx.reject(str(exc), "corrupt")
         return
     ctx.spend(len(inflated))
-    yield from ctx.child(kind, name).decode(inflated)
+    yield from ctx.child(kind, name, note=_trailing_note(data, end, kind)).decode(inflated)
 
 
-def _inflate_gzip(data: bytes, cap: int) -> bytes:
-    """Inflate every member of a gzip stream into one output of at most ``cap`` bytes.
+def _trailing_note(data: bytes, end: int, kind: str) -> str | None:
+    """What follows a complete compressed stream is ignored: whitespace silently (Mimecast
+    appends CRLF), anything else with a note, since it is data left aside."""
+    if end >= len(data) or not data[end:].strip():
+        return None
+    return f"Ignored {len(data) - end:,} bytes after the end of the {kind} data"
 
-    After the last member, whitespace (Mimecast appends CRLF) or any other trailing bytes
-    are ignored: the members before them are complete and checksummed.
+
+def _inflate_gzip(data: bytes, cap: int) -> tuple[bytes, int]:
+    """Inflate every member of a gzip stream into one output of at most ``cap`` bytes;
+    return it and where the last member ends.
+
+    Trailing bytes after the last member are left to the caller: the members before them
+    are complete and checksummed.
     """
     outputs: list[bytes] = []
     end, budget = 0, cap
@@ -195,7 +205,7 @@ def _inflate_gzip(data: bytes, cap: int) -> bytes:
         outputs.append(output)
         budget -= len(output)
         if not data.startswith(GZIP_MAGIC, end):
-            return outputs[0] if len(outputs) == 1 else b"".join(outputs)
+            return (outputs[0] if len(outputs) == 1 else b"".join(outputs)), end
 
 
 _FIRST_WINDOW = 64  # input bytes fed first; each further feed is twice the last

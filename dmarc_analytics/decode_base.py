@@ -135,6 +135,7 @@ class Context:
     dispatch: Dispatch
     containers: tuple[str, ...] = ()
     budget: InflateBudget | None = None  # None: a fresh one (see ``inflate_cap``)
+    notes: tuple[str, ...] = ()  # what unwrapping left aside, passed on to the payloads
 
     def __post_init__(self) -> None:
         if self.budget is None:
@@ -142,12 +143,16 @@ class Context:
                 self, "budget", InflateBudget(self.limits.max_total_decompressed_bytes)
             )
 
-    def child(self, container: str, segment: str, fresh_budget: bool = False) -> Context:
+    def child(
+        self, container: str, segment: str, fresh_budget: bool = False, note: str | None = None
+    ) -> Context:
         """The context of a blob named ``segment`` found inside this ``container``
-        (with ``fresh_budget``, a decompression budget of its own: an mbox message)."""
+        (with ``fresh_budget``, a decompression budget of its own: an mbox message; with
+        ``note``, what unwrapping it left aside)."""
         return Context(
             f"{self.origin}/{segment}", self.limits, self.dispatch, (*self.containers, container),
             None if fresh_budget else self.budget,
+            self.notes if note is None else (*self.notes, note),
         )  # fmt: skip
 
     def inflate_cap(self) -> tuple[int, bool]:
@@ -180,7 +185,7 @@ class Context:
         return self.dispatch(self, data)
 
     def payload(self, data: bytes) -> Payload:
-        return Payload(self.origin, data, self.containers)
+        return Payload(self.origin, data, self.containers, self.notes)
 
     def reject(self, reason: str, kind: str) -> RejectedPart:
         return RejectedPart(self.origin, reason, kind)

@@ -82,12 +82,15 @@ def add_clean_report(
     origin: str,
     max_records: int,
     max_tags: int = MAX_XML_TAGS,
+    notes: tuple[str, ...] = (),
 ) -> ReportMeta | None:
     """Add the report in ``data`` to ``builder`` if it is clean; None (nothing added) if not.
 
     None also for anything the reference path refuses: it then raises the proper error.
     """
     log = IssueLog()
+    for note in notes:  # as the reference path does
+        log.add("trailing-bytes", note)
     try:
         feedback, partial = open_feedback(data, log, max_records, max_tags)
         if partial:

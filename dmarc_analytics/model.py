@@ -250,12 +250,14 @@ class Payload:
 
     ``origin`` is the path inside the carrier, e.g. ``reports.zip/a/google.xml`` or
     ``label.mbox/message 12/part 2/report.xml.gz``; ``containers`` lists the wrappers
-    that were removed, outermost first (``("mbox", "email", "gzip")``).
+    that were removed, outermost first (``("mbox", "email", "gzip")``); ``notes`` says what
+    unwrapping it left aside (bytes after a gzip stream), for the report's issues.
     """
 
     origin: str
     data: bytes
     containers: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

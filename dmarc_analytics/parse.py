@@ -49,7 +49,11 @@ TREE_BYTES_PER_TAG = 160
 
 
 def parse_report(
-    data: bytes, origin: str = "", max_records: int = 1_000_000, max_tags: int = MAX_XML_TAGS
+    data: bytes,
+    origin: str = "",
+    max_records: int = 1_000_000,
+    max_tags: int = MAX_XML_TAGS,
+    notes: tuple[str, ...] = (),
 ) -> AggregateReport:
     """Read one DMARC aggregate report (RFC 7489, RFC 9990 or the pre-RFC draft).
 
@@ -61,6 +65,8 @@ def parse_report(
     """
     del origin  # part of the stage interface; callers attach it to errors themselves
     log = IssueLog()
+    for note in notes:  # from unwrapping the payload (``Payload.notes``)
+        log.add("trailing-bytes", note)
     feedback, partial = open_feedback(data, log, max_records, max_tags)
     try:
         return _read_report(feedback, partial, log, max_records)

@@ -60,6 +60,7 @@ ISSUE_KINDS: dict[str, tuple[str, str, str]] = {
     ),
     # One-off, report-level issues: their message is written where they are raised.
     "leading-bytes": ("info", "", ""),
+    "trailing-bytes": ("info", "", ""),
     "bracketed-report-id": ("info", "", ""),
     "empty-org-name": ("warning", "", ""),
     "multi-day-span": ("info", "", ""),

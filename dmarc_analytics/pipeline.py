@@ -89,10 +89,12 @@ def _parse_payload(
     content = hashlib.sha256(item.data).hexdigest()
     meta = add_clean_report(
         builder, item.data, content, input_sha256, item.origin, limits.max_records,
-        limits.max_xml_tags,
+        limits.max_xml_tags, item.notes,
     )  # fmt: skip
     if meta is None:  # not clean: the reference path repairs, notes issues or refuses
-        report = parse_report(item.data, item.origin, limits.max_records, limits.max_xml_tags)
+        report = parse_report(
+            item.data, item.origin, limits.max_records, limits.max_xml_tags, item.notes
+        )
         meta = builder.add(report, content, input_sha256, item.origin)
     return meta
 

@@ -8,6 +8,7 @@ import lzma
 import random
 import time
 import tracemalloc
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -136,10 +137,22 @@ def test_xml_passes_through_as_the_very_same_bytes(data: bytes) -> None:
     assert (item.origin, item.containers) == ("r.xml", ())
 
 
-@pytest.mark.parametrize("trailer", [b"\r\n", b"\n\n  \t", b"\x00\x00garbage"])
-def test_bytes_after_a_complete_gzip_stream_are_ignored(trailer: bytes) -> None:
+@pytest.mark.parametrize(
+    ("trailer", "notes"),
+    [
+        (b"\r\n", ()),
+        (b"\n\n  \t", ()),
+        (b"\x00\x00garbage", ("Ignored 9 bytes after the end of the gzip data",)),
+    ],
+)
+def test_bytes_after_a_complete_gzip_stream_are_ignored(trailer: bytes, notes: tuple) -> None:
+    # Whitespace silently (Mimecast appends CRLF); anything else is data left aside, and
+    # the payload says so (it becomes an issue of the report).
     (item,) = decode_bytes(XML_GZ, gzip_file(CANONICAL_XML) + trailer, LIMITS)
     assert isinstance(item, Payload) and item.data == CANONICAL_XML
+    assert item.notes == notes
+    (item,) = decode_bytes("r.zz", zlib.compress(CANONICAL_XML) + trailer, LIMITS)
+    assert item.notes == tuple(note.replace("gzip", "zlib") for note in notes)
 
 
 @pytest.mark.parametrize(

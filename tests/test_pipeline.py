@@ -521,3 +521,15 @@ def test_an_ipv4_mapped_source_is_its_ipv4_sender(tmp_path):
         flt = Filter.from_params({"source_ip": text})
         assert totals(mapped, flt) == totals(plain, flt)
     assert totals(mapped, Filter.from_params({"source_ip": "192.0.2.0/24"})).messages > 0
+
+
+def test_bytes_left_after_a_gzip_stream_are_an_issue_of_the_report(tmp_path):
+    settings = settings_for(tmp_path)
+    (tmp_path / "r.xml.gz").write_bytes(WRAPPERS["gzip"](CANONICAL_XML) + b"GARBAGE")
+    (outcome,) = ingest(settings, tmp_path / "r.xml.gz")
+    assert (outcome.outcome, outcome.messages) == ("inserted", CANONICAL.message_count)
+    with open_store(settings.db, read_only=True) as con:
+        issues = con.execute("SELECT code, severity, message FROM report_issues").fetchall()
+    assert issues == [
+        ("trailing-bytes", "info", "Ignored 7 bytes after the end of the gzip data")
+    ]
