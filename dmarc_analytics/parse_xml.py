@@ -21,6 +21,7 @@ RFC9990_NAMESPACES = frozenset(
 )
 # Elements in any other namespace are extensions (see ``drop_foreign_elements``).
 DMARC_NAMESPACES = RFC9990_NAMESPACES | {"", "http://dmarc.org/dmarc-xml/0.1"}
+_PREFIX_DECLARATION = re.compile(rb"xmlns:([^\s=<>]+)\s*=")
 
 _SAFE_OPTIONS = dict(
     resolve_entities=False,
@@ -235,14 +236,20 @@ def drop_foreign_elements(feedback: etree._Element, data: bytes) -> None:
     alike, and the last of a name counts: an extension named like a DMARC element
     (``<ext:row>`` after a record's auth results) would replace the real values. A
     foreign element with no DMARC namesake beside it stays (a section put in a namespace
-    of its own by a careless writer is still read). A document without a namespace
-    declaration other than the report's own default one has no foreign elements and is
-    not walked.
+    of its own by a careless writer is still read). A document whose declared prefixes
+    start no tag, with no default namespace but the report's own, has no foreign element
+    and is not walked (walking cost 15 µs per record).
     """
-    declarations = data.count(b"xmlns")
-    own = _namespace(feedback.tag)
-    if declarations == 0 or (declarations == 1 and own and feedback.prefix is None):
+    declarations = data.count(b"xmlns")  # bytes.count: the regular expressions cost more
+    if declarations == 0:
         return
+    own = _namespace(feedback.tag)
+    prefixed = data.count(b"xmlns:")
+    prefixes = _PREFIX_DECLARATION.findall(data) if prefixed else []
+    if not any(b"<" + prefix + b":" in data for prefix in prefixes):  # no prefixed element
+        defaults = declarations - prefixed  # or "xmlns" in text: then it is walked
+        if defaults == 0 or (defaults == 1 and own and feedback.prefix is None):
+            return  # nor a default namespace but <feedback>'s own (xsi and xsd: prefixes)
     ours = DMARC_NAMESPACES | {own}
     doomed: dict[etree._Element, None] = {}
     for element in feedback.iter():
