@@ -1044,13 +1044,14 @@ EXT_ROW = (
             "</x:header_from></x:identifiers>",
         ),
         ("<count>2</count>", '<count>2</count><x:count xmlns:x="urn:x">99</x:count>'),
+        ("<count>2</count>", '<count>2</count><count xmlns="urn:x">99</count>'),
         (
             "<p>none</p>",
             '<p>none</p><x:p xmlns:x="urn:x">reject</x:p><x:domain xmlns:x="urn:x">x.example'
             "</x:domain>",
         ),
     ],
-    ids=["row", "identifiers", "count", "policy"],
+    ids=["row", "identifiers", "count", "count-default-namespace", "policy"],
 )
 @pytest.mark.parametrize("namespace", ["", ' xmlns="urn:ietf:params:xml:ns:dmarc-2.0"'])
 def test_an_extension_named_like_a_dmarc_element_does_not_replace_it(old, new, namespace):
