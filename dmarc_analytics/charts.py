@@ -182,7 +182,9 @@ def reporters(frame: pd.DataFrame, top: int = 15) -> go.Figure:
     ]  # fmt: skip
     return _figure(traces, {
         **_LAYOUT, "hovermode": "y unified", "height": max(260, 60 + 28 * len(part)),
-        "barmode": "stack", "title": {"text": t("chart.reporters_title")},
+        "barmode": "stack",
+        "title": {"text": t("chart.reporters_title") if len(frame) <= top
+                  else t("chart.reporters_title_top", top=top, total=len(frame))},
         "xaxis": {"title": {"text": t("chart.messages_axis")}},
         "yaxis": {"title": {"text": t("chart.reporter_axis")}, "type": "category",
                   "tickmode": "array", "tickvals": names, "ticktext": labels},

@@ -307,6 +307,10 @@ _EN: dict[str, str] = {
     "chart.disposition_title_week": "Messages per week by disposition",
     "chart.timeline_title": "Messages per day from {ip} by DMARC result",
     "chart.reporters_title": "Messages seen per reporter by DMARC result",
+    "chart.reporters_title_top": (
+        "Messages seen per reporter by DMARC result: the {top} biggest of {total} (all in the "
+        "table)"
+    ),
     "chart.reporter_axis": "Reporter",
     "chart.matrix_title": "Messages by SPF and DKIM alignment",
     "chart.aligned": "aligned",

@@ -207,7 +207,8 @@ def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
     """One row per reporter over the filter's reports (the same reports as ``overview``).
 
     Columns: reporter, reports, messages, dmarc_pass_rate, spf_aligned_rate,
-    dkim_aligned_rate, first_day, last_day, days_covered (distinct report days), gap_days
+    dkim_aligned_rate, dispositions (messages per disposition, "none 120; reject 3",
+    biggest first), first_day, last_day, days_covered (distinct report days), gap_days
     (days in [first_day, last_day] without a report), avg_records, max_records (records per
     report; the matching records when the filter has record-level conditions).
     """
@@ -231,17 +232,25 @@ def reporters(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
                    CAST(max(n) AS BIGINT) AS max_records
             FROM ({scoped}) GROUP BY reporter
         ),
+        d AS NOT MATERIALIZED (SELECT * FROM {days.sql}),
         rates AS (
             SELECT reporter, {MESSAGES} AS messages, {_RATES}
-            FROM {days.sql} GROUP BY reporter
+            FROM d GROUP BY reporter
+        ),
+        disp AS (  -- what each receiver did with the mail
+            SELECT reporter, string_agg(disposition || ' ' || CAST(m AS BIGINT), '; '
+                                        ORDER BY m DESC, disposition) AS dispositions
+            FROM (SELECT reporter, disposition, sum(count) AS m FROM d GROUP BY ALL)
+            GROUP BY reporter
         )
         SELECT reporter, reports, coalesce(messages, 0) AS messages,
                coalesce(dmarc_pass_rate, 0) AS dmarc_pass_rate,
                coalesce(spf_aligned_rate, 0) AS spf_aligned_rate,
-               coalesce(dkim_aligned_rate, 0) AS dkim_aligned_rate, first_day, last_day,
+               coalesce(dkim_aligned_rate, 0) AS dkim_aligned_rate,
+               coalesce(dispositions, '') AS dispositions, first_day, last_day,
                days_covered, date_diff('day', first_day, last_day) + 1 - days_covered AS gap_days,
                avg_records, max_records
-        FROM reps LEFT JOIN rates USING (reporter)
+        FROM reps LEFT JOIN rates USING (reporter) LEFT JOIN disp USING (reporter)
         ORDER BY messages DESC, reporter
     """
     return frame(con, sql, params)

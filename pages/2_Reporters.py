@@ -1,4 +1,5 @@
-"""Reporters: per reporting organisation, coverage, volumes and the pass rates it sees."""
+"""Reporters: per reporting organisation, coverage, volumes, the pass rates it sees and what
+it did with the mail (messages per disposition)."""
 
 import streamlit as st
 

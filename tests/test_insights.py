@@ -415,26 +415,30 @@ def test_source_timeline(con):
 
 REPORTER_COLUMNS = [
     "reporter", "reports", "messages", "dmarc_pass_rate", "spf_aligned_rate",
-    "dkim_aligned_rate", "first_day", "last_day", "days_covered", "gap_days", "avg_records",
-    "max_records",
+    "dkim_aligned_rate", "dispositions", "first_day", "last_day", "days_covered", "gap_days",
+    "avg_records", "max_records",
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("flt, expected", [
     (ALL, [
-        ("Yahoo", 2, 31, 20 / 31, 20 / 31, 20 / 31, d("2025-12-02"), d("2025-12-02"), 1, 0,
-         1.5, 3),
-        ("Google.com", 2, 26, 19 / 26, 10 / 26, 19 / 26, d("2025-12-01"), d("2025-12-03"), 2, 1,
-         2.5, 3),
-        ("Outlook.com", 1, 1, 1.0, 1.0, 1.0, d("2025-12-05"), d("2025-12-05"), 1, 0, 1.0, 1),
+        ("Yahoo", 2, 31, 20 / 31, 20 / 31, 20 / 31, "none 24; quarantine 7",
+         d("2025-12-02"), d("2025-12-02"), 1, 0, 1.5, 3),
+        ("Google.com", 2, 26, 19 / 26, 10 / 26, 19 / 26, "none 19; reject 5; quarantine 2",
+         d("2025-12-01"), d("2025-12-03"), 2, 1, 2.5, 3),
+        ("Outlook.com", 1, 1, 1.0, 1.0, 1.0, "none 1",
+         d("2025-12-05"), d("2025-12-05"), 1, 0, 1.0, 1),
     ]),
     (FAIL, [  # record-level: reports with a failing record, and only those records
-        ("Yahoo", 1, 11, 0.0, 0.0, 0.0, d("2025-12-02"), d("2025-12-02"), 1, 0, 2.0, 2),
-        ("Google.com", 2, 7, 0.0, 0.0, 0.0, d("2025-12-01"), d("2025-12-03"), 2, 1, 1.0, 1),
+        ("Yahoo", 1, 11, 0.0, 0.0, 0.0, "quarantine 7; none 4",
+         d("2025-12-02"), d("2025-12-02"), 1, 0, 2.0, 2),
+        ("Google.com", 2, 7, 0.0, 0.0, 0.0, "reject 5; quarantine 2",
+         d("2025-12-01"), d("2025-12-03"), 2, 1, 1.0, 1),
     ]),
     (ORG, [  # report-level: the empty report counts
-        ("Google.com", 1, 8, 0.75, 0.0, 0.75, d("2025-12-03"), d("2025-12-03"), 1, 0, 2.0, 2),
-        ("Yahoo", 1, 0, 0.0, 0.0, 0.0, d("2025-12-02"), d("2025-12-02"), 1, 0, 0.0, 0),
+        ("Google.com", 1, 8, 0.75, 0.0, 0.75, "none 6; quarantine 2",
+         d("2025-12-03"), d("2025-12-03"), 1, 0, 2.0, 2),
+        ("Yahoo", 1, 0, 0.0, 0.0, 0.0, "", d("2025-12-02"), d("2025-12-02"), 1, 0, 0.0, 0),
     ]),
     (NOTHING, []),
 ])  # fmt: skip

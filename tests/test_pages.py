@@ -473,6 +473,24 @@ def test_chart_labels_from_report_data_are_escaped():
     assert figure.data[1].marker.color == charts.FAIL_COLOUR
 
 
+def test_the_reporters_chart_says_when_it_shows_only_the_biggest():
+    import pandas as pd
+
+    def frame(count: int) -> pd.DataFrame:
+        return pd.DataFrame({"reporter": [f"r{i}" for i in range(count)],
+                             "messages": list(range(count, 0, -1)),
+                             "dmarc_pass_rate": [1.0] * count})  # fmt: skip
+
+    def title(count: int) -> str:
+        return charts.reporters(frame(count)).layout.title.text
+
+    assert title(15) == "Messages seen per reporter by DMARC result"
+    assert title(19) == (
+        "Messages seen per reporter by DMARC result: the 15 biggest of 19 (all in the table)"
+    )
+    assert len(charts.reporters(frame(19)).data[0].y) == 15
+
+
 def test_long_reporter_names_are_cut_on_the_axis_and_bidi_controls_are_shown():
     import pandas as pd
 
