@@ -43,6 +43,17 @@ def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
     return frame
 
 
+def csv_frame(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """A table as its CSV holds it: times in ``zone`` (with their offset), and columns named
+    ``..._utc`` renamed without the suffix when the zone is another one."""
+    frame = localize(frame, zone)
+    if zone == "UTC":
+        return frame
+    return frame.rename(
+        columns={c: c.removesuffix("_utc") for c in frame.columns if c in DATETIME_COLUMNS}
+    )
+
+
 def _shown_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as shown: missing text as an empty cell (the grid writes "None", which
     reads like a value the report gave), characters that reorder text shown by name."""
@@ -178,7 +189,7 @@ def show_table(
                           on_click=_show_more, args=(key,))  # fmt: skip
         csv_download(
             t("table.csv", total, total=f"{total:,}") if total is not None else t("table.csv_all"),
-            lambda: frame_to_csv_bytes(localize(rows()[picked], zone)),
+            lambda: frame_to_csv_bytes(csv_frame(rows()[picked], zone)),
             f"{key}.csv",
             key=f"{key}_csv",
         )
@@ -225,7 +236,7 @@ def alignment_grid(frame: pd.DataFrame, key: str, zone: str = "UTC") -> None:
     grid, css = alignment_grid_frame(frame)
     st.caption(t("chart.matrix_title"))
     st.dataframe(grid.style.apply(lambda _: css, axis=None), key=f"{key}_grid")
-    csv_download(t("table.csv_all"), lambda: frame_to_csv_bytes(localize(frame, zone)),
+    csv_download(t("table.csv_all"), lambda: frame_to_csv_bytes(csv_frame(frame, zone)),
                  f"{key}.csv", key=f"{key}_csv")  # fmt: skip
 
 

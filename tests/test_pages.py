@@ -743,3 +743,14 @@ def test_the_alignment_chart_buckets_days_in_the_chosen_zone(loaded):
     # It was bucketed by UTC day (and said so) whatever zone the user picked.
     at = start(PAGES[2], params={"tz": "Asia/Tokyo"})
     assert chart(at)["layout"]["xaxis"]["title"]["text"] == "Day (Asia/Tokyo)"
+
+
+def test_a_table_csv_in_another_zone_does_not_call_its_times_utc(loaded, downloads):
+    # The Reports CSV kept the headers begin_utc/end_utc over times in the chosen zone.
+    start("pages/4_Reports.py")
+    utc = csv_rows(downloads["reports_csv"][1])[0]
+    assert utc["begin_utc"].endswith("+00:00")
+    start("pages/4_Reports.py", params={"tz": "Asia/Tokyo"})
+    tokyo = csv_rows(downloads["reports_csv"][1])[0]
+    assert "begin_utc" not in tokyo and tokyo["begin"].endswith("+09:00")
+    assert tokyo["begin"].startswith(utc["begin_utc"][:10])  # the same instant, shown in JST
