@@ -178,6 +178,7 @@ _EN: dict[str, str] = {
     "report.pick": "Report",
     "report.pick_help": "Reports of the rows shown above, newest first.",
     "report.option": "{begin} · {reporter} · {domain} · {messages} messages",
+    "report.option.one": "{begin} · {reporter} · {domain} · {messages} message",
     "report.gone": "This report is no longer stored.",
     "report.no_archive": "The original of this report is not in the archive (archiving was "
     "off when it was ingested, or the archive was moved).",

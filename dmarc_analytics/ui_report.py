@@ -45,6 +45,7 @@ def report_label(row: Any, zone: str) -> str:
     """The text of one report in the report picker (plain text, never Markdown)."""
     return t(
         "report.option",
+        int(row.messages),
         begin=format_time(row.begin_utc, zone),
         reporter=row.reporter,
         domain=row.policy_domain,

@@ -754,3 +754,19 @@ def test_a_table_csv_in_another_zone_does_not_call_its_times_utc(loaded, downloa
     tokyo = csv_rows(downloads["reports_csv"][1])[0]
     assert "begin_utc" not in tokyo and tokyo["begin"].endswith("+09:00")
     assert tokyo["begin"].startswith(utc["begin_utc"][:10])  # the same instant, shown in JST
+
+
+def test_the_report_picker_counts_one_message_in_the_singular():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from dmarc_analytics.ui_report import report_label
+
+    def label(messages: int) -> str:
+        row = SimpleNamespace(begin_utc=pd.Timestamp("2026-11-01"), reporter="google.com",
+                              policy_domain="example.com", messages=messages)  # fmt: skip
+        return report_label(row, "UTC")
+
+    assert label(1) == "2026-11-01 00:00 · google.com · example.com · 1 message"
+    assert label(1200) == "2026-11-01 00:00 · google.com · example.com · 1,200 messages"
