@@ -183,6 +183,8 @@ _EN: dict[str, str] = {
     "report.no_archive": "The original of this report is not in the archive (archiving was "
     "off when it was ingested, or the archive was moved).",
     "report.no_payload": "The archived original could not be decoded to this report again.",
+    "report.demo_no_original": "This is a demo report: it was generated for the demo "
+    "dataset, so there is no original file to show.",
     "report.xml_too_big": "The original XML is {size}; showing the first {shown}. Download it "
     "for the rest.",
     "report.download_xml": "Download original XML",

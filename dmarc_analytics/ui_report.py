@@ -120,6 +120,9 @@ def _payload(
 
 def _original(page: Page, detail: Any) -> None:
     settings = page.settings
+    if detail.report.get("demo"):
+        st.info(t("report.demo_no_original"))  # generated, never archived
+        return
     data = _payload(str(settings.db), str(settings.archive_dir), detail.input_sha256,
                     detail.origin, page)  # fmt: skip
     if data is None:

@@ -443,6 +443,11 @@ def test_the_demo_data_loads_in_one_click_and_is_removed_in_one_click(app_env):
         assert insights.has_demo_data(con)
     assert six(at) == expected_metrics(app_env, Filter())
     assert six(at)["Reports"] == "400"
+    at.switch_page("pages/4_Reports.py").run()  # a demo report has no original to show
+    at.selectbox(key="reports_pick").set_value(at.selectbox(key="reports_pick").options[0])
+    at.run()
+    assert "This is a demo report" in " ".join(i.value for i in at.info)
+    at.switch_page(APP).run()
     at.button(key="overview_demo_remove").click().run()
     assert [h.value for h in at.main.subheader] == ["No reports yet"]
     with open_store(app_env.db) as con:
