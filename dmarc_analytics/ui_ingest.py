@@ -108,6 +108,9 @@ def upload_section(page: Page) -> None:
         tally = Counter(o.outcome for o in outcomes)
         st.success(t("upload.done", len(outcomes), total=len(outcomes), inserted=tally["inserted"],
                      duplicate=tally["duplicate"], rejected=tally["rejected"]))  # fmt: skip
+        conflicts = sum(o.conflicts for o in outcomes)
+        if conflicts:  # a file's outcome says what it added; its conflicts would go unseen
+            st.warning(t("upload.conflicts", conflicts, conflicts=conflicts))
         clear_caches()
     st.subheader(t("section.outcomes"))
     rows = st.session_state.get(StateKeys.UPLOADS, [])

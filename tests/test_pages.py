@@ -412,8 +412,20 @@ def test_the_uploader_ingests_files_and_lists_their_outcomes(app_env):
     assert outcomes["reason"].iloc[3] != ""
     ledger = at.dataframe[1].value
     assert sorted(ledger["outcome"].tolist()) == ["inserted"] * 3 + ["rejected"]
+    assert not at.warning  # no conflicts
     at.switch_page(APP).run()
     assert six(at)["Messages"] == "45"
+    # The same report again with other content: a conflict, said so beside the tally.
+    name, data = next(iter(FIXTURE.items()))
+    changed = data.replace(b"</feedback>", b"<!-- changed --></feedback>")
+    assert changed != data
+    at.switch_page("pages/5_Ingest.py").run()
+    at.get("file_uploader")[0].set_value([("again.xml", changed, "text/xml")]).run()
+    assert [w.value for w in at.warning] == [
+        "1 report had the identity of a stored report but other content: the stored one is "
+        "kept, and the new copy is archived and listed as a conflict (see the reason of its "
+        "file below)."
+    ]
 
 
 def test_the_ledger_filters_by_outcome(loaded):
