@@ -335,9 +335,9 @@ _EN: dict[str, str] = {
     "{rejected} rejected.",
     "upload.done.one": "Ingested {total} file: {inserted} inserted, {duplicate} duplicate, "
     "{rejected} rejected.",
-    "upload.conflicts": "{conflicts} reports had the identity of a stored report but other content: "
-    "the stored ones are kept, and the new copies are archived and listed as conflicts (see "
-    "the reason of each file below).",
+    "upload.conflicts": "{conflicts} reports had the identity of a stored report but other "
+    "content: the stored ones are kept, and the new copies are archived and listed as "
+    "conflicts (see the reason of each file below).",
     "upload.conflicts.one": "1 report had the identity of a stored report but other content: "
     "the stored one is kept, and the new copy is archived and listed as a conflict (see the "
     "reason of its file below).",
