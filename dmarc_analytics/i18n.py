@@ -76,7 +76,7 @@ _EN: dict[str, str] = {
     "filter.pass": "pass",
     "filter.fail": "fail",
     "filter.clear": "Clear filter",
-    "filter.bad_link": "The link's filter could not be used: {message}",
+    "filter.bad_link": "Left out of the link's filter: {message}",
     "filter.bad_zone": "The link's time zone {zone} is not one this app knows; times are "
     "shown in UTC.",
     "filter.bad_value": "Not applied: {message}",

@@ -44,13 +44,31 @@ def restore_filter(state_key: str, tz_key: str) -> Filter:
         st.session_state[tz_key] = zone[-1]
     elif zone:
         st.error(t("filter.bad_zone", zone=markdown_escape(zone[-1][:100])))
-    try:
-        flt = Filter.from_params(params)
-    except FilterError as exc:
-        st.error(t("filter.bad_link", message=markdown_escape(str(exc))))
-        flt = Filter()
+    flt = _filter_from_link(params)
     st.session_state[state_key] = flt
     return flt
+
+
+def _filter_from_link(params: dict[str, list[str]]) -> Filter:
+    """The link's filter; a bad parameter is reported and left out, the others kept (a typo
+    in one value no longer throws away the rest of a shared view)."""
+    try:
+        return Filter.from_params(params)
+    except FilterError:
+        pass
+    good: dict[str, list[str]] = {}
+    for name, value in params.items():
+        try:
+            Filter.from_params({name: value})
+        except FilterError as exc:
+            st.error(t("filter.bad_link", message=markdown_escape(str(exc))))
+        else:
+            good[name] = value
+    try:
+        return Filter.from_params(good)
+    except FilterError as exc:  # fields that are fine alone but not together (the dates)
+        st.error(t("filter.bad_link", message=markdown_escape(str(exc))))
+        return Filter()
 
 
 def mirror_to_url(flt: Filter, zone: str) -> None:

@@ -288,9 +288,15 @@ def test_a_link_with_filter_params_restores_the_filter(loaded):
 def test_a_bad_link_param_is_a_clear_error_and_the_page_still_works(loaded):
     at = start(params={"dmarc": "maybe"})
     assert [plain(e.value) for e in at.error] == [
-        "The link's filter could not be used: dmarc: 'maybe' is not one of pass, fail"
+        "Left out of the link's filter: dmarc: 'maybe' is not one of pass, fail"
     ]
     assert six(at)["Messages"] == "45"
+    # The link's other parameters are kept: one typo no longer throws the view away.
+    at = start(params={"dmarc": "maybe", "reporter": "Yahoo", "since": "2026-11-01"})
+    assert [plain(e.value) for e in at.error] == [
+        "Left out of the link's filter: dmarc: 'maybe' is not one of pass, fail"
+    ]
+    assert at.session_state["filter"] == Filter(since=date(2026, 11, 1), reporter=("Yahoo",))
 
 
 def test_an_invalid_sidebar_value_is_reported_and_not_applied(loaded):
