@@ -570,12 +570,12 @@ def test_report_detail(con):
         "ordinal", "source_ip", "count", "disposition", "dkim", "spf", "header_from",
         "envelope_from", "envelope_to", "dkim_results", "spf_results", "override_reasons",
     ]  # fmt: skip
-    assert rows(detail.records) == [
-        (0, "192.0.2.1", 20, "none", "pass", "pass", "example.com", "example.com", None,
+    assert rows(detail.records) == [  # numbered from 1, as issue paths (record[1]) are
+        (1, "192.0.2.1", 20, "none", "pass", "pass", "example.com", "example.com", None,
          "example.com/s1=pass", "mfrom:example.com=pass", None),
-        (1, "192.0.2.2", 7, "quarantine", "fail", "fail", "mail.example.com", "spoof.test", None,
+        (2, "192.0.2.2", 7, "quarantine", "fail", "fail", "mail.example.com", "spoof.test", None,
          None, "mfrom:spoof.test=softfail", None),
-        (2, "198.51.100.7", 4, "none", "fail", "fail", "example.com", "fwd.example.net", None,
+        (3, "198.51.100.7", 4, "none", "fail", "fail", "example.com", "fwd.example.net", None,
          "example.com/s1=fail", "mfrom:fwd.example.net=pass",
          "forwarded; local_policy: trusted list"),
     ]  # fmt: skip
