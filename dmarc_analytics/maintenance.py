@@ -85,7 +85,21 @@ def purge(
     if not clauses:
         raise ValueError("purge needs at least one condition")
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
-        return delete_reports(con, " AND ".join(clauses), params)
+        count = delete_reports(con, " AND ".join(clauses), params)
+        if demo and len(clauses) == 1:
+            _forget_demo_inputs(con)
+        return count
+
+
+def _forget_demo_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """The demo dataset's ledger lines: generated inputs, not a user's, gone with the data."""
+    with transaction(con):
+        con.execute(
+            "DELETE FROM ingest_parts WHERE ledger_id IN "
+            "(SELECT ledger_id FROM ingest_ledger WHERE via = 'demo')"
+        )
+        con.execute("DELETE FROM ingest_ledger WHERE via = 'demo'")
+        bump_data_version(con)
 
 
 # Originals read from packs per page during a reparse: bounded memory.

@@ -470,6 +470,7 @@ def test_the_demo_data_loads_in_one_click_and_is_removed_in_one_click(app_env):
     assert [h.value for h in at.main.subheader] == ["No reports yet"]
     with open_store(app_env.db) as con:
         assert not insights.has_data(con)
+        assert insights.ledger(con).empty  # its 400 generated inputs went with it
 
 
 def test_purge_by_policy_domain_from_the_ingest_page(loaded):
