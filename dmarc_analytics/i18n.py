@@ -350,8 +350,12 @@ _EN: dict[str, str] = {
     "once: the ledger knows it by its hash.",
     "store.upgrading": "Upgrading the database for this version of the app. This happens "
     "once; on millions of records it takes a minute or so.",
-    "dropfolder.count": "{files} files in the folder; last checked {when} ({zone}).",
-    "dropfolder.count.one": "{files} file in the folder; last checked {when} ({zone}).",
+    "dropfolder.count": "{files} files in the folder. The last check ({when}, {zone}) "
+    "ingested every one the ledger did not know; files put there since are taken at the next "
+    "check.",
+    "dropfolder.count.one": "{files} file in the folder. The last check ({when}, {zone}) "
+    "ingested it if the ledger did not know it; files put there since are taken at the next "
+    "check.",
     "dropfolder.missing": "The folder does not exist yet; it is created at the first scan.",
     "dropfolder.scan": "Check the folder now",
     "dropfolder.ingested": "Drop folder: ingested {files} new files.",
