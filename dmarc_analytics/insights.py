@@ -167,10 +167,11 @@ def top_sources(
     only_top = " WHERE source_ip IN (SELECT source_ip FROM top)" if limit is not None else ""
     sql = f"""
         WITH f AS NOT MATERIALIZED {rows.sql},  -- scanned twice; materialising costs more
-        top AS (
+        top AS (  -- equal counts in address order (192.0.2.9 before 192.0.2.10)
             SELECT source_ip, {MESSAGES} AS messages, {_RATES},
-                   min(first_begin) AS first_seen, max(last_begin) AS last_seen
-            FROM f GROUP BY source_ip ORDER BY messages DESC, source_ip{limit_clause}
+                   min(first_begin) AS first_seen, max(last_begin) AS last_seen,
+                   min(ip_version) AS v, min(ip_num) AS n
+            FROM f GROUP BY source_ip ORDER BY messages DESC, v, n, source_ip{limit_clause}
         ),
         parts AS (
             SELECT source_ip, disposition, header_from, reporter, sum(count) AS m
@@ -192,7 +193,7 @@ def top_sources(
         SELECT top.source_ip, messages, dmarc_pass_rate, spf_aligned_rate, dkim_aligned_rate,
                dispositions, header_from, reporters, first_seen, last_seen
         FROM top JOIN disp USING (source_ip) JOIN lists USING (source_ip)
-        ORDER BY messages DESC, source_ip
+        ORDER BY messages DESC, v, n, source_ip
     """
     return frame(con, sql, params)
 

@@ -533,3 +533,17 @@ def test_bytes_left_after_a_gzip_stream_are_an_issue_of_the_report(tmp_path):
     assert issues == [
         ("trailing-bytes", "info", "Ignored 7 bytes after the end of the gzip data")
     ]
+
+
+def test_sources_with_equal_counts_are_listed_in_address_order(tmp_path):
+    from dmarc_analytics import insights
+
+    settings = settings_for(tmp_path)
+    xml = CANONICAL_XML.replace(b">198.51.100.7<", b">192.0.2.9<").replace(
+        b"<count>4</count>", b"<count>3</count>"
+    )
+    (tmp_path / "r.xml").write_bytes(xml)
+    ingest(settings, tmp_path / "r.xml")
+    with open_store(settings.db, read_only=True) as con:
+        top = insights.top_sources(con, Filter())
+    assert top["source_ip"].tolist() == ["192.0.2.9", "192.0.2.10"]  # not as text
