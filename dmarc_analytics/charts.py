@@ -93,6 +93,10 @@ def _ordered(values: Iterable[str], order: tuple[str, ...]) -> list[str]:
     return known + sorted(v for v in present if v not in order)
 
 
+FEW_DAYS = 8
+DAY_MS = 86_400_000
+
+
 def stacked_days(
     frame: pd.DataFrame,
     series_column: str,
@@ -136,9 +140,13 @@ def stacked_days(
             "mode": "lines", "stackgroup": "days", "hovertemplate": hover,
             "line": {"width": 0.5, "color": colours[value]}, "fillcolor": colours[value],
         })  # fmt: skip
+    xaxis: dict = {"title": {"text": axis}, "type": "date"}
+    stamps = pd.to_datetime(frame["day"]) if len(frame) else None
+    if stamps is not None and (stamps.max() - stamps.min()).days < FEW_DAYS:
+        # a tick per day: left to itself, Plotly marks hours (or fractions of a second)
+        xaxis |= {"dtick": DAY_MS, "tickformat": "%Y-%m-%d"}
     return _figure(traces, {
-        "barmode": "stack", "title": {"text": title},
-        "xaxis": {"title": {"text": axis}, "type": "date"},
+        "barmode": "stack", "title": {"text": title}, "xaxis": xaxis,
         "yaxis": {"title": {"text": t("chart.messages_axis")}},
         **_LAYOUT,
     })  # fmt: skip

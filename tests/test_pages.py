@@ -794,3 +794,17 @@ def test_the_report_picker_counts_one_message_in_the_singular():
 
     assert label(1) == "2026-11-01 00:00 · google.com · example.com · 1 message"
     assert label(1200) == "2026-11-01 00:00 · google.com · example.com · 1,200 messages"
+
+
+def test_a_chart_of_a_few_days_has_a_tick_per_day():
+    import datetime as dt
+
+    import pandas as pd
+
+    # Left to itself, Plotly marked hours, or fractions of a second for a single day.
+    one = pd.DataFrame({"day": [dt.date(2024, 4, 1)], "series": ["pass"], "messages": [5]})
+    xaxis = charts.daily_messages(one).layout.xaxis
+    assert (xaxis.dtick, xaxis.tickformat) == (86_400_000, "%Y-%m-%d")
+    days = pd.date_range("2024-01-01", periods=60, freq="D").date
+    many = pd.DataFrame({"day": days, "series": ["pass"] * 60, "messages": [1] * 60})
+    assert charts.daily_messages(many).layout.xaxis.dtick is None
