@@ -58,12 +58,17 @@ def test_canonical_report_in_every_container_ingests_the_same(tmp_path, wrapper)
     )
 
 
-def test_parallel_and_serial_ingest_store_the_same(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for i in range(40):
+def _gzip_reports(folder: Path, numbers: range) -> Path:
+    """One gzipped copy of the canonical report per number, each with its own report ID."""
+    folder.mkdir(exist_ok=True)
+    for i in numbers:
         xml = CANONICAL_XML.replace(b"17000064001234567890", f"id-{i}".encode())
-        (folder / f"r{i}.xml.gz").write_bytes(WRAPPERS["gzip"](xml))
+        (folder / f"r{i:02}.xml.gz").write_bytes(WRAPPERS["gzip"](xml))
+    return folder
+
+
+def test_parallel_and_serial_ingest_store_the_same(tmp_path):
+    folder = _gzip_reports(tmp_path / "in", range(40))
     serial = settings_for(tmp_path / "a", workers=1)
     parallel = settings_for(tmp_path / "b", workers=2)
     out_serial, out_parallel = ingest(serial, folder), ingest(parallel, folder)
@@ -101,11 +106,7 @@ def test_a_batch_is_written_once_it_holds_batch_files_inputs(tmp_path, monkeypat
 
 
 def test_inputs_ingested_before_are_settled_without_parse_workers(tmp_path, monkeypatch):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for i in range(40):
-        xml = CANONICAL_XML.replace(b"17000064001234567890", f"id-{i}".encode())
-        (folder / f"r{i:02}.xml.gz").write_bytes(WRAPPERS["gzip"](xml))
+    folder = _gzip_reports(tmp_path / "in", range(40))
     settings = settings_for(tmp_path / "db", workers=2)
     first = ingest(settings, folder)
     pools = []
@@ -122,9 +123,7 @@ def test_inputs_ingested_before_are_settled_without_parse_workers(tmp_path, monk
     assert {(o.outcome, o.reports, o.duplicates) for o in again} == {("duplicate", 1, 1)}
     # New files after known ones: the known lead is settled here, the rest parsed by the
     # pool, and the outcomes keep the order of the inputs.
-    for i in range(40, 60):
-        xml = CANONICAL_XML.replace(b"17000064001234567890", f"id-{i}".encode())
-        (folder / f"r{i:02}.xml.gz").write_bytes(WRAPPERS["gzip"](xml))
+    _gzip_reports(folder, range(40, 60))
     mixed = ingest(settings, folder)
     assert pools == [1]
     assert [o.path for o in mixed] == sorted(o.path for o in mixed)
