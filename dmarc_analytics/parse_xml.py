@@ -252,6 +252,7 @@ def drop_foreign_elements(feedback: etree._Element, data: bytes) -> None:
             return  # nor a default namespace but <feedback>'s own (xsi and xsd: prefixes)
     ours = DMARC_NAMESPACES | {own}
     doomed: dict[etree._Element, None] = {}
+    dmarc_names: dict[etree._Element, set[str]] = {}  # per parent, found once: linear
     for element in feedback.iter():
         tag = element.tag
         if not isinstance(tag, str) or _namespace(tag) in ours:
@@ -259,12 +260,13 @@ def drop_foreign_elements(feedback: etree._Element, data: bytes) -> None:
         parent = element.getparent()
         if parent is None or parent in doomed:
             continue
-        name = local_name(tag)
-        if any(
-            isinstance(other.tag, str) and _namespace(other.tag) in ours
-            and local_name(other.tag) == name
-            for other in parent
-        ):  # fmt: skip
+        names = dmarc_names.get(parent)
+        if names is None:
+            names = dmarc_names[parent] = {
+                local_name(other.tag) for other in parent
+                if isinstance(other.tag, str) and _namespace(other.tag) in ours
+            }  # fmt: skip
+        if local_name(tag) in names:
             doomed[element] = None
     parents = {element.getparent(): None for element in doomed}
     for parent in parents:
