@@ -40,7 +40,6 @@ from dmarc_analytics.insights_sql import (
     PASS,
     PASS_FAIL,
     SPF_ALIGNED,
-    check_zone,
     frame,
     limit_sql,
     messages_where,
@@ -48,6 +47,7 @@ from dmarc_analytics.insights_sql import (
     scalar,
     share,
     with_params,
+    zone_day,
 )
 from dmarc_analytics.rollups import (
     day_rows,
@@ -130,11 +130,10 @@ def daily_messages(
             "GROUP BY ALL ORDER BY day, series",
             days.params,
         )
-    check_zone(tz)
     # Convert each distinct report begin once, not every record.
     return frame(
         con,
-        "SELECT CAST(timezone($q_tz, begin_utc AT TIME ZONE 'UTC') AS DATE) AS day, series, "
+        f"SELECT {zone_day(tz)} AS day, series, "
         "CAST(sum(messages) AS BIGINT) AS messages FROM ("
         f"  SELECT begin_utc, {series} AS series, sum(count) AS messages FROM {days.sql} "
         "  GROUP BY ALL"
