@@ -75,6 +75,14 @@ def arrow_types() -> dict[str, pa.DataType]:
     }  # fmt: skip
 
 
+def preload_arrow() -> None:
+    """Import what building the first Arrow array imports (pyarrow, and pandas through
+    pyarrow's pandas check), so that processes forked after this inherit it."""
+    import pyarrow as pa
+
+    pa.array([0], type=pa.int64())
+
+
 @dataclass(frozen=True, slots=True)
 class ReportMeta:
     """What the writer needs to decide about a report without looking at its rows."""
