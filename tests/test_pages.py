@@ -27,7 +27,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dmarc_analytics import charts, i18n, insights, ui, ui_tables
+from dmarc_analytics import charts, i18n, insights, ui, ui_report, ui_tables
 from dmarc_analytics.config import load_settings
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.pipeline import Ingestor
@@ -399,6 +399,31 @@ def test_reports_list_and_one_report_with_its_original_xml(loaded, downloads):
     xml = at.code[0].value
     assert xml == FIXTURE["yahoo.com!example.com!y1.xml"].decode()
 
+
+
+def test_a_big_report_shows_its_rows_and_xml_in_parts_a_browser_draws_quickly(app_env):
+    # A 2,286-record report took 8-9 s to draw in Chromium: 300 KB of highlighted XML and
+    # 1,000 styled rows. Now: the first 250 rows, and a big original as plain text, cut.
+    rows = [(f"10.0.{i // 256}.{i % 256}", 1, "none", "pass", "pass", "example.com",
+             "example.com", "example.com") for i in range(400)]  # fmt: skip
+    big = report_xml("google.com", "big-1", "example.com", date(2024, 5, 1), rows)
+    assert len(big) > ui_report.XML_SHOWN_BYTES
+    small = FIXTURE["yahoo.com!example.com!y1.xml"]
+    Ingestor(replace(app_env, workers=1), via="test").ingest_blobs([("big.xml", big),
+                                                                   ("small.xml", small)])
+    at = start("pages/4_Reports.py")
+    keys = at.dataframe[0].value.set_index("records")["report_key"]
+    at.selectbox(key="reports_pick").set_value(int(keys[400])).run()
+    assert not at.exception
+    assert len(at.dataframe[3].value) == 250
+    assert at.button(key="reports_rows_more").label == "Show 250 more rows"
+    code = at.code[0]
+    assert code.language == "plaintext" or not code.language
+    assert code.value == big[: ui_report.XML_SHOWN_BYTES].decode()
+    at.button(key="reports_rows_more").click().run()
+    assert len(at.dataframe[3].value) == 400
+    at.selectbox(key="reports_pick").set_value(int(keys[2])).run()
+    assert at.code[0].language == "xml" and at.code[0].value == small.decode()
 
 # --- getting data in -----------------------------------------------------------------
 
