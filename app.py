@@ -55,4 +55,3 @@ with right:
 
 st.subheader(t("section.quality"))
 ui.quality_metrics(page.query(insights.data_quality))
-st.page_link(ui.PAGE_PATHS["reports"], label=t("quality.link"), icon=":material/description:")

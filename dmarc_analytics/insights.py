@@ -20,6 +20,7 @@ import pandas as pd
 
 from dmarc_analytics.filters import Filter, compile_filter
 from dmarc_analytics.insights_reports import (
+    REPORT_KINDS,
     DataQuality,
     FilterChoices,
     ReportDetail,
@@ -59,7 +60,7 @@ from dmarc_analytics.rollups import (
 from dmarc_analytics.store import fetch_one
 
 __all__ = [
-    "DataQuality", "FilterChoices", "Overview", "ReportDetail", "alignment_matrix",
+    "REPORT_KINDS", "DataQuality", "FilterChoices", "Overview", "ReportDetail", "alignment_matrix",
     "authenticated_unaligned", "count_ledger", "count_reports", "count_sources",
     "daily_messages", "data_quality", "disposition_over_time", "filter_choices", "has_data",
     "has_demo_data", "ledger", "overview", "override_reasons", "report_detail", "report_list",

@@ -25,8 +25,13 @@ from dmarc_analytics.store import fetch_one
 
 # The policy as the receiver reported it; tags it did not report are left out.
 _POLICY = "concat_ws(' ', 'p=' || p, 'sp=' || sp, 'np=' || np, 'pct=' || pct, 't=' || testing)"
+_ISSUE_CODES = (
+    "(SELECT string_agg(DISTINCT code, '; ' ORDER BY code) FROM report_issues i"
+    " WHERE i.report_key = rp.report_key)"
+)
 _REPORT_LIST_COLUMNS = (
-    f"rp.report_key, rp.reporter, rp.policy_domain, rp.begin_utc, rp.end_utc, {_POLICY} AS policy"
+    "rp.report_key, rp.reporter, rp.policy_domain, rp.begin_utc, rp.end_utc, "
+    f"{_ISSUE_CODES} AS issue_codes, {_POLICY} AS policy"
 )
 _REPORT_FLAGS = "rp.issue_count AS issues, rp.partial, rp.multi_day, rp.demo"
 _LEDGER_COLUMNS = (
@@ -62,15 +67,23 @@ class FilterChoices:
     last_day: date | None
 
 
+# What the Reports page can narrow its list to: the reports behind each data-quality count
+# of the Overview (``data_quality``), so a count can be followed to the reports it counts.
+REPORT_KINDS = ("issues", "partial", "conflicts", "multi_day", "doubtful")
+
+
 def report_list(
-    con: duckdb.DuckDBPyConnection, flt: Filter, limit: int | None = None
+    con: duckdb.DuckDBPyConnection, flt: Filter, limit: int | None = None, kind: str | None = None
 ) -> pd.DataFrame:
     """The filter's reports, newest first (begin, then report_key, descending).
 
-    Columns: report_key, reporter, policy_domain, begin_utc, end_utc, policy (as reported,
-    e.g. "p=reject sp=quarantine pct=100"), records, messages, issues, partial, multi_day,
-    demo. With record-level conditions only reports with a matching record are listed, and
-    records/messages count the matching records.
+    Columns: report_key, reporter, policy_domain, begin_utc, end_utc, issue_codes (the
+    distinct codes of the report's issues), policy (as reported, e.g. "p=reject
+    sp=quarantine pct=100"), records, messages, issues, partial, multi_day, demo. With
+    record-level conditions only reports with a matching record are listed, and
+    records/messages count the matching records. ``kind`` (one of ``REPORT_KINDS``) keeps
+    only the reports with issues, partial ones, those with a conflicting copy, those
+    spanning several days, or those with a matching record whose verdicts look doubtful.
     """
     where = compile_filter(flt)
     if flt.has_record_conditions:
@@ -82,6 +95,8 @@ def report_list(
     else:
         source = f"reports rp WHERE {where.sql}"
         counts = "CAST(rp.records AS BIGINT) AS records, rp.messages"
+    keep = _kind_condition(kind, where.sql)
+    source += f" {'WHERE' if flt.has_record_conditions else 'AND'} {keep}"
     limit_clause, params = limit_sql(limit, where.params)
     sql = (
         f"SELECT {_REPORT_LIST_COLUMNS}, {counts}, {_REPORT_FLAGS} FROM {source} "
@@ -90,10 +105,31 @@ def report_list(
     return frame(con, sql, params)
 
 
-def count_reports(con: duckdb.DuckDBPyConnection, flt: Filter) -> int:
-    """How many reports ``report_list`` would list without a limit (= overview.reports)."""
+def count_reports(con: duckdb.DuckDBPyConnection, flt: Filter, kind: str | None = None) -> int:
+    """How many reports ``report_list`` would list without a limit (= overview.reports, and
+    the matching data-quality count for a ``kind``)."""
     scope = report_scope(con, flt)
-    return int(scalar(con, f"SELECT count(*) FROM reports WHERE {scope.sql}", scope.params))
+    where = compile_filter(flt)
+    keep = _kind_condition(kind, where.sql)
+    sql = f"SELECT count(*) FROM reports rp WHERE {scope.sql} AND {keep}"
+    return int(scalar(con, sql, {**scope.params, **where.params}))
+
+
+def _kind_condition(kind: str | None, record_where: str) -> str:
+    """SQL over ``reports rp`` for ``kind``; ``record_where`` picks the filter's records."""
+    if kind is None:
+        return "TRUE"
+    conditions = {
+        "issues": "rp.issue_count > 0",
+        "partial": "rp.partial",
+        "conflicts": "rp.report_key IN (SELECT kept_report_key FROM conflicts)",
+        "multi_day": "rp.multi_day",
+        "doubtful": "rp.report_key IN (SELECT report_key FROM records "
+        f"WHERE verdict_mismatch AND ({record_where}))",
+    }
+    if kind not in conditions:
+        raise ValueError(f"kind must be one of {', '.join(REPORT_KINDS)}, got {kind!r}")
+    return conditions[kind]
 
 
 def report_detail(con: duckdb.DuckDBPyConnection, report_key: int) -> ReportDetail | None:
@@ -218,7 +254,7 @@ def has_demo_data(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 __all__ = [
-    "DataQuality", "FilterChoices", "ReportDetail", "count_ledger", "count_reports",
-    "data_quality", "filter_choices", "has_data", "has_demo_data", "ledger", "report_detail",
-    "report_list",
+    "REPORT_KINDS", "DataQuality", "FilterChoices", "ReportDetail", "count_ledger",
+    "count_reports", "data_quality", "filter_choices", "has_data", "has_demo_data", "ledger",
+    "report_detail", "report_list",
 ]  # fmt: skip

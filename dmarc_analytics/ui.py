@@ -292,13 +292,24 @@ QUALITY_FIELDS = (
 )  # fmt: skip
 
 
+# The Reports page's list of the reports behind each count (``insights.REPORT_KINDS``).
+QUALITY_KINDS = dict(zip(QUALITY_FIELDS, insights.REPORT_KINDS, strict=True))
+
+
 def quality_metrics(quality: insights.DataQuality) -> None:
-    """The data-quality counts, each with a sentence on what it means."""
+    """The data-quality counts, each with a sentence on what it means, and a way to the
+    reports behind them (the Reports page, showing those behind the first count not 0)."""
     values = [int(getattr(quality, name)) for name in QUALITY_FIELDS]
     for column, name, value in zip(st.columns(len(values)), QUALITY_FIELDS, values, strict=True):
         column.metric(t(f"metric.{name}"), f"{value:,}", help=t(f"metric.help.{name}"))
     if not any(values):
         st.caption(t("quality.fine"))
+        return
+    if st.button(t("quality.link"), key="overview_quality", icon=":material/description:",
+                 type="tertiary"):  # fmt: skip
+        first = next(name for name, value in zip(QUALITY_FIELDS, values, strict=True) if value)
+        st.session_state["reports_kind"] = QUALITY_KINDS[first]
+        st.switch_page(PAGE_PATHS["reports"])
 
 
 def format_time(moment: datetime, zone: str) -> str:

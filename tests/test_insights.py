@@ -518,32 +518,33 @@ def test_override_reasons(con, flt, expected):
 
 
 REPORT_ROWS = {
-    "D": (4, "Outlook.com", "example.com", B5, END_D, "p=reject", 1, 1, 0, True, True, False),
-    "C": (3, "Google.com", "example.org", B3, END3, "p=quarantine pct=50 t=y", 2, 8, 1, False,
-          False, False),
-    "E": (5, "Yahoo", "example.org", B2, END2, "p=none", 0, 0, 0, False, False, False),
-    "B": (2, "Yahoo", "example.com", B2, END2, "p=reject", 3, 31, 0, False, False, False),
-    "A": (1, "Google.com", "example.com", B1, END1, "p=reject sp=quarantine pct=100", 3, 18, 0,
-          False, False, False),
+    "D": (4, "Outlook.com", "example.com", B5, END_D, None, "p=reject", 1, 1, 0, True, True,
+          False),
+    "C": (3, "Google.com", "example.org", B3, END3, "token-case", "p=quarantine pct=50 t=y", 2,
+          8, 1, False, False, False),
+    "E": (5, "Yahoo", "example.org", B2, END2, None, "p=none", 0, 0, 0, False, False, False),
+    "B": (2, "Yahoo", "example.com", B2, END2, None, "p=reject", 3, 31, 0, False, False, False),
+    "A": (1, "Google.com", "example.com", B1, END1, None, "p=reject sp=quarantine pct=100", 3,
+          18, 0, False, False, False),
 }  # fmt: skip
 
 
 def test_report_list(con):
     df = ins.report_list(con, ALL)
     assert list(df.columns) == [
-        "report_key", "reporter", "policy_domain", "begin_utc", "end_utc", "policy", "records",
-        "messages", "issues", "partial", "multi_day", "demo",
+        "report_key", "reporter", "policy_domain", "begin_utc", "end_utc", "issue_codes",
+        "policy", "records", "messages", "issues", "partial", "multi_day", "demo",
     ]  # fmt: skip
     assert rows(df) == [REPORT_ROWS[k] for k in "DCEBA"]  # newest first
     assert rows(ins.report_list(con, ALL, limit=2)) == [REPORT_ROWS[k] for k in "DC"]
     assert rows(ins.report_list(con, ORG)) == [REPORT_ROWS[k] for k in "CE"]
     # Record-level filter: reports with a matching record, counting only those records.
-    assert [(r[0], r[6], r[7]) for r in rows(ins.report_list(con, FAIL))] == [
+    assert [(r[0], r[7], r[8]) for r in rows(ins.report_list(con, FAIL))] == [
         (3, 1, 2),
         (2, 2, 11),
         (1, 1, 5),
     ]
-    assert [(r[0], r[6], r[7]) for r in rows(ins.report_list(con, NET_V6, limit=1))] == [(3, 1, 2)]
+    assert [(r[0], r[7], r[8]) for r in rows(ins.report_list(con, NET_V6, limit=1))] == [(3, 1, 2)]
     assert rows(ins.report_list(con, NOTHING)) == []
 
 
@@ -552,6 +553,29 @@ def test_report_list(con):
 ])  # fmt: skip
 def test_count_reports(con, flt, expected):
     assert ins.count_reports(con, flt) == expected
+
+
+@pytest.mark.parametrize("flt, expected", [
+    (ALL, {"issues": [3], "partial": [4], "conflicts": [1], "multi_day": [4], "doubtful": [4]}),
+    (GOOGLE, {"issues": [3], "partial": [], "conflicts": [1], "multi_day": [], "doubtful": []}),
+    (FAIL, {"issues": [3], "partial": [], "conflicts": [1], "multi_day": [], "doubtful": []}),
+    (LATE, {"issues": [], "partial": [4], "conflicts": [], "multi_day": [4], "doubtful": [4]}),
+    (NOTHING, dict.fromkeys(ins.REPORT_KINDS, [])),
+])  # fmt: skip
+def test_the_reports_behind_each_data_quality_count(con, flt, expected):
+    quality = ins.data_quality(con, flt)
+    for kind in ins.REPORT_KINDS:
+        listed = ins.report_list(con, flt, kind=kind)["report_key"].tolist()
+        assert listed == expected[kind], kind
+        assert ins.count_reports(con, flt, kind=kind) == len(listed)
+    # Each count of reports leads to exactly the reports it counts.
+    assert quality.reports_with_issues == len(expected["issues"])
+    assert quality.partial_reports == len(expected["partial"])
+    assert quality.multi_day_reports == len(expected["multi_day"])
+    assert quality.conflicts == len(expected["conflicts"])  # one conflicting copy each
+    assert bool(quality.verdict_mismatch_messages) == bool(expected["doubtful"])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ins.report_list(con, flt, kind="bogus")
 
 
 def test_report_detail(con):

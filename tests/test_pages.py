@@ -425,6 +425,25 @@ def test_a_big_report_shows_its_rows_and_xml_in_parts_a_browser_draws_quickly(ap
     at.selectbox(key="reports_pick").set_value(int(keys[2])).run()
     assert at.code[0].language == "xml" and at.code[0].value == small.decode()
 
+
+def test_a_data_quality_count_leads_to_the_reports_it_counts(app_env):
+    # A report with an issue (its org name padded with spaces) beside two clean ones.
+    padded = FIXTURE["yahoo.com!example.com!y1.xml"].replace(b">Yahoo<", b">  Yahoo  <")
+    files = [*FIXTURE.items()]
+    files[1] = ("yahoo.xml", padded)
+    Ingestor(replace(app_env, workers=1), via="test").ingest_blobs(files)
+    at = start()
+    assert metrics(at)["Reports with issues"] == "1"
+    at.button(key="overview_quality").click().run()
+    assert not at.exception
+    assert at.selectbox(key="reports_kind").value == "issues"
+    listed = at.dataframe[0].value
+    assert listed["reporter"].tolist() == ["Yahoo"]
+    assert listed["issue_codes"].tolist() == ["whitespace"]
+    at.selectbox(key="reports_kind").set_value(None).run()
+    assert len(at.dataframe[0].value) == 3
+
+
 # --- getting data in -----------------------------------------------------------------
 
 
