@@ -46,6 +46,9 @@ _RFC9990_ONLY_POLICY = frozenset({"np", "testing", "discovery_method"})
 MAX_XML_TAGS = Limits().max_xml_tags
 TAGS_PER_RECORD = 40  # in an indented report with two DKIM results and one SPF result
 TREE_BYTES_PER_TAG = 160
+# DMARC reporting began in 2012 (the specification was published on 30 January 2012); a
+# period that begins before this is a reporter's bug, such as a date in the wrong unit.
+FIRST_DMARC_REPORTS = 1_325_376_000  # 2012-01-01 00:00 UTC
 
 
 def parse_report(
@@ -306,6 +309,13 @@ def _read_pct(raw: str | None, log: IssueLog) -> int | None:
 
 
 def check_date_range(metadata: ReportMetadata, log: IssueLog) -> None:
+    if metadata.begin < FIRST_DMARC_REPORTS:
+        log.add(
+            "date-before-dmarc",
+            f"The report period begins on {metadata.begin_utc:%Y-%m-%d}, before any DMARC "
+            "report was sent (2012): the date is probably wrong; kept as reported",
+            "report_metadata/date_range/begin",
+        )
     span = metadata.end - metadata.begin
     if span < 0:
         log.add(

@@ -65,6 +65,7 @@ ISSUE_KINDS: dict[str, tuple[str, str, str]] = {
     "empty-org-name": ("warning", "", ""),
     "multi-day-span": ("info", "", ""),
     "inverted-date-range": ("warning", "", ""),
+    "date-before-dmarc": ("warning", "", ""),
     "recovered-xml": ("warning", "", ""),
     "wrapped-feedback": ("warning", "", ""),
 }

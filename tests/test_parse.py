@@ -361,6 +361,12 @@ QUIRKS = [
         (1700092799, 1700006400),
     ),
     (
+        "date_before_dmarc.xml",
+        {"date-before-dmarc"},
+        lambda r: (r.metadata.begin_utc.isoformat(), r.issues[0].severity, r.message_count),
+        ("1979-08-07T00:00:00+00:00", "warning", 1),
+    ),
+    (
         "domain_trailing_dot.xml",
         {"domain-trailing-dot"},
         lambda r: (r.policy.domain, _first(r).header_from, _first(r).envelope_from),
@@ -915,7 +921,8 @@ def test_corpus_record_and_message_counts_match_parsedmarc(name):
     ("name", "report_format", "partial", "issue_codes"),
     [
         ("aggregate/old_draft_from_wiki.xml", ReportFormat.DRAFT, False, set()),
-        ("aggregate/rfc9990-sample.xml", ReportFormat.RFC9990, False, set()),
+        # The RFC's own sample is dated 1979, long before DMARC: kept, and flagged.
+        ("aggregate/rfc9990-sample.xml", ReportFormat.RFC9990, False, {"date-before-dmarc"}),
         # parsedmarc calls this Google report "draft"; it has no <version> but carries <np>,
         # an RFC 9990-only element (RFC 9091's tag, adopted by RFC 9989), so it is 9990-shaped.
         ("aggregate/nice-input.xml", ReportFormat.RFC9990, False, set()),
