@@ -143,6 +143,24 @@ ENGLISH: dict[str, str] = {
     "section.overrides": "Override reasons",
     "section.overrides_caption": "Why receivers applied another disposition than your policy "
     "asked for (forwarding, mailing lists, local policy), with their comments.",
+    "section.policy": "Failing mail: what the policy asked and what receivers did",
+    "section.policy_caption": "Mail the receivers scored as failing DMARC, by the policy it "
+    "asked for (p for the policy domain itself, sp for its subdomains) and the disposition "
+    "applied. A lighter disposition is explained by an override reason, or, with none, by "
+    "sampling (pct under 100, or t=y) when it is one level lighter; otherwise it is an "
+    "unexplained downgrade, common in reports that predate RFC 9990.",
+    "policy.show": "Compare with the published policy",
+    "policy.show_help": "Reads every failing record with its report's policy: on millions of "
+    "records this takes a moment, so it is done on request.",
+    "policy.unexplained": "{messages} failing messages were treated more lightly than the "
+    "policy asked, with no reason given.",
+    "policy.unexplained.one": "{messages} failing message was treated more lightly than the "
+    "policy asked, with no reason given.",
+    "policy.verdict.unexplained": "Lighter, no reason given",
+    "policy.verdict.overridden": "Lighter, with a reason",
+    "policy.verdict.sampling": "Lighter by sampling (pct or t=y)",
+    "policy.verdict.as_requested": "As the policy asked",
+    "policy.verdict.stricter": "Stricter than the policy",
     "section.reports": "Reports",
     "section.report": "One report",
     "section.report_meta": "Report",
@@ -240,6 +258,11 @@ ENGLISH: dict[str, str] = {
     "col.report_key": "Key",
     "col.policy": "Policy",
     "col.issues": "Issues",
+    "col.verdict": "Judged",
+    "col.requested": "Policy asked",
+    "col.applied": "Applied",
+    "col.reasons": "Override reasons",
+    "col.sampled": "pct < 100 or t=y",
     "col.issue_codes": "Issue codes",
     "col.partial": "Partial",
     "col.multi_day": "Multi-day",

@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from dmarc_analytics.filters import Filter, compile_filter
+from dmarc_analytics.insights_policy import POLICY_VERDICTS, policy_applied
 from dmarc_analytics.insights_reports import (
     REPORT_KINDS,
     DataQuality,
@@ -60,11 +61,12 @@ from dmarc_analytics.rollups import (
 from dmarc_analytics.store import fetch_one
 
 __all__ = [
-    "REPORT_KINDS", "DataQuality", "FilterChoices", "Overview", "ReportDetail", "alignment_matrix",
-    "authenticated_unaligned", "count_ledger", "count_reports", "count_sources",
-    "daily_messages", "data_quality", "disposition_over_time", "filter_choices", "has_data",
-    "has_demo_data", "ledger", "overview", "override_reasons", "report_detail", "report_list",
-    "reporters", "source_auth", "source_records", "source_timeline", "top_sources",
+    "POLICY_VERDICTS", "REPORT_KINDS", "DataQuality", "FilterChoices", "Overview",
+    "ReportDetail", "alignment_matrix", "authenticated_unaligned", "count_ledger",
+    "count_reports", "count_sources", "daily_messages", "data_quality", "disposition_over_time",
+    "filter_choices", "has_data", "has_demo_data", "ledger", "overview", "override_reasons",
+    "policy_applied", "report_detail", "report_list", "reporters", "source_auth",
+    "source_records", "source_timeline", "top_sources",
 ]  # fmt: skip
 
 _SERIES = {"dmarc": PASS_FAIL, "disposition": "disposition"}

@@ -220,6 +220,15 @@ def csv_download(label: str, make: Callable[[], Any], file_name: str, key: str,
     )
 
 
+def show_policy_applied(frame: pd.DataFrame, zone: str) -> None:
+    """``insights.policy_applied`` with its verdicts in words and the unexplained total."""
+    unexplained = int(frame.loc[frame["verdict"] == "unexplained", "messages"].sum())
+    if unexplained:
+        st.warning(t("policy.unexplained", unexplained, messages=f"{unexplained:,}"))
+    words = frame.assign(verdict=frame["verdict"].map(lambda v: t(f"policy.verdict.{v}")))
+    show_table(words, "alignment_policy", zone)
+
+
 def alignment_grid_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The SPF-aligned × DKIM-aligned matrix (``insights.alignment_matrix``) as a 2×2 frame
     of "messages (share)" texts, and the CSS of each cell (shaded by share)."""

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dmarc_analytics import charts, insights, ui
 from dmarc_analytics.i18n import t
-from dmarc_analytics.ui_tables import alignment_grid, show_table, shown_rows
+from dmarc_analytics.ui_tables import alignment_grid, show_policy_applied, show_table, shown_rows
 
 page = ui.page_setup("alignment")
 ui.require_data(page)
@@ -32,3 +32,8 @@ show_table(unaligned, "alignment_unaligned", page.zone,
 st.subheader(t("section.overrides"))
 st.caption(t("section.overrides_caption"))
 show_table(page.query(insights.override_reasons), "alignment_overrides", page.zone)
+
+st.subheader(t("section.policy"))
+st.caption(t("section.policy_caption"))
+if st.toggle(t("policy.show"), key="alignment_policy", help=t("policy.show_help")):
+    show_policy_applied(page.query(insights.policy_applied), page.zone)

@@ -578,6 +578,62 @@ def test_the_reports_behind_each_data_quality_count(con, flt, expected):
         ins.report_list(con, flt, kind="bogus")
 
 
+def test_policy_applied_judges_what_receivers_did_with_failing_mail(con):
+    df = ins.policy_applied(con, ALL)
+    assert list(df.columns) == ["verdict", "requested", "applied", "reasons", "sampled",
+                                "messages", "records", "reporters"]  # fmt: skip
+    assert rows(df) == [
+        # B: From mail.example.com, sp not published so p=reject applies; no reason given.
+        ("unexplained", "reject", "quarantine", None, False, 7, 1, 1),
+        ("overridden", "reject", "none", "forwarded; local_policy", False, 4, 1, 1),
+        ("as_requested", "reject", "reject", None, False, 5, 1, 1),
+        # C: p=quarantine pct=50 t=y, applied as asked (with a mailing_list note).
+        ("as_requested", "quarantine", "quarantine", "mailing_list", True, 2, 1, 1),
+    ]
+    assert [r[0] for r in rows(ins.policy_applied(con, GOOGLE))] == ["as_requested"] * 2
+    assert rows(ins.policy_applied(con, LATE)) == []  # D's one record passes DMARC
+
+
+def _policy_report(report_id: str, policy: str, header_from: str, disposition: str) -> bytes:
+    return (
+        "<feedback><report_metadata><org_name>rx.test</org_name><email>d@rx.test</email>"
+        f"<report_id>{report_id}</report_id><date_range><begin>1764547200</begin>"
+        "<end>1764633599</end></date_range></report_metadata><policy_published>"
+        f"<domain>example.com</domain>{policy}</policy_published><record><row>"
+        "<source_ip>192.0.2.9</source_ip><count>3</count><policy_evaluated>"
+        f"<disposition>{disposition}</disposition><dkim>fail</dkim><spf>fail</spf>"
+        f"</policy_evaluated></row><identifiers><header_from>{header_from}</header_from>"
+        "</identifiers><auth_results><spf><domain>spoof.test</domain><result>fail</result>"
+        "</spf></auth_results></record></feedback>"
+    ).encode()
+
+
+def test_policy_applied_uses_sp_for_subdomains_and_knows_sampling(tmp_path):
+    from dmarc_analytics.config import Settings
+    from dmarc_analytics.pipeline import Ingestor
+
+    reports = [
+        ("sub", "<p>reject</p><sp>none</sp>", "news.example.com", "none"),  # sp asked none
+        ("pct", "<p>reject</p><pct>50</pct>", "example.com", "quarantine"),  # sampled out
+        ("test", "<p>reject</p><testing>y</testing>", "example.com", "none"),  # two levels: no
+        ("strict", "<p>quarantine</p>", "example.com", "reject"),
+        ("none", "<p>reject</p>", "example.com", "none"),
+    ]
+    settings = Settings(db=tmp_path / "p.duckdb", archive=False, workers=1)
+    Ingestor(settings).ingest_blobs(
+        (f"{name}.xml", _policy_report(name, *rest)) for name, *rest in reports
+    )
+    with open_store(settings.db) as db:
+        judged = {(r[1], r[2], r[4]): r[0] for r in rows(ins.policy_applied(db, ALL))}
+    assert judged == {
+        ("none", "none", False): "as_requested",
+        ("reject", "quarantine", True): "sampling",
+        ("reject", "none", True): "unexplained",
+        ("quarantine", "reject", False): "stricter",
+        ("reject", "none", False): "unexplained",
+    }
+
+
 def test_report_detail(con):
     detail = ins.report_detail(con, 2)
     columns = [c for (c,) in con.execute(

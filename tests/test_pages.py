@@ -382,6 +382,27 @@ def test_reporters_and_alignment_tables(loaded, downloads):
     assert ("192.0.2.2", "other.net", 5) in pairs and ("203.0.113.5", "esp.test", 20) in pairs
 
 
+def test_alignment_compares_failing_mail_with_the_policy_on_request(loaded, downloads):
+    at = start("pages/3_Alignment.py")
+    assert "alignment_policy_csv" not in downloads  # not read until asked for
+    at.toggle(key="alignment_policy").set_value(True).run()
+    assert not at.exception
+    # G1's 5 failing messages got quarantine under p=reject with no reason; Y1's 3, reject.
+    assert [w.value for w in at.warning] == [
+        "5 failing messages were treated more lightly than the policy asked, with no reason "
+        "given."
+    ]
+    table = at.dataframe[-1].value
+    assert table[["verdict", "requested", "applied", "messages"]].values.tolist() == [
+        ["Lighter, no reason given", "reject", "quarantine", 5],
+        ["As the policy asked", "reject", "reject", 3],
+    ]
+    exported = csv_rows(downloads["alignment_policy_csv"][1])
+    assert [(r["verdict"], r["messages"]) for r in exported] == [
+        ("Lighter, no reason given", "5"), ("As the policy asked", "3"),
+    ]  # fmt: skip
+
+
 def test_reports_list_and_one_report_with_its_original_xml(loaded, downloads):
     at = start("pages/4_Reports.py")
     reports = at.dataframe[0].value
