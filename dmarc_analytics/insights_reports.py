@@ -14,6 +14,7 @@ import pandas as pd
 from dmarc_analytics.filters import Filter, compile_filter
 from dmarc_analytics.insights_sql import (
     REASONS_OF_R,
+    RECOMPUTED,
     frame,
     limit_sql,
     report_scope,
@@ -147,7 +148,8 @@ def report_detail(con: duckdb.DuckDBPyConnection, report_key: int) -> ReportDeta
         WITH r AS (SELECT * FROM records WHERE report_key = $q_key),
         o AS ({REASONS_OF_R})
         SELECT r.ordinal + 1 AS ordinal, r.source_ip, r.count, r.disposition, r.dkim, r.spf,
-               r.header_from, r.envelope_from, r.envelope_to, r.dkim_auth AS dkim_results,
+               {RECOMPUTED}, r.header_from, r.envelope_from, r.envelope_to,
+               r.dkim_auth AS dkim_results,
                r.spf_auth AS spf_results, o.override_reasons
         FROM r LEFT JOIN o ON o.report_key = r.report_key AND o.record_ordinal = r.ordinal
         ORDER BY r.ordinal

@@ -14,6 +14,7 @@ from dmarc_analytics.insights_sql import (
     MESSAGES,
     PASS_FAIL,
     REASONS_OF_R,
+    RECOMPUTED,
     frame,
     limit_sql,
     with_params,
@@ -47,13 +48,14 @@ def source_records(
     sql = f"""
         WITH r AS (
             SELECT report_key, ordinal, begin_utc, reporter, policy_domain, header_from,
-                   envelope_from, count, disposition, dkim, spf, dkim_auth, spf_auth
+                   envelope_from, count, disposition, dkim, spf, dkim_aligned_calc,
+                   spf_aligned_calc, verdict_mismatch, dkim_auth, spf_auth
             FROM records WHERE {condition}
             ORDER BY begin_utc DESC, count DESC, report_key, ordinal{limit_clause}
         ),
         o AS ({REASONS_OF_R})
         SELECT r.begin_utc, r.reporter, r.policy_domain, r.header_from, r.envelope_from,
-               r.count, r.disposition, r.dkim, r.spf, r.dkim_auth AS dkim_results,
+               r.count, r.disposition, r.dkim, r.spf, {RECOMPUTED}, r.dkim_auth AS dkim_results,
                r.spf_auth AS spf_results, o.override_reasons
         FROM r LEFT JOIN o ON o.report_key = r.report_key AND o.record_ordinal = r.ordinal
         ORDER BY r.begin_utc DESC, r.count DESC, r.report_key, r.ordinal

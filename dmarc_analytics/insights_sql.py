@@ -48,6 +48,14 @@ def share(condition: str) -> str:
     )
 
 
+# Our recomputation of a record's alignment beside the receiver's verdicts (``dkim``,
+# ``spf``), and whether the two disagree, for tables of records (alias ``r``).
+RECOMPUTED = (
+    "r.dkim_aligned_calc AS dkim_recomputed, r.spf_aligned_calc AS spf_recomputed, "
+    "r.verdict_mismatch AS doubtful"
+)
+
+
 def frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
 ) -> pd.DataFrame:

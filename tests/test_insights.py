@@ -333,32 +333,35 @@ def test_count_sources(con, flt, expected):
 
 RECORD_COLUMNS = [
     "begin_utc", "reporter", "policy_domain", "header_from", "envelope_from", "count",
-    "disposition", "dkim", "spf", "dkim_results", "spf_results", "override_reasons",
+    "disposition", "dkim", "spf", "dkim_recomputed", "spf_recomputed", "doubtful",
+    "dkim_results", "spf_results", "override_reasons",
 ]  # fmt: skip
 
 
 def test_source_records(con):
     df = ins.source_records(con, ALL, "192.0.2.1")
     assert list(df.columns) == RECORD_COLUMNS
+    # The receiver's verdicts (dkim, spf), then ours recomputed and whether they disagree.
     assert rows(df) == [
         (B3, "Google.com", "example.org", "example.org", "example.org", 6, "none", "pass",
-         "fail", "example.org/s2=pass", "mfrom:example.org=fail", None),
+         "fail", True, False, False, "example.org/s2=pass", "mfrom:example.org=fail", None),
         (B2, "Yahoo", "example.com", "example.com", "example.com", 20, "none", "pass", "pass",
-         "example.com/s1=pass", "mfrom:example.com=pass", None),
+         True, True, False, "example.com/s1=pass", "mfrom:example.com=pass", None),
         (B1, "Google.com", "example.com", "example.com", "example.com", 10, "none", "pass",
-         "pass", "example.com/s1=pass", "mfrom:example.com=pass", None),
+         "pass", True, True, False, "example.com/s1=pass", "mfrom:example.com=pass", None),
     ]  # fmt: skip
     assert [r[5] for r in rows(ins.source_records(con, ALL, "192.0.2.1", limit=2))] == [6, 20]
     assert rows(ins.source_records(con, ALL, "198.51.100.7")) == [
         (B2, "Yahoo", "example.com", "example.com", "fwd.example.net", 4, "none", "fail",
-         "fail", "example.com/s1=fail", "mfrom:fwd.example.net=pass",
+         "fail", False, False, False, "example.com/s1=fail", "mfrom:fwd.example.net=pass",
          "forwarded; local_policy: trusted list"),
     ]  # fmt: skip
     assert rows(ins.source_records(con, ALL, "2001:db8::1")) == [
         (B3, "Google.com", "example.org", "example.org", None, 2, "quarantine", "fail", "fail",
-         "example.org/s2=fail", None, "mailing_list: list.example.org"),
+         False, False, False, "example.org/s2=fail", None, "mailing_list: list.example.org"),
         (B1, "Google.com", "example.com", "example.com", "bounce.esp.net", 3, "none", "pass",
-         "fail", "example.com/s1=pass; esp.net/k1=pass", "mfrom:bounce.esp.net=pass", None),
+         "fail", True, False, False, "example.com/s1=pass; esp.net/k1=pass",
+         "mfrom:bounce.esp.net=pass", None),
     ]  # fmt: skip
 
 
@@ -647,18 +650,24 @@ def test_report_detail(con):
     assert (report["day"], report["errors"], report["demo"]) == (d("2025-12-02"), [], False)
     assert (detail.origin, detail.input_sha256) == ("batch1.zip/1", "1" * 64)
     assert list(detail.records.columns) == [
-        "ordinal", "source_ip", "count", "disposition", "dkim", "spf", "header_from",
-        "envelope_from", "envelope_to", "dkim_results", "spf_results", "override_reasons",
+        "ordinal", "source_ip", "count", "disposition", "dkim", "spf", "dkim_recomputed",
+        "spf_recomputed", "doubtful", "header_from", "envelope_from", "envelope_to",
+        "dkim_results", "spf_results", "override_reasons",
     ]  # fmt: skip
     assert rows(detail.records) == [  # numbered from 1, as issue paths (record[1]) are
-        (1, "192.0.2.1", 20, "none", "pass", "pass", "example.com", "example.com", None,
-         "example.com/s1=pass", "mfrom:example.com=pass", None),
-        (2, "192.0.2.2", 7, "quarantine", "fail", "fail", "mail.example.com", "spoof.test", None,
-         None, "mfrom:spoof.test=softfail", None),
-        (3, "198.51.100.7", 4, "none", "fail", "fail", "example.com", "fwd.example.net", None,
-         "example.com/s1=fail", "mfrom:fwd.example.net=pass",
+        (1, "192.0.2.1", 20, "none", "pass", "pass", True, True, False, "example.com",
+         "example.com", None, "example.com/s1=pass", "mfrom:example.com=pass", None),
+        (2, "192.0.2.2", 7, "quarantine", "fail", "fail", False, False, False,
+         "mail.example.com", "spoof.test", None, None, "mfrom:spoof.test=softfail", None),
+        (3, "198.51.100.7", 4, "none", "fail", "fail", False, False, False, "example.com",
+         "fwd.example.net", None, "example.com/s1=fail", "mfrom:fwd.example.net=pass",
          "forwarded; local_policy: trusted list"),
     ]  # fmt: skip
+    # D: the receiver says DKIM and SPF aligned; the DKIM result does not bear that out.
+    doubtful = ins.report_detail(con, 4).records
+    assert rows(doubtful[["dkim", "spf", "dkim_recomputed", "spf_recomputed", "doubtful"]]) == [
+        ("pass", "pass", False, True, True)
+    ]
     assert list(detail.issues.columns) == ["code", "severity", "message", "path"]
     assert rows(detail.issues) == []
     issues = ins.report_detail(con, 3).issues
