@@ -11,10 +11,11 @@ page = ui.page_setup("reports")
 ui.require_data(page)
 
 st.subheader(t("section.reports"))
-kind = st.columns(3)[0].selectbox(
-    t("reports.kind"), [None, *insights.REPORT_KINDS], key="reports_kind",
-    format_func=lambda k: t(f"reports.kind.{k or 'all'}"), help=t("reports.kind_help"),
+shown = st.columns(3)[0].selectbox(
+    t("reports.kind"), ["all", *insights.REPORT_KINDS], key="reports_kind",
+    format_func=lambda k: t(f"reports.kind.{k}"), help=t("reports.kind_help"),
 )  # fmt: skip
+kind = None if shown == "all" else shown
 reports = page.query(insights.report_list, limit=shown_rows("reports"), kind=kind)
 show_table(reports, "reports", page.zone, total=page.query(insights.count_reports, kind=kind),
            all_rows=page.deferred(insights.report_list, kind=kind),

@@ -461,7 +461,7 @@ def test_a_data_quality_count_leads_to_the_reports_it_counts(app_env):
     listed = at.dataframe[0].value
     assert listed["reporter"].tolist() == ["Yahoo"]
     assert listed["issue_codes"].tolist() == ["whitespace"]
-    at.selectbox(key="reports_kind").set_value(None).run()
+    at.selectbox(key="reports_kind").set_value("all").run()
     assert len(at.dataframe[0].value) == 3
 
 
