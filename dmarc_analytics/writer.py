@@ -1,9 +1,10 @@
 """Write one batch of parsed inputs: dedupe by report identity, bulk insert, ledger rows.
 
 Runs inside one transaction on a read-write connection, so a crash mid-batch leaves no half
-report. Identity rules (see README, data model): the same identity with the same content is
-a duplicate; the same identity with different content is a conflict, listed in
-``conflicts`` while the first report stays in the totals.
+report. Identity rules (see README, data model): the same identity with the same content (or
+other bytes saying the same, see ``_DataReader``) is a duplicate; the same identity with
+different data is a conflict, listed in ``conflicts`` while the first report stays in the
+totals.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def write_batch(
             keys = [-1] * (chunk.tables["reports"].num_rows if chunk.tables else 0)
             rows.keys.append(keys)
             for file in chunk.files:
-                outcome, next_key = _place_file(file, seen, next_key, next_ledger, rows, keys, now)
+                outcome, next_key = _place_file(
+                    file, seen, next_key, next_ledger, rows, keys, now, _DataReader(con, chunk)
+                )
                 rows.ledger.append((next_ledger, now, via, *_ledger_values(outcome)))
                 outcomes.append(outcome)
                 next_ledger += 1
@@ -80,8 +83,9 @@ def write_batch(
 
 def _existing_identities(
     con: duckdb.DuckDBPyConnection, files: list[FileResult]
-) -> dict[str, tuple[int, str, bool]]:
-    """identity -> (report key, content sha256, partial) of the stored reports."""
+) -> dict[str, tuple]:
+    """identity -> (report key, content sha256, partial, where its rows are) of the stored
+    reports; where = None: in the database (see ``_DataReader``)."""
     identities = [p.report.identity for f in files for p in f.parts if p.report is not None]
     if not identities:
         return {}
@@ -90,7 +94,7 @@ def _existing_identities(
         "WHERE identity IN (SELECT unnest($ids))",
         {"ids": identities},
     ).fetchall()
-    return {identity: (key, content, partial) for identity, key, content, partial in rows}
+    return {identity: (key, content, partial, None) for identity, key, content, partial in rows}
 
 
 def _readmit(con: duckdb.DuckDBPyConnection, identities: list[str]) -> None:
@@ -110,14 +114,69 @@ def _next_ids(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+# What a report says, as opposed to how its XML was written: two copies of one report whose
+# bytes differ only in layout, line endings, comments, namespace prefixes or the like say
+# the same, so the second is a duplicate and not a conflict. Compared in the rare case of a
+# known identity with other bytes, so the common path pays nothing.
+_DATA_COLUMNS = {
+    "reports": ("org_name", "email", "extra_contact_info", "report_id", "begin_utc",
+                "end_utc", "generator", "errors", "policy_domain", "p", "sp", "np", "pct",
+                "adkim", "aspf", "fo", "testing", "discovery_method"),
+    "records": ("ordinal", "source_ip", "count", "disposition", "dkim", "spf", "header_from",
+                "envelope_from", "envelope_to"),
+    "dkim_results": ("record_ordinal", "ordinal", "domain", "selector", "result",
+                     "human_result"),
+    "spf_results": ("record_ordinal", "ordinal", "domain", "scope", "result", "human_result"),
+    "override_reasons": ("record_ordinal", "ordinal", "type", "comment"),
+}  # fmt: skip
+
+
+class _DataReader:
+    """Reads a report's data from the database (by key) or from a chunk's Arrow tables (by
+    report index: reports placed earlier in the same batch are not written yet)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, chunk: ChunkResult) -> None:
+        self.con = con
+        self.chunk = chunk
+
+    def here(self, index: int) -> tuple[ChunkResult, int]:
+        return (self.chunk, index)
+
+    def same(self, known: tuple, index: int) -> bool:
+        """Whether the report at ``index`` of this chunk says what ``known`` says."""
+        if not self.chunk.tables:
+            return False
+        stored = self._data(None, known[0]) if known[3] is None else self._data(*known[3])
+        return stored == self._data(self.chunk, index)
+
+    def _data(self, chunk: ChunkResult | None, key: int) -> list[list[tuple]]:
+        found = []
+        for table, columns in _DATA_COLUMNS.items():
+            order = ", ".join(c for c in columns if c in ("record_ordinal", "ordinal")) or "1"
+            select = f"SELECT {', '.join(columns)} FROM {{source}} WHERE {{key}} = $key"
+            if chunk is None:
+                sql = select.format(source=table, key="report_key")
+                found.append(self.con.execute(f"{sql} ORDER BY {order}", {"key": key}).fetchall())
+                continue
+            view = f"_compare_{table}"
+            self.con.register(view, chunk.tables[table])
+            try:
+                sql = select.format(source=view, key="report_index")
+                found.append(self.con.execute(f"{sql} ORDER BY {order}", {"key": key}).fetchall())
+            finally:
+                self.con.unregister(view)
+        return found
+
+
 def _place_file(
     file: FileResult,
-    seen: dict[str, tuple[int, str, bool]],
+    seen: dict[str, tuple],
     next_key: int,
     ledger_id: int,
     rows: _Rows,
     keys: list[int],
     now: datetime,
+    data: _DataReader,
 ) -> tuple[FileOutcome, int]:
     outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     if file.known_reports is not None:
@@ -134,18 +193,19 @@ def _place_file(
         outcome.reports += 1
         known = seen.get(report.identity)
         if known is None:
-            seen[report.identity] = (next_key, report.content_sha256, report.partial)
+            seen[report.identity] = (
+                next_key, report.content_sha256, report.partial, data.here(report.index)
+            )
             keys[report.index] = next_key
             outcome.records += report.records
             outcome.messages += report.messages
             outcome.partial += int(report.partial)
             outcome.parts.append(PartOutcome(part.origin, "inserted", report_key=next_key))
             next_key += 1
-        elif known[1] == report.content_sha256:
+        elif known[1] == report.content_sha256 or data.same(known, report.index):
             outcome.duplicates += 1
-            outcome.parts.append(
-                PartOutcome(part.origin, "duplicate", "report already stored", report_key=known[0])
-            )
+            reason = _DUPLICATE if known[1] == report.content_sha256 else _SAME_DATA
+            outcome.parts.append(PartOutcome(part.origin, "duplicate", reason, report_key=known[0]))
         else:
             outcome.conflicts += 1
             rows.conflicts.append(
@@ -174,6 +234,8 @@ def _place_file(
     return outcome, next_key
 
 
+_DUPLICATE = "report already stored"
+_SAME_DATA = "report already stored (the same data, written differently)"
 _CONFLICT = (
     "conflict: a report with the same identity but different content is already stored; "
     "the earlier one is kept"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -487,6 +488,40 @@ def test_two_reports_wrapped_in_one_document_are_both_stored(tmp_path):
     assert (outcome.outcome, outcome.reports, outcome.partial) == ("inserted", 2, 0)
     result = totals(settings)
     assert (result.reports, result.messages) == (2, 2 * CANONICAL.message_count)
+
+
+def _written_differently(xml: bytes) -> bytes:
+    """The same report as another writer might lay it out: no indentation, CRLF line ends,
+    a comment, and the declaration in single quotes."""
+    body = re.sub(rb">\s+<", b"><", xml.split(b"?>", 1)[1].strip())
+    body = body.replace(b"<feedback>", b"<feedback>\r\n<!-- re-sent -->\r\n", 1)
+    return b"<?xml version='1.0' encoding='UTF-8'?>\r\n" + body + b"\r\n"
+
+
+@pytest.mark.parametrize("same_run", [False, True])
+def test_a_copy_written_differently_is_a_duplicate_not_a_conflict(tmp_path, same_run):
+    # Found in the database (a later run) or among the reports of the same batch.
+    variant = _written_differently(CANONICAL_XML)
+    assert variant != CANONICAL_XML
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    (tmp_path / "b.xml").write_bytes(variant)
+    settings = settings_for(tmp_path)
+    if same_run:
+        first, second = ingest(settings, tmp_path / "a.xml", tmp_path / "b.xml")
+    else:
+        (first,) = ingest(settings, tmp_path / "a.xml")
+        (second,) = ingest(settings, tmp_path / "b.xml")
+    assert (first.outcome, second.outcome, second.duplicates, second.conflicts) == (
+        "inserted", "duplicate", 1, 0,
+    )  # fmt: skip
+    assert second.parts[0].reason == "report already stored (the same data, written differently)"
+    result = totals(settings)
+    assert (result.reports, result.messages) == (1, CANONICAL.message_count)
+    # A count of 13 instead of 3 is other data: a conflict, and the first copy stays.
+    (tmp_path / "c.xml").write_bytes(variant.replace(b"<count>", b"<count>1", 1))
+    (third,) = ingest(settings, tmp_path / "c.xml")
+    assert (third.outcome, third.conflicts) == ("duplicate", 1)
+    assert totals(settings).messages == CANONICAL.message_count
 
 
 def test_a_complete_copy_of_a_partial_report_is_a_conflict_that_says_so(tmp_path):
