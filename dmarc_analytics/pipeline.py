@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import itertools
@@ -31,7 +32,7 @@ from dmarc_analytics.parse import parse_report
 from dmarc_analytics.rollups import refresh as refresh_rollups
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
-from dmarc_analytics.store import known_inputs, open_store
+from dmarc_analytics.store import file_stats, known_inputs, open_store
 from dmarc_analytics.writer import write_batch
 
 BATCH_RECORDS = 100_000
@@ -51,6 +52,7 @@ class WorkerContext:
     limits: Limits
     archive_dir: Path | None
     known: dict[str, tuple[int, int]]
+    stats: dict[bytes, tuple[int, int, str]] = dataclasses.field(default_factory=dict)
 
 
 _CONTEXT: WorkerContext | None = None
@@ -171,15 +173,37 @@ def _identify(item: InputFile, context: WorkerContext) -> tuple[FileResult, byte
     if item.error is not None:
         return FileResult(item.display, "", 0, error=item.error), None
     try:
-        size, data = _read_small(item.path, context.limits.max_input_bytes)
+        path = os.fsencode(os.path.abspath(item.path))
+        unchanged = _unchanged_known(item.display, path, context)
+        if unchanged is not None:
+            return unchanged, None
+        size, mtime_ns, data = _read_small(item.path, context.limits.max_input_bytes)
         sha256 = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(item.path)
     except OSError as exc:
         return FileResult(item.display, "", 0, error=f"cannot read file: {exc.strerror}"), None
-    result = FileResult(item.display, sha256, size)
+    result = FileResult(item.display, sha256, size, stat=(path, size, mtime_ns))
     known = context.known.get(sha256)
     if known is not None:
         result.known_reports, result.known_rejected_parts = known
     return result, data
+
+
+def _unchanged_known(display: str, path: bytes, context: WorkerContext) -> FileResult | None:
+    """The result of a file whose bytes were ingested before, from its size and time alone
+    (see ``store.file_stats``); None when it has to be read."""
+    seen = context.stats.get(path)
+    if seen is None:
+        return None
+    size, mtime_ns, sha256 = seen
+    known = context.known.get(sha256)
+    if known is None:
+        return None
+    now = os.stat(path)
+    if (now.st_size, now.st_mtime_ns) != (size, mtime_ns):
+        return None
+    result = FileResult(display, sha256, size)
+    result.known_reports, result.known_rejected_parts = known
+    return result
 
 
 def process_blob(
@@ -234,20 +258,21 @@ def _keep(
         archive.store_bytes(archive_dir, result.sha256, data)
 
 
-def _read_small(path: Path, max_bytes: int) -> tuple[int, bytes | None]:
-    """(size, the whole content), with None for content to be streamed instead.
+def _read_small(path: Path, max_bytes: int) -> tuple[int, int, bytes | None]:
+    """(size, mtime_ns, the whole content), with None for content to be streamed instead.
 
     An mbox is streamed message by message, never read whole; so is anything too big. One
     open per input: on some file systems each system call costs tens of microseconds.
     """
     with open(path, "rb") as fh:  # builtins.open: Path.open costs more than the read here
-        size = os.fstat(fh.fileno()).st_size
+        stat = os.fstat(fh.fileno())
+        size, mtime_ns = stat.st_size, stat.st_mtime_ns
         if size > max_bytes:
-            return size, None
+            return size, mtime_ns, None
         data = fh.read()
     if sniff(data[:SNIFF_BYTES]) == "mbox" or len(data) > max_bytes:  # it may have grown
-        return size, None
-    return len(data), data
+        return size, mtime_ns, None
+    return len(data), mtime_ns, data
 
 
 def file_sha256(path: Path) -> str:
@@ -320,10 +345,11 @@ class Ingestor:
     def _context(self) -> WorkerContext:
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
             known = known_inputs(con)
+            stats = file_stats(con)
         # The demo dataset is generated, not given: nothing to keep, nothing to reparse.
         keep = self.settings.archive and not self.demo
         archive_dir = self.settings.archive_dir if keep else None
-        return WorkerContext(self.settings.limits, archive_dir, known)
+        return WorkerContext(self.settings.limits, archive_dir, known, stats)
 
     def ingest_paths(self, inputs: Sequence[InputFile]) -> list[FileOutcome]:
         return self.ingest_pages([inputs])

@@ -281,6 +281,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         "005_rollups",
         _ROLLUP_TABLES + ";".join(sql.format(where="TRUE") for sql in ROLLUP_BUILDS.values()),
     ),
+    Migration(
+        "006_file_stats",
+        # The last seen size, modification time and digest of each file read from disk, so
+        # a folder given again is recognised without reading its files (store.file_stats).
+        """
+        CREATE TABLE file_stats (
+            path BLOB NOT NULL,  -- the file system's bytes: a name need not be UTF-8
+            size BIGINT NOT NULL,
+            mtime_ns BIGINT NOT NULL,
+            sha256 VARCHAR NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -122,6 +122,17 @@ def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
     return {sha: (reports, rejected) for sha, reports, rejected in rows}
 
 
+def file_stats(con: duckdb.DuckDBPyConnection) -> dict[bytes, tuple[int, int, str]]:
+    """Files read before: absolute path (as bytes) → (size, mtime_ns, sha256) when last read.
+
+    A file with the same path, size and modification time (to the nanosecond) is taken to
+    hold the same bytes, as ``make`` and ``git`` take it; ingest then skips reading it when
+    those bytes are known. A file rewritten in place keeps neither its size and time.
+    """
+    rows = con.execute("SELECT path, size, mtime_ns, sha256 FROM file_stats").fetchall()
+    return {bytes(path): (size, mtime, sha) for path, size, mtime, sha in rows}
+
+
 def seen_inputs(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The sha256 of every input the ledger has a row for, whatever became of it.
 

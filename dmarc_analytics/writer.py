@@ -75,6 +75,7 @@ def write_batch(
         mark_stale(con, "report_key >= $first", {"first": first_key})
         _insert_all(con, rows)
         _insert_originals(con, [f for c in chunks for f in c.files], now)
+        _remember_file_stats(con, [f for c in chunks for f in c.files])
         if via != "reparse":  # given again by the user: no longer kept out
             _readmit(con, [i for i, (key, *_) in seen.items() if key >= first_key])
         bump_data_version(con)
@@ -370,6 +371,17 @@ def _insert_originals(
     """Record where the workers packed the originals (see ``archive``), each digest once."""
     rows = {f.sha256: (f.sha256, f.size, *f.packed, now) for f in files if f.packed is not None}
     _insert(con, "originals", _ORIGINAL_COLUMNS, list(rows.values()), or_ignore=True)
+
+
+def _remember_file_stats(con: duckdb.DuckDBPyConnection, files: list[FileResult]) -> None:
+    """The size, time and digest of each file read from disk (see ``store.file_stats``)."""
+    rows = {f.stat[0]: (*f.stat, f.sha256) for f in files if f.stat is not None and f.sha256}
+    if not rows:
+        return
+    con.execute(
+        "DELETE FROM file_stats WHERE path IN (SELECT unnest($paths))", {"paths": list(rows)}
+    )
+    _insert(con, "file_stats", ("path", "size", "mtime_ns", "sha256"), list(rows.values()))
 
 
 def _insert_all(con: duckdb.DuckDBPyConnection, rows: _Rows) -> None:

@@ -524,6 +524,34 @@ def test_a_copy_written_differently_is_a_duplicate_not_a_conflict(tmp_path, same
     assert totals(settings).messages == CANONICAL.message_count
 
 
+def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.xml").write_bytes(CANONICAL_XML)
+    (folder / "b.xml").write_bytes(_other_report("second"))
+    settings = settings_for(tmp_path)
+    assert [o.outcome for o in ingest(settings, folder)] == ["inserted", "inserted"]
+    reads = []
+    real_read = pipeline._read_small
+    monkeypatch.setattr(pipeline, "_read_small", lambda *a: reads.append(a[0]) or real_read(*a))
+    again = ingest(settings, folder)
+    known = ("duplicate", "this file was ingested before")
+    assert [(o.outcome, o.reason) for o in again] == [known, known]
+    assert reads == []  # same path, size and time: known without being read
+    # Rewritten (a new time): read again; other bytes are another report.
+    (folder / "b.xml").write_bytes(_other_report("third"))
+    os.utime(folder / "b.xml", ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    (first, second) = ingest(settings, folder)
+    assert (first.outcome, second.outcome) == ("duplicate", "inserted")
+    assert set(reads) == {folder / "b.xml"}
+    # Touched only (a new time, the same bytes): read again, and a duplicate by its digest.
+    os.utime(folder / "a.xml", ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    reads.clear()
+    assert [o.outcome for o in ingest(settings, folder)] == ["duplicate", "duplicate"]
+    assert reads == [folder / "a.xml"]  # b.xml's new time was remembered
+    assert totals(settings).reports == 3
+
+
 def test_a_complete_copy_of_a_partial_report_is_a_conflict_that_says_so(tmp_path):
     # The first copy stays (the identity rule); the reason says what the totals may miss.
     cut = CANONICAL_XML.rfind(b"<record>")
