@@ -116,8 +116,8 @@ ENGLISH: dict[str, str] = {
     "metric.help.reports_with_issues": "Reports whose reading needed a repair or raised a "
     "doubt; see the Reports page.",
     "metric.help.partial_reports": "Reports that could only be read in part.",
-    "metric.help.conflicts": "A report arrived again with the same identity but other "
-    "content; the first one is kept.",
+    "metric.help.conflicts": "Reports that arrived again with the same identity but other "
+    "data; the first copy is kept, and the others are listed with the ingest ledger.",
     "metric.help.multi_day_reports": "Reports covering more than 24 hours; their messages "
     "count on the day the report begins.",
     "metric.help.verdict_mismatch_messages": "Messages where the receiver's aligned verdict "
@@ -145,7 +145,8 @@ ENGLISH: dict[str, str] = {
     "asked for (forwarding, mailing lists, local policy), with their comments.",
     "section.policy": "Failing mail: what the policy asked and what receivers did",
     "section.policy_caption": "Mail the receivers scored as failing DMARC, by the policy it "
-    "asked for (p for the policy domain itself, sp for its subdomains) and the disposition "
+    "asked for (p for the policy domain itself, sp for its subdomains, or np when that is what "
+    "was applied: a report cannot tell whether a subdomain exists) and the disposition "
     "applied. A lighter disposition is explained by an override reason, or, with none, by "
     "sampling (pct under 100, or t=y) when it is one level lighter; otherwise it is an "
     "unexplained downgrade, common in reports that predate RFC 9990.",
@@ -263,6 +264,7 @@ ENGLISH: dict[str, str] = {
     "col.doubtful": "Doubtful",
     "col.verdict": "Judged",
     "col.requested": "Policy asked",
+    "col.tag": "By tag",
     "col.applied": "Applied",
     "col.reasons": "Override reasons",
     "col.sampled": "pct < 100 or t=y",

@@ -54,7 +54,7 @@ class ReportDetail:
 class DataQuality:
     reports_with_issues: int
     partial_reports: int
-    conflicts: int  # conflicting copies whose kept report is in the filter
+    conflicts: int  # reports in the filter that arrived again with other data
     multi_day_reports: int
     verdict_mismatch_messages: int
 
@@ -177,7 +177,7 @@ def data_quality(con: duckdb.DuckDBPyConnection, flt: Filter) -> DataQuality:
                         WHERE {scope.sql})
         SELECT (SELECT count(*) FILTER (WHERE issue_count > 0) FROM scoped),
                (SELECT count(*) FILTER (WHERE partial) FROM scoped),
-               (SELECT count(*) FROM conflicts
+               (SELECT count(DISTINCT kept_report_key) FROM conflicts
                 WHERE kept_report_key IN (SELECT report_key FROM scoped)),
                (SELECT count(*) FILTER (WHERE multi_day) FROM scoped),
                (SELECT CAST(coalesce(sum(mismatch), 0) AS BIGINT) FROM {days.sql})

@@ -2,7 +2,7 @@
 
 Runs inside one transaction on a read-write connection, so a crash mid-batch leaves no half
 report. Identity rules (see README, data model): the same identity with the same content (or
-other bytes saying the same, see ``_DataReader``) is a duplicate; the same identity with
+other bytes saying the same, see ``_Digests``) is a duplicate; the same identity with
 different data is a conflict, listed in ``conflicts`` while the first report stays in the
 totals.
 """
@@ -61,12 +61,13 @@ def write_batch(
         first_key = next_key
         rows = _Rows()
         outcomes = []
-        for chunk in chunks:
+        digests = _Digests(con, chunks, seen)
+        for number, chunk in enumerate(chunks):
             keys = [-1] * (chunk.tables["reports"].num_rows if chunk.tables else 0)
             rows.keys.append(keys)
             for file in chunk.files:
                 outcome, next_key = _place_file(
-                    file, seen, next_key, next_ledger, rows, keys, now, _DataReader(con, chunk)
+                    file, seen, next_key, next_ledger, rows, keys, now, digests, number
                 )
                 rows.ledger.append((next_ledger, now, via, *_ledger_values(outcome)))
                 outcomes.append(outcome)
@@ -86,7 +87,7 @@ def _existing_identities(
     con: duckdb.DuckDBPyConnection, files: list[FileResult]
 ) -> dict[str, tuple]:
     """identity -> (report key, content sha256, partial, where its rows are) of the stored
-    reports; where = None: in the database (see ``_DataReader``)."""
+    reports; where = None: in the database (see ``_Digests``)."""
     identities = [p.report.identity for f in files for p in f.parts if p.report is not None]
     if not identities:
         return {}
@@ -116,57 +117,115 @@ def _next_ids(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 
 # What a report says, as opposed to how its XML was written: two copies of one report whose
-# bytes differ only in layout, line endings, comments, namespace prefixes or the like say
-# the same, so the second is a duplicate and not a conflict. Compared in the rare case of a
-# known identity with other bytes, so the common path pays nothing.
-_DATA_COLUMNS = {
-    "reports": ("org_name", "email", "extra_contact_info", "report_id", "begin_utc",
-                "end_utc", "generator", "errors", "policy_domain", "p", "sp", "np", "pct",
-                "adkim", "aspf", "fo", "testing", "discovery_method"),
-    "records": ("ordinal", "source_ip", "count", "disposition", "dkim", "spf", "header_from",
-                "envelope_from", "envelope_to"),
-    "dkim_results": ("record_ordinal", "ordinal", "domain", "selector", "result",
-                     "human_result"),
-    "spf_results": ("record_ordinal", "ordinal", "domain", "scope", "result", "human_result"),
-    "override_reasons": ("record_ordinal", "ordinal", "type", "comment"),
-}  # fmt: skip
+# bytes differ only in layout, line endings, comments, namespace prefixes or the order of
+# its records say the same, so the second is a duplicate and not a conflict. Digests of the
+# data are computed only for reports whose identity comes back with other bytes, a few
+# queries per batch however many there are.
+_HEAD_COLUMNS = (
+    "org_name", "email", "extra_contact_info", "report_id", "begin_utc", "end_utc",
+    "generator", "errors", "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo",
+    "testing", "discovery_method",
+)  # fmt: skip
+_RECORD_COLUMNS = ("source_ip", "count", "disposition", "dkim", "spf", "header_from",
+                   "envelope_from", "envelope_to")  # fmt: skip
+_AUTH_COLUMNS = {
+    "dkim_results": ("domain", "selector", "result", "human_result"),
+    "spf_results": ("domain", "scope", "result", "human_result"),
+    "override_reasons": ("type", "comment"),
+}
 
 
-class _DataReader:
-    """Reads a report's data from the database (by key) or from a chunk's Arrow tables (by
-    report index: reports placed earlier in the same batch are not written yet)."""
+def _text(columns: tuple[str, ...], alias: str) -> str:
+    """One text per row, NULL and every value told apart (timestamps in one spelling)."""
+    parts = []
+    for column in columns:
+        value = f"{alias}.{column}"
+        if column in ("begin_utc", "end_utc"):
+            value = f"CAST({value} AS TIMESTAMP)"
+        parts.append(f"coalesce('=' || CAST({value} AS VARCHAR), '0')")
+    return " || chr(31) || ".join(parts)
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, chunk: ChunkResult) -> None:
-        self.con = con
-        self.chunk = chunk
 
-    def here(self, index: int) -> tuple[ChunkResult, int]:
-        return (self.chunk, index)
+def _digest_sql(sources: dict[str, str], key: str) -> str:
+    """Per report ``key``: md5 of its head and of its records, each with its auth results
+    and override reasons (in report order), sorted. ``$keys`` lists the reports."""
+    auth = []
+    for table, columns in _AUTH_COLUMNS.items():
+        auth.append(
+            f"(SELECT string_agg({_text(columns, 'a')}, chr(30) ORDER BY a.ordinal) "
+            f"FROM {sources[table]} a WHERE a.{key} = r.{key} "
+            f"AND a.record_ordinal = r.ordinal)"
+        )
+    record = " || chr(29) || ".join(
+        [_text(_RECORD_COLUMNS, "r"), *(f"coalesce({a}, '')" for a in auth)]
+    )
+    return f"""
+        WITH keys AS (SELECT unnest($keys) AS k),
+        per_record AS (
+            SELECT r.{key} AS k, {record} AS line
+            FROM {sources["records"]} r WHERE r.{key} IN (SELECT k FROM keys)
+        ),
+        records_digest AS (
+            SELECT k, md5(string_agg(line, chr(28) ORDER BY line)) AS d
+            FROM per_record GROUP BY k
+        )
+        SELECT h.{key}, md5({_text(_HEAD_COLUMNS, "h")}), rd.d
+        FROM {sources["reports"]} h LEFT JOIN records_digest rd ON rd.k = h.{key}
+        WHERE h.{key} IN (SELECT k FROM keys)
+    """
 
-    def same(self, known: tuple, index: int) -> bool:
-        """Whether the report at ``index`` of this chunk says what ``known`` says."""
-        if not self.chunk.tables:
-            return False
-        stored = self._data(None, known[0]) if known[3] is None else self._data(*known[3])
-        return stored == self._data(self.chunk, index)
 
-    def _data(self, chunk: ChunkResult | None, key: int) -> list[list[tuple]]:
-        found = []
-        for table, columns in _DATA_COLUMNS.items():
-            order = ", ".join(c for c in columns if c in ("record_ordinal", "ordinal")) or "1"
-            select = f"SELECT {', '.join(columns)} FROM {{source}} WHERE {{key}} = $key"
-            if chunk is None:
-                sql = select.format(source=table, key="report_key")
-                found.append(self.con.execute(f"{sql} ORDER BY {order}", {"key": key}).fetchall())
-                continue
-            view = f"_compare_{table}"
-            self.con.register(view, chunk.tables[table])
+class _Digests:
+    """Digests of what the reports say, for the reports of a batch that might be the same
+    data as a known report, and for those known reports."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, chunks: list[ChunkResult], seen: dict[str, tuple]
+    ) -> None:
+        self.values: dict[tuple, tuple] = {}
+        stored: set[int] = set()
+        wanted: dict[int, set[int]] = {}
+        first: dict[str, tuple] = {}  # identity → (content, chunk, index, partial)
+        for number, chunk in enumerate(chunks):
+            for part in (p for f in chunk.files for p in f.parts if p.report is not None):
+                report = part.report
+                known = seen.get(report.identity)
+                if known is not None:  # in the database
+                    if known[1] != report.content_sha256 and not (known[2] or report.partial):
+                        stored.add(known[0])
+                        wanted.setdefault(number, set()).add(report.index)
+                    continue
+                here = (report.content_sha256, number, report.index, report.partial)
+                earlier = first.setdefault(report.identity, here)
+                if earlier[0] != report.content_sha256 and not (earlier[3] or report.partial):
+                    wanted.setdefault(earlier[1], set()).add(earlier[2])
+                    wanted.setdefault(number, set()).add(report.index)
+        if stored:
+            self._read(con, {t: t for t in TABLES}, "report_key", sorted(stored), "db")
+        for number, indexes in wanted.items():
+            views = {table: f"_digest_{table}" for table in TABLES}
+            for table, view in views.items():
+                con.register(view, chunks[number].tables[table])
             try:
-                sql = select.format(source=view, key="report_index")
-                found.append(self.con.execute(f"{sql} ORDER BY {order}", {"key": key}).fetchall())
+                self._read(con, views, "report_index", sorted(indexes), number)
             finally:
-                self.con.unregister(view)
-        return found
+                for view in views.values():
+                    con.unregister(view)
+
+    def _read(
+        self, con: duckdb.DuckDBPyConnection, sources: dict[str, str], key: str,
+        keys: list[int], where: object,
+    ) -> None:  # fmt: skip
+        rows = con.execute(_digest_sql(sources, key), {"keys": keys}).fetchall()
+        for number, head, records in rows:
+            self.values[(where, number)] = (head, records)
+
+    def same(self, known: tuple, number: int, index: int) -> bool:
+        """Whether report ``index`` of chunk ``number`` says what ``known`` (a value of
+        ``seen``) says. A partial report is never taken for a complete one."""
+        location = ("db", known[0]) if known[3] is None else known[3]
+        digest = self.values.get(location)
+        return digest is not None and digest == self.values.get((number, index))
 
 
 def _place_file(
@@ -177,7 +236,8 @@ def _place_file(
     rows: _Rows,
     keys: list[int],
     now: datetime,
-    data: _DataReader,
+    digests: _Digests,
+    chunk_number: int,
 ) -> tuple[FileOutcome, int]:
     outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     if file.known_reports is not None:
@@ -194,16 +254,15 @@ def _place_file(
         outcome.reports += 1
         known = seen.get(report.identity)
         if known is None:
-            seen[report.identity] = (
-                next_key, report.content_sha256, report.partial, data.here(report.index)
-            )
+            here = (chunk_number, report.index)
+            seen[report.identity] = (next_key, report.content_sha256, report.partial, here)
             keys[report.index] = next_key
             outcome.records += report.records
             outcome.messages += report.messages
             outcome.partial += int(report.partial)
             outcome.parts.append(PartOutcome(part.origin, "inserted", report_key=next_key))
             next_key += 1
-        elif known[1] == report.content_sha256 or data.same(known, report.index):
+        elif known[1] == report.content_sha256 or digests.same(known, chunk_number, report.index):
             outcome.duplicates += 1
             reason = _DUPLICATE if known[1] == report.content_sha256 else _SAME_DATA
             outcome.parts.append(PartOutcome(part.origin, "duplicate", reason, report_key=known[0]))

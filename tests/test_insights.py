@@ -575,7 +575,7 @@ def test_the_reports_behind_each_data_quality_count(con, flt, expected):
     assert quality.reports_with_issues == len(expected["issues"])
     assert quality.partial_reports == len(expected["partial"])
     assert quality.multi_day_reports == len(expected["multi_day"])
-    assert quality.conflicts == len(expected["conflicts"])  # one conflicting copy each
+    assert quality.conflicts == len(expected["conflicts"])
     assert bool(quality.verdict_mismatch_messages) == bool(expected["doubtful"])
     with pytest.raises(ValueError, match="kind must be one of"):
         ins.report_list(con, flt, kind="bogus")
@@ -583,15 +583,15 @@ def test_the_reports_behind_each_data_quality_count(con, flt, expected):
 
 def test_policy_applied_judges_what_receivers_did_with_failing_mail(con):
     df = ins.policy_applied(con, ALL)
-    assert list(df.columns) == ["verdict", "requested", "applied", "reasons", "sampled",
+    assert list(df.columns) == ["verdict", "requested", "tag", "applied", "reasons", "sampled",
                                 "messages", "records", "reporters"]  # fmt: skip
     assert rows(df) == [
-        # B: From mail.example.com, sp not published so p=reject applies; no reason given.
-        ("unexplained", "reject", "quarantine", None, False, 7, 1, 1),
-        ("overridden", "reject", "none", "forwarded; local_policy", False, 4, 1, 1),
-        ("as_requested", "reject", "reject", None, False, 5, 1, 1),
+        # B: From mail.example.com, sp not published so it is p's reject; no reason given.
+        ("unexplained", "reject", "sp", "quarantine", None, False, 7, 1, 1),
+        ("overridden", "reject", "p", "none", "forwarded; local_policy", False, 4, 1, 1),
+        ("as_requested", "reject", "p", "reject", None, False, 5, 1, 1),
         # C: p=quarantine pct=50 t=y, applied as asked (with a mailing_list note).
-        ("as_requested", "quarantine", "quarantine", "mailing_list", True, 2, 1, 1),
+        ("as_requested", "quarantine", "p", "quarantine", "mailing_list", True, 2, 1, 1),
     ]
     assert [r[0] for r in rows(ins.policy_applied(con, GOOGLE))] == ["as_requested"] * 2
     assert rows(ins.policy_applied(con, LATE)) == []  # D's one record passes DMARC
@@ -617,6 +617,10 @@ def test_policy_applied_uses_sp_for_subdomains_and_knows_sampling(tmp_path):
 
     reports = [
         ("sub", "<p>reject</p><sp>none</sp>", "news.example.com", "none"),  # sp asked none
+        # np differs from sp and was applied: the name may not exist; np asked it.
+        ("ghost", "<p>none</p><sp>none</sp><np>reject</np>", "ghost.example.com", "reject"),
+        # No header_from at all: judged by p.
+        ("nofrom", "<p>reject</p><sp>none</sp>", "", "none"),
         ("pct", "<p>reject</p><pct>50</pct>", "example.com", "quarantine"),  # sampled out
         ("test", "<p>reject</p><testing>y</testing>", "example.com", "none"),  # two levels: no
         ("strict", "<p>quarantine</p>", "example.com", "reject"),
@@ -627,13 +631,15 @@ def test_policy_applied_uses_sp_for_subdomains_and_knows_sampling(tmp_path):
         (f"{name}.xml", _policy_report(name, *rest)) for name, *rest in reports
     )
     with open_store(settings.db) as db:
-        judged = {(r[1], r[2], r[4]): r[0] for r in rows(ins.policy_applied(db, ALL))}
-    assert judged == {
-        ("none", "none", False): "as_requested",
-        ("reject", "quarantine", True): "sampling",
-        ("reject", "none", True): "unexplained",
-        ("quarantine", "reject", False): "stricter",
-        ("reject", "none", False): "unexplained",
+        found = rows(ins.policy_applied(db, ALL))
+    # (requested, tag, applied, sampled) → (verdict, messages)
+    assert {(r[1], r[2], r[3], r[5]): (r[0], r[6]) for r in found} == {
+        ("none", "sp", "none", False): ("as_requested", 3),
+        ("reject", "np", "reject", False): ("as_requested", 3),
+        ("reject", "p", "none", False): ("unexplained", 6),  # "none" and "nofrom"
+        ("reject", "p", "quarantine", True): ("sampling", 3),
+        ("reject", "p", "none", True): ("unexplained", 3),  # t=y allows one level, not two
+        ("quarantine", "p", "reject", False): ("stricter", 3),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -522,6 +523,62 @@ def test_a_copy_written_differently_is_a_duplicate_not_a_conflict(tmp_path, same
     (third,) = ingest(settings, tmp_path / "c.xml")
     assert (third.outcome, third.conflicts) == ("duplicate", 1)
     assert totals(settings).messages == CANONICAL.message_count
+
+
+def test_the_same_records_in_another_order_are_the_same_report(tmp_path):
+    records = re.findall(rb"<record>.*?</record>", CANONICAL_XML, re.S)
+    assert len(records) > 1
+    head, tail = CANONICAL_XML.split(records[0], 1)
+    rest = tail.split(records[-1], 1)[1]
+    reordered = head + b"".join(reversed(records)) + rest
+    assert reordered != CANONICAL_XML
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    (tmp_path / "b.xml").write_bytes(reordered)
+    _first, second = ingest(settings_for(tmp_path), tmp_path / "a.xml", tmp_path / "b.xml")
+    assert (second.outcome, second.duplicates, second.conflicts) == ("duplicate", 1, 0)
+
+
+def test_a_complete_copy_of_an_intact_partial_report_stays_a_conflict(tmp_path):
+    # Recovered from broken XML with every record intact: the data compare equal, but a
+    # partial report is never taken for a complete one, so the complete copy is reported.
+    (tmp_path / "a-broken.xml").write_bytes(CANONICAL_XML.replace(b"</feedback>", b""))
+    (tmp_path / "b-complete.xml").write_bytes(CANONICAL_XML)
+    first, second = ingest(settings_for(tmp_path), tmp_path / "a-broken.xml",
+                           tmp_path / "b-complete.xml")  # fmt: skip
+    assert (first.partial, second.outcome, second.conflicts) == (1, "duplicate", 1)
+    assert "it is partial" in second.reason
+
+
+def test_many_copies_written_differently_are_compared_in_one_go(tmp_path):
+    # Compared one by one (a few queries each, inside the write transaction) 200 copies took
+    # seconds; digests of all of them come from a few queries per batch.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(200):
+        report = _other_report(f"copy-{i}")
+        (folder / f"{i:03}-a.xml").write_bytes(report)
+        (folder / f"{i:03}-b.xml").write_bytes(_written_differently(report))
+    settings = settings_for(tmp_path)
+    started = time.monotonic()
+    outcomes = ingest(settings, folder)
+    elapsed = time.monotonic() - started
+    assert [o.outcome for o in outcomes] == ["inserted", "duplicate"] * 200
+    assert sum(o.conflicts for o in outcomes) == 0
+    assert elapsed < 6, elapsed
+
+
+def test_two_conflicting_copies_of_one_report_count_as_one_report_in_conflict(tmp_path):
+    from dmarc_analytics import insights
+
+    for name, count in (("a.xml", "3"), ("b.xml", "13"), ("c.xml", "23")):
+        (tmp_path / name).write_bytes(_other_report("r1", count))
+    settings = settings_for(tmp_path)
+    outcomes = ingest(settings, *(tmp_path / n for n in ("a.xml", "b.xml", "c.xml")))
+    assert [o.conflicts for o in outcomes] == [0, 1, 1]
+    with open_store(settings.db, read_only=True) as con:
+        # The Overview's count and the Reports page's list behind it agree.
+        assert insights.data_quality(con, Filter()).conflicts == 1
+        assert insights.count_reports(con, Filter(), kind="conflicts") == 1
 
 
 def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, monkeypatch):
