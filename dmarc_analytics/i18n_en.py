@@ -145,11 +145,11 @@ ENGLISH: dict[str, str] = {
     "asked for (forwarding, mailing lists, local policy), with their comments.",
     "section.policy": "Failing mail: what the policy asked and what receivers did",
     "section.policy_caption": "Mail the receivers scored as failing DMARC, by the policy it "
-    "asked for (p for the policy domain itself, sp for its subdomains, or np when that is what "
-    "was applied: a report cannot tell whether a subdomain exists) and the disposition "
-    "applied. A lighter disposition is explained by an override reason, or, with none, by "
-    "sampling (pct under 100, or t=y) when it is one level lighter; otherwise it is an "
-    "unexplained downgrade, common in reports that predate RFC 9990.",
+    "asked for (p for the policy domain itself; for its subdomains sp, or np where that "
+    "explains the disposition better: a report cannot tell whether a subdomain exists) and "
+    "the disposition applied. A lighter disposition is explained by an override reason, or, "
+    "with none, by sampling (pct under 100, or t=y) when it is one level lighter; otherwise it "
+    "is an unexplained downgrade, common in reports that predate RFC 9990.",
     "policy.show": "Compare with the published policy",
     "policy.show_help": "Reads every failing record with its report's policy: on millions of "
     "records this takes a moment, so it is done on request.",

@@ -4,8 +4,8 @@ Part of the ``insights`` questions; import them from ``dmarc_analytics.insights`
 
 The policy a record asked for is the report's ``p`` when its header-from is the policy
 domain (or missing, or not under it), and for a subdomain ``sp`` (which defaults to ``p``),
-or ``np`` when that differs and is what was applied: a report cannot tell whether the
-subdomain exists. A disposition below it is explained by the record's override reasons,
+or ``np`` when that differs and explains the disposition better: a report cannot tell
+whether the subdomain exists. A disposition below it is explained by the record's override reasons,
 or, without one, by sampling (``pct`` under 100, or ``t=y``) when it is exactly one level
 lower; otherwise it is an unexplained downgrade, common under RFC 7489, which did not
 require a reason.
@@ -22,10 +22,23 @@ from dmarc_analytics.insights_sql import frame
 # How each (requested, applied) pair is judged, in the order a reader should care.
 POLICY_VERDICTS = ("unexplained", "overridden", "sampling", "as_requested", "stricter")
 _VERDICT_ORDER = "[" + ", ".join(f"'{verdict}'" for verdict in POLICY_VERDICTS) + "]"
+# Which verdict explains a disposition best, when a subdomain's could follow sp or np.
+_VERDICT_PREFERENCE = "['as_requested', 'overridden', 'sampling', 'stricter', 'unexplained']"
 
 
 def _rank(column: str) -> str:
     return f"(CASE {column} WHEN 'reject' THEN 2 WHEN 'quarantine' THEN 1 ELSE 0 END)"
+
+
+def _verdict(requested: str) -> str:
+    """SQL judging ``applied`` against the disposition ``requested``."""
+    applied, asked = _rank("applied"), _rank(requested)
+    return f"""CASE
+        WHEN {applied} > {asked} THEN 'stricter'
+        WHEN {applied} = {asked} THEN 'as_requested'
+        WHEN reasons IS NOT NULL THEN 'overridden'
+        WHEN sampled AND {applied} = {asked} - 1 THEN 'sampling'
+        ELSE 'unexplained' END"""
 
 
 def policy_applied(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
@@ -41,41 +54,42 @@ def policy_applied(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
     every filter change.
     """
     where = compile_filter(flt)
-    tag = """CASE
-        WHEN r.header_from IS NULL OR r.header_from = rp.policy_domain
-             OR NOT ends_with(r.header_from, '.' || rp.policy_domain) THEN 'p'
-        WHEN rp.effective_np <> rp.effective_sp AND r.disposition = rp.effective_np THEN 'np'
-        ELSE 'sp' END"""
+    subdomain = (
+        "r.header_from IS NOT NULL AND r.header_from <> rp.policy_domain "
+        "AND ends_with(r.header_from, '.' || rp.policy_domain)"
+    )
     sql = f"""
-        WITH tagged AS (
-            SELECT r.*, {tag} AS tag, rp.effective_p, rp.effective_sp, rp.effective_np,
-                   rp.effective_pct, rp.testing
+        WITH failing AS (
+            SELECT CASE WHEN {subdomain} THEN 'sp' ELSE 'p' END AS tag,
+                   CASE WHEN {subdomain} THEN rp.effective_sp ELSE rp.effective_p END
+                       AS requested,
+                   CASE WHEN {subdomain} AND rp.effective_np <> rp.effective_sp
+                        THEN rp.effective_np END AS requested_np,
+                   r.disposition AS applied, r.reason_types AS reasons,
+                   coalesce(rp.effective_pct < 100 OR rp.testing = 'y', FALSE) AS sampled,
+                   r.count, r.reporter
             FROM (SELECT header_from, disposition, reason_types, count, reporter, report_key
                   FROM records WHERE NOT dmarc_pass AND ({where.sql})) r
             JOIN reports rp ON rp.report_key = r.report_key
         ),
-        failing AS (
-            SELECT CASE tag WHEN 'p' THEN effective_p WHEN 'np' THEN effective_np
-                   ELSE effective_sp END AS requested, tag, disposition AS applied,
-                   reason_types AS reasons,
-                   coalesce(effective_pct < 100 OR testing = 'y', FALSE) AS sampled,
-                   count, reporter
-            FROM tagged
-        ),
         judged AS (
-            SELECT *, CASE
-                WHEN {_rank("applied")} > {_rank("requested")} THEN 'stricter'
-                WHEN {_rank("applied")} = {_rank("requested")} THEN 'as_requested'
-                WHEN reasons IS NOT NULL THEN 'overridden'
-                WHEN sampled AND {_rank("applied")} = {_rank("requested")} - 1 THEN 'sampling'
-                ELSE 'unexplained' END AS verdict
+            SELECT *, {_verdict("requested")} AS verdict_main,
+                   CASE WHEN requested_np IS NOT NULL THEN {_verdict("requested_np")} END
+                       AS verdict_np
             FROM failing
+        ),
+        chosen AS (  -- np or sp for a subdomain: the one that explains the disposition best
+            SELECT *, verdict_np IS NOT NULL AND list_position({_VERDICT_PREFERENCE}, verdict_np)
+                      < list_position({_VERDICT_PREFERENCE}, verdict_main) AS by_np
+            FROM judged
         )
         SELECT * FROM (
-            SELECT verdict, requested, tag, applied, reasons, sampled,
+            SELECT CASE WHEN by_np THEN verdict_np ELSE verdict_main END AS verdict,
+                   CASE WHEN by_np THEN requested_np ELSE requested END AS requested,
+                   CASE WHEN by_np THEN 'np' ELSE tag END AS tag, applied, reasons, sampled,
                    CAST(sum(count) AS BIGINT) AS messages, count(*) AS records,
                    count(DISTINCT reporter) AS reporters
-            FROM judged GROUP BY ALL
+            FROM chosen GROUP BY ALL
         )
         ORDER BY list_position({_VERDICT_ORDER}, verdict), messages DESC, requested, tag,
                  applied, reasons NULLS FIRST, sampled

@@ -35,7 +35,7 @@ class FileResult:
     known_rejected_parts: int = 0
     error: str | None = None  # the input as a whole could not be read
     packed: tuple[str, int] | None = None  # (pack, position) of its original, see archive
-    stat: tuple[bytes, int, int] | None = None  # (absolute path, size, mtime_ns) when read
+    stat: tuple | None = None  # (absolute path, *signature) when read, see pipeline._signature
 
 
 @dataclass(slots=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import gc
 import hashlib
 import itertools
@@ -44,6 +43,9 @@ PARALLEL_THRESHOLD = 16  # fewer inputs than this are parsed in-process
 # to amortise building the tables, small enough to keep both workers busy to the end.
 MIN_CHUNK_FILES, MAX_CHUNK_FILES = 8, 256
 HASH_CHUNK = 1024 * 1024
+RACY_SECONDS = 2  # a file changed this recently is read again next time (see _read_small)
+# A file's signature (see _signature): size, mtime_ns, ctime_ns, inode, device.
+FileStat = tuple[int, int, int, int, int]
 SNIFF_BYTES = 4096
 
 
@@ -52,7 +54,6 @@ class WorkerContext:
     limits: Limits
     archive_dir: Path | None
     known: dict[str, tuple[int, int]]
-    stats: dict[bytes, tuple[int, int, str]] = dataclasses.field(default_factory=dict)
 
 
 _CONTEXT: WorkerContext | None = None
@@ -156,54 +157,65 @@ def process_input(
     return result
 
 
-def settled_result(item: InputFile | Blob, context: WorkerContext) -> FileResult | None:
+def settled_result(
+    item: InputFile | Blob, context: WorkerContext, stats: dict[bytes, FileStat] | None = None
+) -> FileResult | None:
     """The outcome of an input that needs no parsing (its bytes were ingested before, or it
-    cannot be read), without decoding it; None for an input to parse."""
+    cannot be read), without decoding it; None for an input to parse. ``stats`` (see
+    ``store.file_stats``) lets an unchanged known file be recognised without reading it."""
     if isinstance(item, Blob):
         return None
-    result, _ = _identify(item, context)
+    result, _ = _identify(item, context, stats)
     if result.error is not None or result.known_reports is not None:
         return result
     return None
 
 
-def _identify(item: InputFile, context: WorkerContext) -> tuple[FileResult, bytes | None]:
+def _identify(
+    item: InputFile, context: WorkerContext, stats: dict[bytes, FileStat] | None = None
+) -> tuple[FileResult, bytes | None]:
     """The input's result so far (hash and size; known or not; or why it cannot be read)
     and its content when small enough to hold (None: to be streamed)."""
     if item.error is not None:
         return FileResult(item.display, "", 0, error=item.error), None
     try:
         path = os.fsencode(os.path.abspath(item.path))
-        unchanged = _unchanged_known(item.display, path, context)
-        if unchanged is not None:
-            return unchanged, None
-        size, mtime_ns, data = _read_small(item.path, context.limits.max_input_bytes)
+        if stats:
+            unchanged = _unchanged_known(item.display, path, stats, context)
+            if unchanged is not None:
+                return unchanged, None
+        size, stat, data = _read_small(item.path, context.limits.max_input_bytes)
         sha256 = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(item.path)
     except OSError as exc:
         return FileResult(item.display, "", 0, error=f"cannot read file: {exc.strerror}"), None
-    result = FileResult(item.display, sha256, size, stat=(path, size, mtime_ns))
+    result = FileResult(item.display, sha256, size, stat=(path, *stat) if stat else None)
     known = context.known.get(sha256)
     if known is not None:
         result.known_reports, result.known_rejected_parts = known
     return result, data
 
 
-def _unchanged_known(display: str, path: bytes, context: WorkerContext) -> FileResult | None:
-    """The result of a file whose bytes were ingested before, from its size and time alone
-    (see ``store.file_stats``); None when it has to be read."""
-    seen = context.stats.get(path)
+def _unchanged_known(
+    display: str, path: bytes, stats: dict[bytes, FileStat], context: WorkerContext
+) -> FileResult | None:
+    """The result of a file whose bytes were ingested before, from its metadata alone (see
+    ``store.file_stats``); None when it has to be read."""
+    seen = stats.get(path)
     if seen is None:
         return None
-    size, mtime_ns, sha256 = seen
+    *signature, sha256 = seen
     known = context.known.get(sha256)
-    if known is None:
+    if known is None or _signature(os.stat(path)) != tuple(signature):
         return None
-    now = os.stat(path)
-    if (now.st_size, now.st_mtime_ns) != (size, mtime_ns):
-        return None
-    result = FileResult(display, sha256, size)
+    result = FileResult(display, sha256, signature[0])
     result.known_reports, result.known_rejected_parts = known
     return result
+
+
+def _signature(stat: os.stat_result) -> FileStat:
+    """What a file's bytes are recognised by without reading them: size, modification and
+    change times (``utime`` can set the first, never the second), inode and device."""
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
 
 
 def process_blob(
@@ -258,21 +270,28 @@ def _keep(
         archive.store_bytes(archive_dir, result.sha256, data)
 
 
-def _read_small(path: Path, max_bytes: int) -> tuple[int, int, bytes | None]:
-    """(size, mtime_ns, the whole content), with None for content to be streamed instead.
+def _read_small(path: Path, max_bytes: int) -> tuple[int, FileStat | None, bytes | None]:
+    """(size, the file's signature to remember, the whole content), with None for content
+    to be streamed instead.
 
     An mbox is streamed message by message, never read whole; so is anything too big. One
-    open per input: on some file systems each system call costs tens of microseconds.
+    open per input: on some file systems each system call costs tens of microseconds. The
+    signature is None when the file may change unseen: it changed while it was read, or
+    within the last ``RACY_SECONDS`` (a later change could keep its times on a file system
+    with coarse ones).
     """
     with open(path, "rb") as fh:  # builtins.open: Path.open costs more than the read here
-        stat = os.fstat(fh.fileno())
-        size, mtime_ns = stat.st_size, stat.st_mtime_ns
-        if size > max_bytes:
-            return size, mtime_ns, None
-        data = fh.read()
-    if sniff(data[:SNIFF_BYTES]) == "mbox" or len(data) > max_bytes:  # it may have grown
-        return size, mtime_ns, None
-    return len(data), mtime_ns, data
+        before = os.fstat(fh.fileno())
+        size = before.st_size
+        data = fh.read() if size <= max_bytes else None
+        after = os.fstat(fh.fileno())
+    signature = _signature(after)
+    recent = time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) < RACY_SECONDS * 10**9
+    if recent or signature != _signature(before):
+        signature = None
+    if data is None or sniff(data[:SNIFF_BYTES]) == "mbox" or len(data) > max_bytes:
+        return size, signature, None
+    return len(data), signature, data
 
 
 def file_sha256(path: Path) -> str:
@@ -345,11 +364,10 @@ class Ingestor:
     def _context(self) -> WorkerContext:
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
             known = known_inputs(con)
-            stats = file_stats(con)
         # The demo dataset is generated, not given: nothing to keep, nothing to reparse.
         keep = self.settings.archive and not self.demo
         archive_dir = self.settings.archive_dir if keep else None
-        return WorkerContext(self.settings.limits, archive_dir, known, stats)
+        return WorkerContext(self.settings.limits, archive_dir, known)
 
     def ingest_paths(self, inputs: Sequence[InputFile]) -> list[FileOutcome]:
         return self.ingest_pages([inputs])
@@ -389,14 +407,23 @@ class Ingestor:
         files: 0.15 s here against 0.3 s through the pool), and a new folder costs one
         file's hash."""
         settled = []
+        stats = self._file_stats(page) if context.known else {}
         for item in page:
-            result = settled_result(item, context)
+            result = settled_result(item, context, stats)
             if result is None:
                 break
             settled.append(result)
         for start in range(0, len(settled), MAX_CHUNK_FILES):
             self._add(ChunkResult(settled[start : start + MAX_CHUNK_FILES]))
         return page[len(settled) :]
+
+    def _file_stats(self, page: Sequence[InputFile | Blob]) -> dict[bytes, FileStat]:
+        """The remembered signatures of the page's files (see ``store.file_stats``)."""
+        paths = [os.fsencode(os.path.abspath(i.path)) for i in page if isinstance(i, InputFile)]
+        if not paths:
+            return {}
+        with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
+            return file_stats(con, paths)
 
     def ingest_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
         """Ingest in-memory inputs (uploads), in order, in this process."""

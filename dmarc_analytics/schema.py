@@ -283,13 +283,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         "006_file_stats",
-        # The last seen size, modification time and digest of each file read from disk, so
-        # a folder given again is recognised without reading its files (store.file_stats).
+        # The signature (size, times, inode, device) and digest of each file read from
+        # disk, so a folder given again is recognised without reading its files
+        # (store.file_stats).
         """
         CREATE TABLE file_stats (
             path BLOB NOT NULL,  -- the file system's bytes: a name need not be UTF-8
             size BIGINT NOT NULL,
             mtime_ns BIGINT NOT NULL,
+            ctime_ns BIGINT NOT NULL,
+            inode UBIGINT NOT NULL,
+            device UBIGINT NOT NULL,
             sha256 VARCHAR NOT NULL
         );
         """,

@@ -122,15 +122,24 @@ def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
     return {sha: (reports, rejected) for sha, reports, rejected in rows}
 
 
-def file_stats(con: duckdb.DuckDBPyConnection) -> dict[bytes, tuple[int, int, str]]:
-    """Files read before: absolute path (as bytes) → (size, mtime_ns, sha256) when last read.
+def file_stats(
+    con: duckdb.DuckDBPyConnection, paths: list[bytes]
+) -> dict[bytes, tuple[int, int, int, int, int, str]]:
+    """Of these files (absolute paths as bytes), those read before: path → (size,
+    mtime_ns, ctime_ns, inode, device, sha256) as they were when last read.
 
-    A file with the same path, size and modification time (to the nanosecond) is taken to
-    hold the same bytes, as ``make`` and ``git`` take it; ingest then skips reading it when
-    those bytes are known. A file rewritten in place keeps neither its size and time.
+    A file whose path and all five still match is taken to hold the bytes it held then, so
+    ingest skips reading it when those bytes are known. Rewriting a file, or replacing it by
+    another (even one with the same size and modification time, as ``cp -p`` or an
+    unpacked archive makes), changes its change time or inode; a file that changed within
+    two seconds of being read is not remembered (see ``pipeline._read_small``).
     """
-    rows = con.execute("SELECT path, size, mtime_ns, sha256 FROM file_stats").fetchall()
-    return {bytes(path): (size, mtime, sha) for path, size, mtime, sha in rows}
+    rows = con.execute(
+        "SELECT path, size, mtime_ns, ctime_ns, inode, device, sha256 FROM file_stats "
+        "WHERE path IN (SELECT unnest($paths))",
+        {"paths": paths},
+    ).fetchall()
+    return {bytes(path): tuple(rest) for path, *rest in rows}  # type: ignore[misc]
 
 
 def seen_inputs(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -76,7 +76,9 @@ def write_batch(
         mark_stale(con, "report_key >= $first", {"first": first_key})
         _insert_all(con, rows)
         _insert_originals(con, [f for c in chunks for f in c.files], now)
-        _remember_file_stats(con, [f for c in chunks for f in c.files])
+        files = [f for c in chunks for f in c.files]
+        _remember_file_stats(con, [f for f, o in zip(files, outcomes, strict=True)
+                                   if o.outcome != "rejected"])  # fmt: skip
         if via != "reparse":  # given again by the user: no longer kept out
             _readmit(con, [i for i, (key, *_) in seen.items() if key >= first_key])
         bump_data_version(con)
@@ -136,19 +138,22 @@ _AUTH_COLUMNS = {
 
 
 def _text(columns: tuple[str, ...], alias: str) -> str:
-    """One text per row, NULL and every value told apart (timestamps in one spelling)."""
+    """One text per row from which the values can be read back: each is its length, a colon
+    and itself, or "-" for NULL (report data may hold any character, separators included);
+    timestamps in one spelling whatever their stored unit."""
     parts = []
     for column in columns:
         value = f"{alias}.{column}"
         if column in ("begin_utc", "end_utc"):
             value = f"CAST({value} AS TIMESTAMP)"
-        parts.append(f"coalesce('=' || CAST({value} AS VARCHAR), '0')")
+        value = f"CAST({value} AS VARCHAR)"
+        parts.append(f"coalesce(length({value}) || ':' || {value}, '-')")
     return " || chr(31) || ".join(parts)
 
 
 def _digest_sql(sources: dict[str, str], key: str) -> str:
-    """Per report ``key``: md5 of its head and of its records, each with its auth results
-    and override reasons (in report order), sorted. ``$keys`` lists the reports."""
+    """Per report ``key``: SHA-256 of its head and of its records, each with its auth
+    results and override reasons (in report order), sorted. ``$keys`` lists the reports."""
     auth = []
     for table, columns in _AUTH_COLUMNS.items():
         auth.append(
@@ -166,10 +171,10 @@ def _digest_sql(sources: dict[str, str], key: str) -> str:
             FROM {sources["records"]} r WHERE r.{key} IN (SELECT k FROM keys)
         ),
         records_digest AS (
-            SELECT k, md5(string_agg(line, chr(28) ORDER BY line)) AS d
+            SELECT k, sha256(string_agg(line, chr(28) ORDER BY line)) AS d
             FROM per_record GROUP BY k
         )
-        SELECT h.{key}, md5({_text(_HEAD_COLUMNS, "h")}), rd.d
+        SELECT h.{key}, sha256({_text(_HEAD_COLUMNS, "h")}), rd.d
         FROM {sources["reports"]} h LEFT JOIN records_digest rd ON rd.k = h.{key}
         WHERE h.{key} IN (SELECT k FROM keys)
     """
@@ -433,14 +438,16 @@ def _insert_originals(
 
 
 def _remember_file_stats(con: duckdb.DuckDBPyConnection, files: list[FileResult]) -> None:
-    """The size, time and digest of each file read from disk (see ``store.file_stats``)."""
+    """The signature and digest of each file read from disk whose bytes are now known
+    (see ``store.file_stats``); a rejected file is read again anyway."""
     rows = {f.stat[0]: (*f.stat, f.sha256) for f in files if f.stat is not None and f.sha256}
     if not rows:
         return
     con.execute(
         "DELETE FROM file_stats WHERE path IN (SELECT unnest($paths))", {"paths": list(rows)}
     )
-    _insert(con, "file_stats", ("path", "size", "mtime_ns", "sha256"), list(rows.values()))
+    columns = ("path", "size", "mtime_ns", "ctime_ns", "inode", "device", "sha256")
+    _insert(con, "file_stats", columns, list(rows.values()))
 
 
 def _insert_all(con: duckdb.DuckDBPyConnection, rows: _Rows) -> None:

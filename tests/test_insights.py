@@ -621,6 +621,14 @@ def test_policy_applied_uses_sp_for_subdomains_and_knows_sampling(tmp_path):
         ("ghost", "<p>none</p><sp>none</sp><np>reject</np>", "ghost.example.com", "reject"),
         # No header_from at all: judged by p.
         ("nofrom", "<p>reject</p><sp>none</sp>", "", "none"),
+        # For a subdomain the tag that explains the disposition best: np's reject sampled...
+        ("npsampled", "<p>none</p><sp>none</sp><np>reject</np><pct>50</pct>",
+         "ghost.example.com", "quarantine"),
+        # ...np's none as asked (rather than an unexplained downgrade from sp's reject)...
+        ("npnone", "<p>reject</p><sp>reject</sp><np>none</np>", "www.example.com", "none"),
+        # ...and stricter than either.
+        ("npstrict", "<p>none</p><sp>none</sp><np>quarantine</np>", "ghost.example.com",
+         "reject"),
         ("pct", "<p>reject</p><pct>50</pct>", "example.com", "quarantine"),  # sampled out
         ("test", "<p>reject</p><testing>y</testing>", "example.com", "none"),  # two levels: no
         ("strict", "<p>quarantine</p>", "example.com", "reject"),
@@ -640,6 +648,9 @@ def test_policy_applied_uses_sp_for_subdomains_and_knows_sampling(tmp_path):
         ("reject", "p", "quarantine", True): ("sampling", 3),
         ("reject", "p", "none", True): ("unexplained", 3),  # t=y allows one level, not two
         ("quarantine", "p", "reject", False): ("stricter", 3),
+        ("reject", "np", "quarantine", True): ("sampling", 3),
+        ("none", "np", "none", False): ("as_requested", 3),
+        ("none", "sp", "reject", False): ("stricter", 3),
     }
 
 

@@ -582,6 +582,8 @@ def test_two_conflicting_copies_of_one_report_count_as_one_report_in_conflict(tm
 
 
 def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, monkeypatch):
+    # Files changed in the last two seconds are never remembered; these were just written.
+    monkeypatch.setattr(pipeline, "RACY_SECONDS", 0)
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.xml").write_bytes(CANONICAL_XML)
@@ -607,6 +609,39 @@ def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, 
     assert [o.outcome for o in ingest(settings, folder)] == ["duplicate", "duplicate"]
     assert reads == [folder / "a.xml"]  # b.xml's new time was remembered
     assert totals(settings).reports == 3
+
+
+def test_a_file_replaced_by_one_of_the_same_size_and_time_is_read(tmp_path, monkeypatch):
+    # cp -p, tar and unzip keep modification times, and one reporter's reports are often
+    # the same size: the inode and change time still tell the files apart.
+    monkeypatch.setattr(pipeline, "RACY_SECONDS", 0)
+    first, second = _other_report("first-one"), _other_report("other-one")
+    assert len(first) == len(second)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.xml").write_bytes(first)
+    os.utime(folder / "a.xml", ns=(1_700_000_000_000_000_000,) * 2)
+    settings = settings_for(tmp_path)
+    assert [o.outcome for o in ingest(settings, folder)] == ["inserted"]
+    (tmp_path / "new.xml").write_bytes(second)
+    os.utime(tmp_path / "new.xml", ns=(1_700_000_000_000_000_000,) * 2)
+    os.replace(tmp_path / "new.xml", folder / "a.xml")  # same path, size and mtime
+    assert [o.outcome for o in ingest(settings, folder)] == ["inserted"]
+    assert totals(settings).reports == 2
+
+
+def test_a_file_that_just_changed_is_not_remembered(tmp_path, monkeypatch):
+    # On a file system with coarse times, a second change in the same tick would keep them.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.xml").write_bytes(CANONICAL_XML)
+    settings = settings_for(tmp_path)
+    ingest(settings, folder)
+    reads = []
+    real_read = pipeline._read_small
+    monkeypatch.setattr(pipeline, "_read_small", lambda *a: reads.append(a[0]) or real_read(*a))
+    assert [o.outcome for o in ingest(settings, folder)] == ["duplicate"]
+    assert reads == [folder / "a.xml"]  # read again: it was written a moment ago
 
 
 def test_a_complete_copy_of_a_partial_report_is_a_conflict_that_says_so(tmp_path):

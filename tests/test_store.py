@@ -88,6 +88,18 @@ def test_pending_migrations_are_listed_without_being_applied(tmp_path):
     assert pending_migrations(path) == []
 
 
+def test_data_digests_tell_values_apart_whatever_characters_they_hold(con):
+    # Report data may contain the separators the digest text uses: values are written with
+    # their lengths, so ("x", "y<US>=z") and ("x<US>=y", "z") are different data.
+    from dmarc_analytics.writer import _text
+
+    rows = con.execute(
+        f"SELECT {_text(('a', 'b'), 't')} FROM (VALUES ('x', 'y' || chr(31) || '=z'), "
+        "('x' || chr(31) || '=y', 'z'), (NULL, ''), ('', NULL)) t(a, b)"
+    ).fetchall()
+    assert len({row[0] for row in rows}) == 4
+
+
 def test_insert_then_duplicate_then_conflict(con):
     first = write_batch(con, [file_result("a.xml", "a", make_report())], "cli", NOW)
     assert [(o.outcome, o.reports, o.records, o.messages) for o in first] == [("inserted", 1, 2, 7)]
