@@ -122,10 +122,8 @@ def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
     return {sha: (reports, rejected) for sha, reports, rejected in rows}
 
 
-def file_stats(
-    con: duckdb.DuckDBPyConnection, paths: list[bytes]
-) -> dict[bytes, tuple[int, int, int, int, int, str]]:
-    """Of these files (absolute paths as bytes), those read before: path → (size,
+def file_stats(con: duckdb.DuckDBPyConnection) -> dict[bytes, tuple[int, int, int, int, int, str]]:
+    """Files read before whose bytes are stored: absolute path (as bytes) → (size,
     mtime_ns, ctime_ns, inode, device, sha256) as they were when last read.
 
     A file whose path and all five still match is taken to hold the bytes it held then, so
@@ -135,9 +133,7 @@ def file_stats(
     two seconds of being read is not remembered (see ``pipeline._read_small``).
     """
     rows = con.execute(
-        "SELECT path, size, mtime_ns, ctime_ns, inode, device, sha256 FROM file_stats "
-        "WHERE path IN (SELECT unnest($paths))",
-        {"paths": paths},
+        "SELECT path, size, mtime_ns, ctime_ns, inode, device, sha256 FROM file_stats"
     ).fetchall()
     return {bytes(path): tuple(rest) for path, *rest in rows}  # type: ignore[misc]
 
