@@ -2,7 +2,7 @@
 
 Runs inside one transaction on a read-write connection, so a crash mid-batch leaves no half
 report. Identity rules (see README, data model): the same identity with the same content (or
-other bytes saying the same, see ``_Digests``) is a duplicate; the same identity with
+other bytes saying the same, see ``digests``) is a duplicate; the same identity with
 different data is a conflict, listed in ``conflicts`` while the first report stays in the
 totals.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from dmarc_analytics.digests import Digests
 from dmarc_analytics.flatten import TABLES
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
 from dmarc_analytics.rollups import mark_stale
@@ -61,7 +62,7 @@ def write_batch(
         first_key = next_key
         rows = _Rows()
         outcomes = []
-        digests = _Digests(con, chunks, seen)
+        digests = Digests(con, chunks, seen)
         for number, chunk in enumerate(chunks):
             keys = [-1] * (chunk.tables["reports"].num_rows if chunk.tables else 0)
             rows.keys.append(keys)
@@ -89,7 +90,7 @@ def _existing_identities(
     con: duckdb.DuckDBPyConnection, files: list[FileResult]
 ) -> dict[str, tuple]:
     """identity -> (report key, content sha256, partial, where its rows are) of the stored
-    reports; where = None: in the database (see ``_Digests``)."""
+    reports; where = None: in the database (see ``digests.Digests``)."""
     identities = [p.report.identity for f in files for p in f.parts if p.report is not None]
     if not identities:
         return {}
@@ -118,121 +119,6 @@ def _next_ids(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-# What a report says, as opposed to how its XML was written: two copies of one report whose
-# bytes differ only in layout, line endings, comments, namespace prefixes or the order of
-# its records say the same, so the second is a duplicate and not a conflict. Digests of the
-# data are computed only for reports whose identity comes back with other bytes, a few
-# queries per batch however many there are.
-_HEAD_COLUMNS = (
-    "org_name", "email", "extra_contact_info", "report_id", "begin_utc", "end_utc",
-    "generator", "errors", "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo",
-    "testing", "discovery_method",
-)  # fmt: skip
-_RECORD_COLUMNS = ("source_ip", "count", "disposition", "dkim", "spf", "header_from",
-                   "envelope_from", "envelope_to")  # fmt: skip
-_AUTH_COLUMNS = {
-    "dkim_results": ("domain", "selector", "result", "human_result"),
-    "spf_results": ("domain", "scope", "result", "human_result"),
-    "override_reasons": ("type", "comment"),
-}
-
-
-def _text(columns: tuple[str, ...], alias: str) -> str:
-    """One text per row from which the values can be read back: each is its length, a colon
-    and itself, or "-" for NULL (report data may hold any character, separators included);
-    timestamps in one spelling whatever their stored unit."""
-    parts = []
-    for column in columns:
-        value = f"{alias}.{column}"
-        if column in ("begin_utc", "end_utc"):
-            value = f"CAST({value} AS TIMESTAMP)"
-        value = f"CAST({value} AS VARCHAR)"
-        parts.append(f"coalesce(length({value}) || ':' || {value}, '-')")
-    return " || chr(31) || ".join(parts)
-
-
-def _digest_sql(sources: dict[str, str], key: str) -> str:
-    """Per report ``key``: SHA-256 of its head and of its records, each with its auth
-    results and override reasons (in report order), sorted. ``$keys`` lists the reports."""
-    auth = []
-    for table, columns in _AUTH_COLUMNS.items():
-        auth.append(
-            f"(SELECT string_agg({_text(columns, 'a')}, chr(30) ORDER BY a.ordinal) "
-            f"FROM {sources[table]} a WHERE a.{key} = r.{key} "
-            f"AND a.record_ordinal = r.ordinal)"
-        )
-    record = " || chr(29) || ".join(
-        [_text(_RECORD_COLUMNS, "r"), *(f"coalesce({a}, '')" for a in auth)]
-    )
-    return f"""
-        WITH keys AS (SELECT unnest($keys) AS k),
-        per_record AS (
-            SELECT r.{key} AS k, {record} AS line
-            FROM {sources["records"]} r WHERE r.{key} IN (SELECT k FROM keys)
-        ),
-        records_digest AS (
-            SELECT k, sha256(string_agg(line, chr(28) ORDER BY line)) AS d
-            FROM per_record GROUP BY k
-        )
-        SELECT h.{key}, sha256({_text(_HEAD_COLUMNS, "h")}), rd.d
-        FROM {sources["reports"]} h LEFT JOIN records_digest rd ON rd.k = h.{key}
-        WHERE h.{key} IN (SELECT k FROM keys)
-    """
-
-
-class _Digests:
-    """Digests of what the reports say, for the reports of a batch that might be the same
-    data as a known report, and for those known reports."""
-
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, chunks: list[ChunkResult], seen: dict[str, tuple]
-    ) -> None:
-        self.values: dict[tuple, tuple] = {}
-        stored: set[int] = set()
-        wanted: dict[int, set[int]] = {}
-        first: dict[str, tuple] = {}  # identity → (content, chunk, index, partial)
-        for number, chunk in enumerate(chunks):
-            for part in (p for f in chunk.files for p in f.parts if p.report is not None):
-                report = part.report
-                known = seen.get(report.identity)
-                if known is not None:  # in the database
-                    if known[1] != report.content_sha256 and not (known[2] or report.partial):
-                        stored.add(known[0])
-                        wanted.setdefault(number, set()).add(report.index)
-                    continue
-                here = (report.content_sha256, number, report.index, report.partial)
-                earlier = first.setdefault(report.identity, here)
-                if earlier[0] != report.content_sha256 and not (earlier[3] or report.partial):
-                    wanted.setdefault(earlier[1], set()).add(earlier[2])
-                    wanted.setdefault(number, set()).add(report.index)
-        if stored:
-            self._read(con, {t: t for t in TABLES}, "report_key", sorted(stored), "db")
-        for number, indexes in wanted.items():
-            views = {table: f"_digest_{table}" for table in TABLES}
-            for table, view in views.items():
-                con.register(view, chunks[number].tables[table])
-            try:
-                self._read(con, views, "report_index", sorted(indexes), number)
-            finally:
-                for view in views.values():
-                    con.unregister(view)
-
-    def _read(
-        self, con: duckdb.DuckDBPyConnection, sources: dict[str, str], key: str,
-        keys: list[int], where: object,
-    ) -> None:  # fmt: skip
-        rows = con.execute(_digest_sql(sources, key), {"keys": keys}).fetchall()
-        for number, head, records in rows:
-            self.values[(where, number)] = (head, records)
-
-    def same(self, known: tuple, number: int, index: int) -> bool:
-        """Whether report ``index`` of chunk ``number`` says what ``known`` (a value of
-        ``seen``) says. A partial report is never taken for a complete one."""
-        location = ("db", known[0]) if known[3] is None else known[3]
-        digest = self.values.get(location)
-        return digest is not None and digest == self.values.get((number, index))
-
-
 def _place_file(
     file: FileResult,
     seen: dict[str, tuple],
@@ -241,7 +127,7 @@ def _place_file(
     rows: _Rows,
     keys: list[int],
     now: datetime,
-    digests: _Digests,
+    digests: Digests,
     chunk_number: int,
 ) -> tuple[FileOutcome, int]:
     outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)

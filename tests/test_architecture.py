@@ -9,7 +9,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "dmarc_analytics"
-STORAGE = {"schema", "store", "writer", "queries", "export", "maintenance", "archive", "rollups"}
+STORAGE = {
+    "schema", "store", "writer", "digests", "queries", "export", "maintenance", "archive",
+    "rollups",
+}
 
 
 def imported_roots(path: Path) -> set[str]:

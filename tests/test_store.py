@@ -91,10 +91,10 @@ def test_pending_migrations_are_listed_without_being_applied(tmp_path):
 def test_data_digests_tell_values_apart_whatever_characters_they_hold(con):
     # Report data may contain the separators the digest text uses: values are written with
     # their lengths, so ("x", "y<US>=z") and ("x<US>=y", "z") are different data.
-    from dmarc_analytics.writer import _text
+    from dmarc_analytics.digests import digest_text
 
     rows = con.execute(
-        f"SELECT {_text(('a', 'b'), 't')} FROM (VALUES ('x', 'y' || chr(31) || '=z'), "
+        f"SELECT {digest_text(('a', 'b'), 't')} FROM (VALUES ('x', 'y' || chr(31) || '=z'), "
         "('x' || chr(31) || '=y', 'z'), (NULL, ''), ('', NULL)) t(a, b)"
     ).fetchall()
     assert len({row[0] for row in rows}) == 4
