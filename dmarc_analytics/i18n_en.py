@@ -188,7 +188,7 @@ ENGLISH: dict[str, str] = {
     "reports.kind.all": "All reports",
     "reports.kind.issues": "Reports with issues",
     "reports.kind.partial": "Partial reports",
-    "reports.kind.conflicts": "Reports that arrived again with other content",
+    "reports.kind.conflicts": "Reports that arrived again with other data",
     "reports.kind.multi_day": "Reports covering more than a day",
     "reports.kind.doubtful": "Reports with doubtful verdicts",
     "report.pick": "Report",
@@ -362,9 +362,9 @@ ENGLISH: dict[str, str] = {
     "upload.done.one": "Ingested {total} file: {inserted} inserted, {duplicate} duplicate, "
     "{rejected} rejected.",
     "upload.conflicts": "{conflicts} reports had the identity of a stored report but other "
-    "content: the stored ones are kept, and the new copies are archived and listed as "
+    "data: the stored ones are kept, and the new copies are archived and listed as "
     "conflicts (see the reason of each file below).",
-    "upload.conflicts.one": "1 report had the identity of a stored report but other content: "
+    "upload.conflicts.one": "1 report had the identity of a stored report but other data: "
     "the stored one is kept, and the new copy is archived and listed as a conflict (see the "
     "reason of its file below).",
     "upload.none": "No uploads in this session yet.",

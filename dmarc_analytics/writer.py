@@ -188,7 +188,7 @@ def _place_file(
 _DUPLICATE = "report already stored"
 _SAME_DATA = "report already stored (the same data, written differently)"
 _CONFLICT = (
-    "conflict: a report with the same identity but different content is already stored; "
+    "conflict: a report with the same identity but different data is already stored; "
     "the earlier one is kept"
 )
 _PARTIAL_KEPT = (

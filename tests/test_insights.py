@@ -64,7 +64,7 @@ T1 = datetime(2026, 11, 28, 12, 0, 0)
 T2 = datetime(2026, 11, 28, 13, 0, 0)
 T3 = datetime(2026, 11, 28, 14, 0, 0)
 CONFLICT_REASON = (
-    "a-changed.xml/0: conflict: a report with the same identity but different content is "
+    "a-changed.xml/0: conflict: a report with the same identity but different data is "
     "already stored; the earlier one is kept"
 )
 

@@ -493,7 +493,7 @@ def test_the_uploader_ingests_files_and_lists_their_outcomes(app_env):
     at.switch_page("pages/5_Ingest.py").run()
     at.get("file_uploader")[0].set_value([("again.xml", changed, "text/xml")]).run()
     assert [w.value for w in at.warning] == [
-        "1 report had the identity of a stored report but other content: the stored one is "
+        "1 report had the identity of a stored report but other data: the stored one is "
         "kept, and the new copy is archived and listed as a conflict (see the reason of its "
         "file below)."
     ]
