@@ -35,7 +35,13 @@ from dmarc_analytics.insights_reports import (
     report_detail,
     report_list,
 )
-from dmarc_analytics.insights_sources import source_auth, source_records, source_timeline
+from dmarc_analytics.insights_sources import (
+    SOURCE_CATEGORIES,
+    source_auth,
+    source_records,
+    source_summary,
+    source_timeline,
+)
 from dmarc_analytics.insights_sql import (
     DKIM_ALIGNED,
     MESSAGES,
@@ -61,12 +67,12 @@ from dmarc_analytics.rollups import (
 from dmarc_analytics.store import fetch_one
 
 __all__ = [
-    "POLICY_VERDICTS", "REPORT_KINDS", "DataQuality", "FilterChoices", "Overview",
-    "ReportDetail", "alignment_matrix", "authenticated_unaligned", "count_ledger",
+    "POLICY_VERDICTS", "REPORT_KINDS", "SOURCE_CATEGORIES", "DataQuality", "FilterChoices",
+    "Overview", "ReportDetail", "alignment_matrix", "authenticated_unaligned", "count_ledger",
     "count_reports", "count_sources", "daily_messages", "data_quality", "disposition_over_time",
     "filter_choices", "has_data", "has_demo_data", "ledger", "overview", "override_reasons",
     "policy_applied", "report_detail", "report_list", "reporters", "source_auth",
-    "source_records", "source_timeline", "top_sources",
+    "source_records", "source_summary", "source_timeline", "top_sources",
 ]  # fmt: skip
 
 _SERIES = {"dmarc": PASS_FAIL, "disposition": "disposition"}

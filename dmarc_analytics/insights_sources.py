@@ -35,6 +35,50 @@ def _one_source(flt: Filter, source_ip: str) -> tuple[str, dict[str, object]]:
     )
 
 
+# What one source's mail shows, in the order a reader should care (README, "Sources"):
+# the receiver's aligned verdicts first, then whether anything authenticated at all.
+SOURCE_CATEGORIES = ("nothing", "unaligned", "spf_only", "dkim_only", "dkim_and_spf")
+_CATEGORY = """CASE
+    WHEN dkim = 'pass' AND spf = 'pass' THEN 'dkim_and_spf'
+    WHEN dkim = 'pass' THEN 'dkim_only'
+    WHEN spf = 'pass' THEN 'spf_only'
+    WHEN auth_unaligned THEN 'unaligned'
+    ELSE 'nothing' END"""
+
+
+def source_summary(
+    con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str
+) -> pd.DataFrame:
+    """One IP's matching messages by what they show, so its DMARC result reads as a reason.
+
+    Columns: category (one of ``SOURCE_CATEGORIES``: nothing authenticated; authenticated
+    only for another domain than the header-from; aligned by SPF alone; aligned by DKIM
+    alone; aligned by both), messages, share (of the IP's messages), domains (for
+    "unaligned": the domains it authenticated as, most messages first). Categories with no
+    messages are left out; rows in the order of ``SOURCE_CATEGORIES``.
+    """
+    condition, params = _one_source(flt, source_ip)
+    order = "[" + ", ".join(f"'{c}'" for c in SOURCE_CATEGORIES) + "]"
+    sql = f"""
+        WITH r AS (SELECT {_CATEGORY} AS category, count, auth_unaligned_domains
+                   FROM records WHERE {condition}),
+        domains AS (
+            SELECT category, string_agg(domain, ', ' ORDER BY m DESC, domain) AS domains
+            FROM (SELECT category, domain, sum(count) AS m
+                  FROM (SELECT category, count,
+                               unnest(string_split(auth_unaligned_domains, '; ')) AS domain
+                        FROM r WHERE category = 'unaligned' AND auth_unaligned_domains IS NOT NULL)
+                  GROUP BY ALL)
+            GROUP BY category
+        )
+        SELECT category, messages, messages / sum(messages) OVER () AS share, domains
+        FROM (SELECT category, CAST(sum(count) AS BIGINT) AS messages FROM r GROUP BY category)
+        LEFT JOIN domains USING (category)
+        ORDER BY list_position({order}, category)
+    """
+    return frame(con, sql, params)
+
+
 def source_records(
     con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str, limit: int | None = None
 ) -> pd.DataFrame:

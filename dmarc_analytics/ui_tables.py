@@ -32,7 +32,7 @@ COUNT_COLUMNS = frozenset({
 })  # fmt: skip
 DATETIME_COLUMNS = frozenset({"first_seen", "last_seen", "begin_utc", "end_utc", "ingested_at"})
 DATE_COLUMNS = frozenset({"first_day", "last_day", "day"})
-WIDE_TEXT_COLUMNS = frozenset({"reason", "comment", "message"})  # sentences, not names
+WIDE_TEXT_COLUMNS = frozenset({"reason", "comment", "message", "meaning"})  # sentences
 
 
 def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
@@ -218,6 +218,16 @@ def csv_download(label: str, make: Callable[[], Any], file_name: str, key: str,
         on_click="ignore",
         icon=":material/download:",
     )
+
+
+def show_source_summary(frame: pd.DataFrame, zone: str) -> None:
+    """``insights.source_summary`` in words: what each part of an IP's mail shows."""
+    words = frame.assign(
+        meaning=frame["category"].map(lambda c: t(f"source.meaning.{c}")),
+        category=frame["category"].map(lambda c: t(f"source.category.{c}")),
+    )
+    show_table(words, "sources_summary", zone,
+               columns=["category", "messages", "share", "meaning", "domains"])  # fmt: skip
 
 
 def show_policy_applied(frame: pd.DataFrame, zone: str) -> None:

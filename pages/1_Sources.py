@@ -4,7 +4,7 @@ import streamlit as st
 
 from dmarc_analytics import charts, insights, ui
 from dmarc_analytics.i18n import t
-from dmarc_analytics.ui_tables import show_table, shown_rows
+from dmarc_analytics.ui_tables import show_source_summary, show_table, shown_rows
 
 page = ui.page_setup("sources")
 ui.require_data(page)
@@ -22,6 +22,8 @@ if ip is None:
     st.caption(t("drill.none"))
     st.stop()
 
+st.markdown(f"**{t('section.drill_summary')}**")
+show_source_summary(page.query(insights.source_summary, ip), page.zone)
 timeline = page.query(insights.source_timeline, ip, tz=page.zone)
 st.plotly_chart(charts.source_timeline(timeline, ip, page.zone), key="sources_timeline")
 dkim, spf = page.query(insights.source_auth, ip)

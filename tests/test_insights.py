@@ -400,6 +400,23 @@ def test_source_auth(con):
     assert list(dkim.columns) == ["domain", "selector", "result", "aligned", "messages"]
 
 
+@pytest.mark.parametrize("flt, ip, expected", [
+    (ALL, "192.0.2.1", [("dkim_only", 6, None), ("dkim_and_spf", 30, None)]),
+    # A: 5 messages authenticated as spoof.test only; B: 7 with nothing but a softfail.
+    (ALL, "192.0.2.2", [("nothing", 7, None), ("unaligned", 5, "dkim:spoof.test, spf:spoof.test")]),
+    (ALL, "198.51.100.7", [("unaligned", 4, "spf:fwd.example.net")]),
+    (ALL, "2001:db8::1", [("nothing", 2, None), ("dkim_only", 3, None)]),
+    (GOOGLE, "192.0.2.2", [("unaligned", 5, "dkim:spoof.test, spf:spoof.test")]),
+    (ALL, "203.0.113.99", []),
+])  # fmt: skip
+def test_source_summary_says_what_each_part_of_its_mail_shows(con, flt, ip, expected):
+    df = ins.source_summary(con, flt, ip)
+    assert list(df.columns) == ["category", "messages", "share", "domains"]
+    assert [(r[0], r[1], r[3]) for r in rows(df)] == expected
+    total = sum(m for _, m, _ in expected)
+    assert [round(r[2], 6) for r in rows(df)] == [round(m / total, 6) for _, m, _ in expected]
+
+
 def test_source_timeline(con):
     assert rows(ins.source_timeline(con, ALL, "192.0.2.1")) == [
         (d("2025-12-01"), "pass", 10), (d("2025-12-02"), "pass", 20), (d("2025-12-03"), "pass", 6),

@@ -356,11 +356,21 @@ def test_sources_table_drill_down_and_csv(loaded, downloads, monkeypatch):
     assert len(at.dataframe[0].value) == 4
     at.selectbox(key="sources_ip").set_value("192.0.2.1").run()
     assert not at.exception
-    dkim, spf, records = (d.value for d in at.dataframe[1:4])
+    summary, dkim, spf, records = (d.value for d in at.dataframe[1:5])
+    assert summary[["category", "messages", "share"]].values.tolist() == [
+        ["Aligned by DKIM and SPF", 17, 1.0]
+    ]
     assert dkim[["domain", "result", "messages"]].values.tolist() == [["example.com", "pass", 17]]
     assert spf["messages"].sum() == 17
     assert sorted(records["count"].tolist()) == [7, 10]
     assert "from 192.0.2.1" in chart(at)["layout"]["title"]["text"]
+    # Failing mail says why: here SPF and DKIM passed, but for other domains.
+    at.selectbox(key="sources_ip").set_value("192.0.2.2").run()
+    summary = at.dataframe[1].value
+    assert summary[["category", "messages", "domains"]].values.tolist() == [
+        ["Authenticated for another domain", 5, "dkim:other.net, spf:spoof.test"]
+    ]
+    assert summary["meaning"].iloc[0].startswith("Fails DMARC: SPF or DKIM passed, but for")
 
 
 def test_reporters_and_alignment_tables(loaded, downloads):
