@@ -17,13 +17,15 @@ import duckdb
 import pandas as pd
 
 from dmarc_analytics.filters import Filter, compile_filter
-from dmarc_analytics.insights_sql import frame
+from dmarc_analytics.insights_sql import frame, text_list
 
 # How each (requested, applied) pair is judged, in the order a reader should care.
 POLICY_VERDICTS = ("unexplained", "overridden", "sampling", "as_requested", "stricter")
-_VERDICT_ORDER = "[" + ", ".join(f"'{verdict}'" for verdict in POLICY_VERDICTS) + "]"
+_VERDICT_ORDER = text_list(POLICY_VERDICTS)
 # Which verdict explains a disposition best, when a subdomain's could follow sp or np.
-_VERDICT_PREFERENCE = "['as_requested', 'overridden', 'sampling', 'stricter', 'unexplained']"
+_VERDICT_PREFERENCE = text_list(
+    ("as_requested", "overridden", "sampling", "stricter", "unexplained")
+)
 
 
 def _rank(column: str) -> str:

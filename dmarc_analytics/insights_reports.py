@@ -31,7 +31,7 @@ _ISSUE_CODES = (
     " WHERE i.report_key = rp.report_key)"
 )
 _REPORT_LIST_COLUMNS = "rp.report_key, rp.reporter, rp.policy_domain, rp.begin_utc, rp.end_utc"
-_REPORT_FLAGS = (
+_REPORT_DETAILS = (
     f"{_POLICY} AS policy, {_ISSUE_CODES} AS issue_codes, rp.issue_count AS issues, rp.partial, "
     "rp.multi_day, rp.demo"
 )
@@ -100,7 +100,7 @@ def report_list(
     source += f" {'WHERE' if flt.has_record_conditions else 'AND'} {keep}"
     limit_clause, params = limit_sql(limit, where.params)
     sql = (
-        f"SELECT {_REPORT_LIST_COLUMNS}, {counts}, {_REPORT_FLAGS} FROM {source} "
+        f"SELECT {_REPORT_LIST_COLUMNS}, {counts}, {_REPORT_DETAILS} FROM {source} "
         f"ORDER BY rp.begin_utc DESC, rp.report_key DESC{limit_clause}"
     )
     return frame(con, sql, params)

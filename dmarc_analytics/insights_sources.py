@@ -17,6 +17,7 @@ from dmarc_analytics.insights_sql import (
     RECOMPUTED,
     frame,
     limit_sql,
+    text_list,
     with_params,
     zone_day,
 )
@@ -58,7 +59,6 @@ def source_summary(
     messages are left out; rows in the order of ``SOURCE_CATEGORIES``.
     """
     condition, params = _one_source(flt, source_ip)
-    order = "[" + ", ".join(f"'{c}'" for c in SOURCE_CATEGORIES) + "]"
     sql = f"""
         WITH r AS (SELECT {_CATEGORY} AS category, count, auth_unaligned_domains
                    FROM records WHERE {condition}),
@@ -74,7 +74,7 @@ def source_summary(
         SELECT category, messages, messages / sum(messages) OVER () AS share, domains
         FROM (SELECT category, CAST(sum(count) AS BIGINT) AS messages FROM r GROUP BY category)
         LEFT JOIN domains USING (category)
-        ORDER BY list_position({order}, category)
+        ORDER BY list_position({text_list(SOURCE_CATEGORIES)}, category)
     """
     return frame(con, sql, params)
 

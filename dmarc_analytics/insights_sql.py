@@ -56,6 +56,11 @@ RECOMPUTED = (
 )
 
 
+def text_list(values: tuple[str, ...]) -> str:
+    """A SQL list literal of fixed code words (never report data), for ``list_position``."""
+    return "[" + ", ".join(f"'{value}'" for value in values) + "]"
+
+
 def frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
 ) -> pd.DataFrame:

@@ -293,7 +293,10 @@ QUALITY_FIELDS = (
 
 
 # The Reports page's list of the reports behind each count (``insights.REPORT_KINDS``).
-QUALITY_KINDS = dict(zip(QUALITY_FIELDS, insights.REPORT_KINDS, strict=True))
+QUALITY_KINDS = {
+    "reports_with_issues": "issues", "partial_reports": "partial", "conflicts": "conflicts",
+    "multi_day_reports": "multi_day", "verdict_mismatch_messages": "doubtful",
+}  # fmt: skip
 
 
 def quality_metrics(quality: insights.DataQuality) -> None:

@@ -220,11 +220,16 @@ def csv_download(label: str, make: Callable[[], Any], file_name: str, key: str,
     )
 
 
+def _in_words(codes: pd.Series, prefix: str) -> pd.Series:
+    """Code words (a verdict, a category) as the catalogue's text ``<prefix>.<code>``."""
+    return codes.map(lambda code: t(f"{prefix}.{code}"))
+
+
 def show_source_summary(frame: pd.DataFrame, zone: str) -> None:
     """``insights.source_summary`` in words: what each part of an IP's mail shows."""
     words = frame.assign(
-        meaning=frame["category"].map(lambda c: t(f"source.meaning.{c}")),
-        category=frame["category"].map(lambda c: t(f"source.category.{c}")),
+        meaning=_in_words(frame["category"], "source.meaning"),
+        category=_in_words(frame["category"], "source.category"),
     )
     show_table(words, "sources_summary", zone,
                columns=["category", "messages", "share", "meaning", "domains"])  # fmt: skip
@@ -235,7 +240,7 @@ def show_policy_applied(frame: pd.DataFrame, zone: str) -> None:
     unexplained = int(frame.loc[frame["verdict"] == "unexplained", "messages"].sum())
     if unexplained:
         st.warning(t("policy.unexplained", unexplained, messages=f"{unexplained:,}"))
-    words = frame.assign(verdict=frame["verdict"].map(lambda v: t(f"policy.verdict.{v}")))
+    words = frame.assign(verdict=_in_words(frame["verdict"], "policy.verdict"))
     show_table(words, "alignment_policy", zone)
 
 

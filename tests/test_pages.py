@@ -561,6 +561,11 @@ def test_purge_by_policy_domain_from_the_ingest_page(loaded):
 # --- library pieces of the UI ---------------------------------------------------------
 
 
+def test_every_data_quality_count_leads_to_a_kind_of_report_list():
+    assert list(ui.QUALITY_KINDS) == list(ui.QUALITY_FIELDS)
+    assert sorted(ui.QUALITY_KINDS.values()) == sorted(insights.REPORT_KINDS)
+
+
 def test_chart_labels_from_report_data_are_escaped():
     import pandas as pd
 
