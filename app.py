@@ -35,7 +35,7 @@ by = st.segmented_control(
     format_func=lambda value: t(f"daily.by_{value}"),
 )
 daily = page.query(insights.daily_messages, by=by, tz=page.zone)
-st.plotly_chart(charts.daily_messages(daily, by, page.zone), key="overview_daily")
+st.plotly_chart(charts.daily_messages(daily, by, page.zone, page.span), key="overview_daily")
 
 left, right = st.columns(2)
 with left:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping
+from datetime import date
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -94,7 +95,12 @@ def _ordered(values: Iterable[str], order: tuple[str, ...]) -> list[str]:
 
 
 FEW_DAYS = 8
+FEW_MESSAGES = 10  # a y axis up to this many messages gets a tick per message
 DAY_MS = 86_400_000
+# No DMARC report was sent before 2012 (see ``parse.FIRST_DMARC_REPORTS``): a report dated
+# earlier has a wrong date, and drawing it would squeeze every real day into a sliver.
+FIRST_CHART_DAY = date(2012, 1, 1)
+Span = tuple[date | None, date | None]
 
 
 def stacked_days(
@@ -104,18 +110,35 @@ def stacked_days(
     zone: str = "UTC",
     by_disposition: bool = False,
     weekly_title: str | None = None,
+    span: Span = (None, None),
 ) -> go.Figure:
     """Messages per day stacked by ``series_column``: bars over up to ``BAR_DAYS`` days, else
-    stacked areas (one shape per series instead of one bar per day and series, which the
-    browser draws several times faster for a year of days); days without messages are 0.
-    With ``weekly_title``, a longer span is summed per week (from Monday) under that title."""
+    stacked steps (one shape per series instead of one bar per day and series, which the
+    browser draws several times faster for a year of days; each day is a flat step, never
+    a ramp from the day before); days without messages are 0. With ``weekly_title``, a
+    longer span is summed per week (from Monday) under that title.
+
+    ``span`` is the filter's first and last day: the axis covers it even where no report
+    falls. Days before 2012 are left out (and counted in a subtitle) unless the filter's
+    first day asks for them."""
+    since, until = span
+    subtitle = None
+    if len(frame) and (since is None or since >= FIRST_CHART_DAY):
+        early = pd.to_datetime(frame["day"]) < pd.Timestamp(FIRST_CHART_DAY)
+        if early.any():
+            messages = int(frame.loc[early, "messages"].sum())
+            subtitle = t("chart.before_dmarc", messages=f"{messages:,}",
+                         count=messages)  # fmt: skip
+            frame = frame[~early]
     order = DISPOSITION_ORDER if by_disposition else RESULT_ORDER
     fixed = DISPOSITION_COLOURS if by_disposition else RESULT_COLOURS
     series = frame[series_column].astype(str)
     values = _ordered(series, order)
     colours = colours_for(values, fixed)
     hover = "%{y:,} " + t("chart.messages_hover")
-    days = pd.date_range(frame["day"].min(), frame["day"].max(), freq="D") if len(frame) else None
+    first, last = _bounds(frame, since, until)
+    days = pd.date_range(first, last, freq="D") if first is not None else None
+    step = pd.Timedelta(days=1)
     if days is not None and len(days) <= BAR_DAYS:
         days = None
     axis = t("chart.day_axis", zone=escape(zone))
@@ -123,7 +146,9 @@ def stacked_days(
         stamps = pd.to_datetime(frame["day"])
         starts = stamps - pd.to_timedelta(stamps.dt.day_of_week, unit="D")  # the week's Monday
         frame = frame.assign(day=starts.dt.date)
-        days = pd.date_range(starts.min(), starts.max(), freq="7D")
+        monday = pd.Timestamp(first) - pd.Timedelta(days=pd.Timestamp(first).day_of_week)
+        days = pd.date_range(monday, last, freq="7D")
+        step = pd.Timedelta(days=7)
         title, axis = weekly_title, t("chart.week_axis", zone=escape(zone))
     traces = []
     for value in values:
@@ -135,21 +160,52 @@ def stacked_days(
             continue
         daily = part.groupby(pd.to_datetime(part["day"]))["messages"].sum()
         daily = daily.reindex(days, fill_value=0)
+        # A closing point at the end of the last step, so the last day has its width too.
         traces.append({
-            "type": "scatter", "x": days.date, "y": daily.to_numpy(), "name": name,
-            "mode": "lines", "stackgroup": "days", "hovertemplate": hover,
-            "line": {"width": 0.5, "color": colours[value]}, "fillcolor": colours[value],
+            "type": "scatter", "x": [*days.date, (days[-1] + step).date()],
+            "y": [*daily.to_numpy(), 0], "name": name, "mode": "lines",
+            "stackgroup": "days", "hovertemplate": hover,
+            "line": {"width": 0.5, "color": colours[value], "shape": "hv"},
+            "fillcolor": colours[value],
         })  # fmt: skip
     xaxis: dict = {"title": {"text": axis}, "type": "date"}
-    stamps = pd.to_datetime(frame["day"]) if len(frame) else None
-    if stamps is not None and (stamps.max() - stamps.min()).days < FEW_DAYS:
-        # a tick per day: left to itself, Plotly marks hours (or fractions of a second)
-        xaxis |= {"dtick": DAY_MS, "tickformat": "%Y-%m-%d"}
+    if first is not None:
+        if days is None:  # bars are centred on their day
+            xaxis["range"] = [_iso(pd.Timestamp(first) - step / 2),
+                              _iso(pd.Timestamp(last) + step / 2)]  # fmt: skip
+        else:
+            xaxis["range"] = [_iso(days[0]), _iso(days[-1] + step)]
+        if (pd.Timestamp(last) - pd.Timestamp(first)).days < FEW_DAYS:
+            # a tick per day: left to itself, Plotly marks hours (or fractions of a second)
+            xaxis |= {"dtick": DAY_MS, "tickformat": "%Y-%m-%d"}
+    yaxis: dict = {"title": {"text": t("chart.messages_axis")}, "rangemode": "tozero"}
+    if len(frame) and frame.groupby("day")["messages"].sum().max() <= FEW_MESSAGES:
+        yaxis |= {"dtick": 1, "tickformat": ",d"}  # no 0.2 of a message
+    title_spec: dict = {"text": title}
+    if subtitle is not None:
+        title_spec["subtitle"] = {"text": subtitle}
     return _figure(traces, {
-        "barmode": "stack", "title": {"text": title}, "xaxis": xaxis,
-        "yaxis": {"title": {"text": t("chart.messages_axis")}},
-        **_LAYOUT,
+        "barmode": "stack", "title": title_spec, "xaxis": xaxis, "yaxis": yaxis,
+        **_LAYOUT, **({"margin": {**_LAYOUT["margin"], "t": 70}} if subtitle else {}),
     })  # fmt: skip
+
+
+def _bounds(frame: pd.DataFrame, since: date | None, until: date | None) -> Span:
+    """The first and last day to draw: the data's, widened to the filter's span."""
+    if not len(frame):
+        return (since, until) if since is not None and until is not None else (None, None)
+    first, last = frame["day"].min(), frame["day"].max()
+    first = pd.Timestamp(first).date()
+    last = pd.Timestamp(last).date()
+    if since is not None and since < first:
+        first = since
+    if until is not None and until > last:
+        last = until
+    return first, last
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%d %H:%M")
 
 
 def _figure(traces: list[dict], layout: dict) -> go.Figure:
@@ -158,20 +214,28 @@ def _figure(traces: list[dict], layout: dict) -> go.Figure:
     return go.Figure(data=traces, layout=layout)
 
 
-def daily_messages(frame: pd.DataFrame, by: str = "dmarc", zone: str = "UTC") -> go.Figure:
+def daily_messages(
+    frame: pd.DataFrame, by: str = "dmarc", zone: str = "UTC", span: Span = (None, None)
+) -> go.Figure:
     """The Overview chart: ``insights.daily_messages`` stacked by DMARC result or disposition."""
     by = "disposition" if by == "disposition" else "dmarc"
-    return stacked_days(frame, "series", t(f"chart.daily_title.{by}"), zone, by == "disposition")
+    return stacked_days(frame, "series", t(f"chart.daily_title.{by}"), zone, by == "disposition",
+                        span=span)  # fmt: skip
 
 
-def disposition_over_time(frame: pd.DataFrame, zone: str = "UTC") -> go.Figure:
+def disposition_over_time(
+    frame: pd.DataFrame, zone: str = "UTC", span: Span = (None, None)
+) -> go.Figure:
     """The disposition mix: per day, or per week over more than ``BAR_DAYS`` days."""
     return stacked_days(frame, "disposition", t("chart.disposition_title"), zone, True,
-                        weekly_title=t("chart.disposition_title_week"))  # fmt: skip
+                        weekly_title=t("chart.disposition_title_week"), span=span)  # fmt: skip
 
 
-def source_timeline(frame: pd.DataFrame, source_ip: str, zone: str = "UTC") -> go.Figure:
-    return stacked_days(frame, "series", t("chart.timeline_title", ip=escape(source_ip)), zone)
+def source_timeline(
+    frame: pd.DataFrame, source_ip: str, zone: str = "UTC", span: Span = (None, None)
+) -> go.Figure:
+    return stacked_days(frame, "series", t("chart.timeline_title", ip=escape(source_ip)), zone,
+                        span=span)  # fmt: skip
 
 
 def reporters(frame: pd.DataFrame, top: int = 15) -> go.Figure:

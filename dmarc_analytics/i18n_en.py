@@ -194,7 +194,10 @@ ENGLISH: dict[str, str] = {
     "daily.by_dmarc": "DMARC result",
     "daily.by_disposition": "Disposition",
     "drill.pick": "Source IP",
-    "drill.pick_help": "Addresses of the rows shown above, biggest first.",
+    "drill.pick_help": "Addresses of the rows shown above, biggest first; type any other "
+    "address to see it.",
+    "drill.pick_placeholder": "Pick or type an address",
+    "drill.no_mail": "No mail from {ip} matches the filter.",
     "drill.none": "Pick an address to see its details.",
     "reports.kind": "Show",
     "reports.kind_help": "Narrow the list to the reports behind one of the Overview's "
@@ -206,7 +209,10 @@ ENGLISH: dict[str, str] = {
     "reports.kind.multi_day": "Reports covering more than a day",
     "reports.kind.doubtful": "Reports with doubtful verdicts",
     "report.pick": "Report",
-    "report.pick_help": "Reports of the rows shown above, newest first.",
+    "report.pick_help": "Reports of the rows shown above, newest first; type a report's "
+    "ID or its number in the list to open any other.",
+    "report.pick_placeholder": "Pick a report or type its ID",
+    "report.not_found": "No stored report has the ID or number {text}.",
     "report.option": "{begin} · {reporter} · {domain} · {messages} messages",
     "report.option.one": "{begin} · {reporter} · {domain} · {messages} message",
     "report.gone": "This report is no longer stored.",
@@ -348,6 +354,10 @@ ENGLISH: dict[str, str] = {
     "chart.day_axis": "Day ({zone})",
     "chart.week_axis": "Week from Monday ({zone})",
     "chart.messages_axis": "Messages",
+    "chart.before_dmarc": "Not drawn: {messages} messages in reports dated before 2012, when "
+    "no DMARC report was sent (their dates are wrong; the Reports page lists them)",
+    "chart.before_dmarc.one": "Not drawn: 1 message in a report dated before 2012, when no "
+    "DMARC report was sent (its date is wrong; the Reports page lists it)",
     "chart.messages_hover": "messages",
     "chart.disposition_title": "Messages per day by disposition",
     "chart.disposition_title_week": "Messages per week by disposition",

@@ -133,6 +133,29 @@ def _kind_condition(kind: str | None, record_where: str) -> str:
     return conditions[kind]
 
 
+def find_report(con: duckdb.DuckDBPyConnection, text: str) -> int | None:
+    """The report a person typed: its key (a number as the list shows it, ``1,234`` too)
+    or its report ID (with or without ``<...>``, any case); the earliest stored if several
+    reporters used that ID. None when nothing matches."""
+    typed = text.strip()
+    number = typed.replace(",", "")
+    if number.isascii() and number.isdigit() and len(number) < 19:
+        row = con.execute(
+            "SELECT report_key FROM reports WHERE report_key = $key", {"key": int(number)}
+        ).fetchall()
+        if row:
+            return int(row[0][0])
+    bare = typed.removeprefix("<").removesuffix(">").strip().lower()
+    if not bare:
+        return None
+    row = con.execute(
+        "SELECT min(report_key) FROM reports "
+        "WHERE lower(trim(trim(trim(report_id), '<>'))) = $id",
+        {"id": bare},
+    ).fetchall()
+    return None if row[0][0] is None else int(row[0][0])
+
+
 def report_detail(con: duckdb.DuckDBPyConnection, report_key: int) -> ReportDetail | None:
     """One stored report with its records and issues; None when there is no such report."""
     params: dict[str, object] = {"q_key": int(report_key)}

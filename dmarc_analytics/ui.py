@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, available_timezones
@@ -33,6 +33,7 @@ from dmarc_analytics.config import Settings, load_settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.i18n import markdown_escape, t
+from dmarc_analytics.parse_fields import normalise_ip
 from dmarc_analytics.store import data_version, pending_migrations
 from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import scan_inbox, watch_inbox
@@ -124,6 +125,11 @@ class Page:
         """``func(con, self.flt, ...)`` to run later, uncached (the data of a download)."""
         settings, flt = self.settings, self.flt
         return lambda: run_direct(settings, func, flt, *args, **kwargs)
+
+    @property
+    def span(self) -> tuple[date | None, date | None]:
+        """The filter's first and last day, for chart axes."""
+        return self.flt.since, self.flt.until
 
     @property
     def has_data(self) -> bool:
@@ -233,6 +239,19 @@ def require_data(page: Page, offer_demo: bool = False) -> None:
     if page.key != "ingest":
         st.page_link(PAGE_PATHS["ingest"], label=t("empty.link"), icon=":material/upload:")
     st.stop()
+
+
+def with_picked(options: list[Any], key: str) -> list[Any]:
+    """A picker's options and its current value if that is not among them (typed, or
+    picked before the list changed), so that it stays picked and shown."""
+    current = st.session_state.get(key)
+    return options if current is None or current in options else [*options, current]
+
+
+def typed_source_ip(value: str) -> str:
+    """An address as stored: typed ``2001:DB8::1`` is ``2001:db8::1``; a value that is no
+    address stays as typed (reports may carry one, kept as reported)."""
+    return normalise_ip(value)[0] or value.strip()
 
 
 def records_csv_download(page: Page) -> None:

@@ -16,16 +16,23 @@ show_table(sources, "sources", page.zone, total=page.query(insights.count_source
 ui.records_csv_download(page)
 
 st.subheader(t("section.drill"))
-ip = st.selectbox(t("drill.pick"), sources["source_ip"].tolist(), index=None,
-                  key="sources_ip", help=t("drill.pick_help"))
+ip = st.selectbox(t("drill.pick"), ui.with_picked(sources["source_ip"].tolist(), "sources_ip"),
+                  index=None,
+                  key="sources_ip", help=t("drill.pick_help"), accept_new_options=True,
+                  placeholder=t("drill.pick_placeholder"))  # fmt: skip
 if ip is None:
     st.caption(t("drill.none"))
     st.stop()
+ip = ui.typed_source_ip(ip)
 
+summary = page.query(insights.source_summary, ip)
+if summary.empty:
+    st.info(t("drill.no_mail", ip=ui.markdown_code(ip)))
+    st.stop()
 st.markdown(f"**{t('section.drill_summary')}**")
-show_source_summary(page.query(insights.source_summary, ip), page.zone)
+show_source_summary(summary, page.zone)
 timeline = page.query(insights.source_timeline, ip, tz=page.zone)
-st.plotly_chart(charts.source_timeline(timeline, ip, page.zone), key="sources_timeline")
+st.plotly_chart(charts.source_timeline(timeline, ip, page.zone, page.span), key="sources_timeline")
 dkim, spf = page.query(insights.source_auth, ip)
 left, right = st.columns(2)
 with left:

@@ -17,7 +17,7 @@ page.prefetch(
 )
 st.subheader(t("section.disposition_mix"))
 mix = page.query(insights.disposition_over_time, tz=page.zone)
-st.plotly_chart(charts.disposition_over_time(mix, page.zone), key="alignment_mix")
+st.plotly_chart(charts.disposition_over_time(mix, page.zone, page.span), key="alignment_mix")
 
 st.subheader(t("section.matrix"))
 matrix = page.query(insights.alignment_matrix)

@@ -24,7 +24,15 @@ ui.records_csv_download(page)
 
 st.subheader(t("section.report"))
 labels = {int(row.report_key): report_label(row, page.zone) for row in reports.itertuples()}
-key = st.selectbox(t("report.pick"), list(labels), index=None, key="reports_pick",
-                   format_func=lambda k: labels.get(k, str(k)), help=t("report.pick_help"))
+key = st.selectbox(t("report.pick"), ui.with_picked(list(labels), "reports_pick"), index=None,
+                   key="reports_pick",
+                   format_func=lambda k: labels.get(k, str(k)), help=t("report.pick_help"),
+                   accept_new_options=True, placeholder=t("report.pick_placeholder"))  # fmt: skip
+if isinstance(key, str):  # typed: a report key or a report ID
+    found = page.lookup(insights.find_report, key)
+    if found is None:
+        st.info(t("report.not_found", text=ui.markdown_code(key)))
+        st.stop()
+    key = found
 if key is not None:
     show_report(page, key)

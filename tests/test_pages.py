@@ -115,10 +115,16 @@ def downloads(monkeypatch):
     return seen
 
 
-def start(page: str | None = None, params: dict[str, str] | None = None) -> AppTest:
+def start(
+    page: str | None = None, params: dict[str, str] | None = None, state: dict | None = None
+) -> AppTest:
+    """The app run on ``page``; ``state``: widget values set before the first run (AppTest
+    sets a picker only to a listed value; a typed one is set this way)."""
     at = AppTest.from_file(APP, default_timeout=60)
     if params:
         at.query_params.update(params)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
     at.run()
     if page:
         at.switch_page(page).run()
@@ -373,6 +379,21 @@ def test_sources_table_drill_down_and_csv(loaded, downloads, monkeypatch):
     assert summary["meaning"].iloc[0].startswith("Fails DMARC: SPF or DKIM passed, but for")
 
 
+def test_any_address_can_be_typed_into_the_sources_picker(loaded, monkeypatch):
+    # The picker offers the rows shown (here 2 of 4); the sender an admin is looking for
+    # may be far down the list, so a typed address opens too, as stored.
+    monkeypatch.setattr(ui_tables, "STEP", 2)
+    at = start("pages/1_Sources.py")
+    assert at.selectbox(key="sources_ip").options == ["203.0.113.5", "192.0.2.1"]
+    at = start("pages/1_Sources.py", state={"sources_ip": "198.51.100.9"})
+    assert at.selectbox(key="sources_ip").value == "198.51.100.9"
+    summary, _, _, records = (d.value for d in at.dataframe[1:5])
+    assert summary["messages"].sum() == 3 and records["count"].tolist() == [3]
+    at = start("pages/1_Sources.py", state={"sources_ip": "2001:DB8::77"})
+    assert [i.value for i in at.info] == ["No mail from `2001:db8::77` matches the filter."]
+    assert len(at.dataframe) == 1
+
+
 def test_reporters_and_alignment_tables(loaded, downloads):
     at = start("pages/2_Reporters.py")
     table = at.dataframe[0].value
@@ -430,6 +451,19 @@ def test_reports_list_and_one_report_with_its_original_xml(loaded, downloads):
     xml = at.code[0].value
     assert xml == FIXTURE["yahoo.com!example.com!y1.xml"].decode()
 
+
+def test_a_report_can_be_opened_by_typing_its_id_or_number(loaded):
+    keys = start("pages/4_Reports.py").dataframe[0].value["report_key"].tolist()
+
+    def typed(text: str) -> AppTest:
+        return start("pages/4_Reports.py", state={"reports_pick": text})
+
+    assert ["Report ID", "y1"] in typed(" <Y1> ").dataframe[1].value.values.tolist()  # any case
+    assert ["Report ID", "y1"] in typed(f"{keys[1]}").dataframe[1].value.values.tolist()
+    assert ["Report ID", "y1"] not in typed(f"{keys[0]}").dataframe[1].value.values.tolist()
+    assert [i.value for i in typed("no-such-report").info] == [
+        "No stored report has the ID or number `no-such-report`."
+    ]
 
 
 def test_a_big_report_shows_its_rows_and_xml_in_parts_a_browser_draws_quickly(app_env):
@@ -625,15 +659,41 @@ def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
     figure = charts.daily_messages(frame, "dmarc")
     assert [trace.type for trace in figure.data] == ["scatter", "scatter"]
     assert {trace.stackgroup for trace in figure.data} == {"days"}
-    assert [len(trace.x) for trace in figure.data] == [365, 365]  # days without data are 0
+    # days without data are 0; a closing point gives the last day its width
+    assert [len(trace.x) for trace in figure.data] == [366, 366]
+    assert {trace.line.shape for trace in figure.data} == {"hv"}  # steps, not ramps
+    assert figure.data[1].x[-2:] == (date(2026, 12, 31), date(2027, 1, 1))
+    assert figure.data[1].y[-2:] == (1, 0)
     totals = {trace.name: sum(trace.y) for trace in figure.data}
     assert totals == {"DMARC pass": 12, "DMARC fail": 3}
     short = charts.daily_messages(frame[frame["day"] == days[0]], "dmarc")
     assert [trace.type for trace in short.data] == ["bar", "bar"]
     weekly = charts.disposition_over_time(frame.rename(columns={"series": "disposition"}))
-    assert [len(trace.x) for trace in weekly.data] == [53, 53]  # weeks from Monday 2025-12-29
+    assert [len(trace.x) for trace in weekly.data] == [54, 54]  # weeks from Monday 2025-12-29
     assert sum(sum(trace.y) for trace in weekly.data) == 15
     assert weekly.layout.title.text == "Messages per week by disposition"
+
+
+def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_so():
+    frame = pandas.DataFrame({
+        "day": [date(1979, 8, 7), date(2024, 1, 25), date(2024, 3, 31)],
+        "series": ["fail", "pass", "fail"], "messages": [3, 2, 2286],
+    })  # fmt: skip
+    figure = charts.daily_messages(frame, "dmarc")
+    # The RFC's 1979 sample would squeeze 2024 into a sliver at the right edge.
+    assert figure.layout.xaxis.range == ("2024-01-25 00:00", "2024-04-01 00:00")
+    assert sum(sum(trace.y) for trace in figure.data) == 2288
+    assert figure.layout.title.subtitle.text.startswith(
+        "Not drawn: 3 messages in reports dated before 2012"
+    )
+    spanned = charts.daily_messages(frame, "dmarc", span=(date(2024, 1, 1), date(2024, 4, 30)))
+    assert spanned.layout.xaxis.range == ("2024-01-01 00:00", "2024-05-01 00:00")
+    asked = charts.daily_messages(frame, "dmarc", span=(date(1979, 1, 1), None))
+    assert asked.layout.title.subtitle.text is None  # the filter asks for those days
+    assert sum(sum(trace.y) for trace in asked.data) == 2291
+    few = charts.daily_messages(frame.iloc[1:2], "dmarc", span=(date(2024, 1, 24), None))
+    assert few.layout.xaxis.range == ("2024-01-23 12:00", "2024-01-25 12:00")
+    assert (few.layout.yaxis.dtick, few.layout.yaxis.tickformat) == (1, ",d")  # whole messages
 
 
 def test_the_catalogue_describes_every_filter_field():
