@@ -72,8 +72,8 @@ __all__ = [
     "Overview", "ReportDetail", "alignment_matrix", "authenticated_unaligned", "count_ledger",
     "count_reports", "count_sources", "daily_messages", "data_quality", "disposition_over_time",
     "filter_choices", "find_report", "has_data", "has_demo_data", "ledger", "overview",
-    "override_reasons", "policy_applied", "report_detail", "report_list", "reporters", "source_auth",
-    "source_records", "source_summary", "source_timeline", "top_sources",
+    "override_reasons", "policy_applied", "report_detail", "report_list", "reporters",
+    "source_auth", "source_records", "source_summary", "source_timeline", "top_sources",
 ]  # fmt: skip
 
 _SERIES = {"dmarc": PASS_FAIL, "disposition": "disposition"}
