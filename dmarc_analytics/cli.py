@@ -220,4 +220,11 @@ def echo_outcome(outcome: FileOutcome, as_json: bool) -> None:
         click.echo(f"rejected  {outcome.path}: {outcome.reason}", err=True)
     for part in outcome.parts:
         if outcome.outcome != "rejected" and part.outcome in ("rejected", "conflict"):
-            click.echo(f"{part.outcome:9} {part.origin}: {part.reason}", err=True)
+            click.echo(f"{part.outcome:9} {_part_place(outcome.path, part.origin)}: "
+                       f"{part.reason}", err=True)  # fmt: skip
+
+
+def _part_place(path: str, origin: str) -> str:
+    """Where a part is: the input's path, and the part's place inside it if it has one."""
+    name = path.replace("\\", "/").rpartition("/")[2]
+    return path if origin in (name, path) else f"{path} ({origin})"

@@ -89,17 +89,20 @@ def write_batch(
 def _existing_identities(
     con: duckdb.DuckDBPyConnection, files: list[FileResult]
 ) -> dict[str, tuple]:
-    """identity -> (report key, content sha256, partial, where its rows are) of the stored
-    reports; where = None: in the database (see ``digests.Digests``)."""
+    """identity -> (report key, content sha256, partial, where its rows are, where it was
+    found) of the stored reports; where = None: in the database (see ``digests.Digests``)."""
     identities = [p.report.identity for f in files for p in f.parts if p.report is not None]
     if not identities:
         return {}
     rows = con.execute(
-        "SELECT identity, report_key, content_sha256, partial FROM reports "
+        "SELECT identity, report_key, content_sha256, partial, origin FROM reports "
         "WHERE identity IN (SELECT unnest($ids))",
         {"ids": identities},
     ).fetchall()
-    return {identity: (key, content, partial, None) for identity, key, content, partial in rows}
+    return {
+        identity: (key, content, partial, None, origin)
+        for identity, key, content, partial, origin in rows
+    }
 
 
 def _readmit(con: duckdb.DuckDBPyConnection, identities: list[str]) -> None:
@@ -146,7 +149,9 @@ def _place_file(
         known = seen.get(report.identity)
         if known is None:
             here = (chunk_number, report.index)
-            seen[report.identity] = (next_key, report.content_sha256, report.partial, here)
+            seen[report.identity] = (
+                next_key, report.content_sha256, report.partial, here, part.origin
+            )  # fmt: skip
             keys[report.index] = next_key
             outcome.records += report.records
             outcome.messages += report.messages
@@ -167,7 +172,7 @@ def _place_file(
                 PartOutcome(
                     part.origin,
                     "conflict",
-                    _conflict_reason(known[2], report.partial),
+                    _conflict_reason(known, report.partial),
                     report_key=known[0],
                 )  # fmt: skip
             )
@@ -188,8 +193,8 @@ def _place_file(
 _DUPLICATE = "report already stored"
 _SAME_DATA = "report already stored (the same data, written differently)"
 _CONFLICT = (
-    "conflict: a report with the same identity but different data is already stored; "
-    "the earlier one is kept"
+    "a report with the same identity but different data is already stored (report {key}, "
+    "from {origin}); the earlier one is kept"
 )
 _PARTIAL_KEPT = (
     " (it is partial, read from broken XML, and this copy is complete: the totals may miss "
@@ -197,8 +202,11 @@ _PARTIAL_KEPT = (
 )
 
 
-def _conflict_reason(kept_partial: bool, new_partial: bool) -> str:
-    return _CONFLICT + (_PARTIAL_KEPT if kept_partial and not new_partial else "")
+def _conflict_reason(kept: tuple, new_partial: bool) -> str:
+    """Why a report is a conflict, naming the report kept (a value of ``seen``)."""
+    key, _, kept_partial, _, origin = kept
+    reason = _CONFLICT.format(key=key, origin=origin)
+    return reason + (_PARTIAL_KEPT if kept_partial and not new_partial else "")
 
 
 def _settle_outcome(outcome: FileOutcome) -> None:
@@ -220,7 +228,9 @@ def _settle_outcome(outcome: FileOutcome) -> None:
 
 def _first_problem(outcome: FileOutcome) -> str | None:
     for part in outcome.parts:
-        if part.outcome in ("conflict", "rejected"):
+        if part.outcome == "conflict":
+            return f"{part.origin}: conflict: {part.reason}"
+        if part.outcome == "rejected":
             return f"{part.origin}: {part.reason}"
     return None
 

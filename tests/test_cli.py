@@ -73,6 +73,19 @@ def test_ingest_json_lines_and_exit_code(tmp_path, inputs):
     assert json.loads(again.stdout)["outcome"] == "duplicate"
 
 
+def test_a_conflict_names_its_input_and_the_report_kept(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    assert cli("ingest", str(inputs / "a.xml"), "--db", db).returncode == 0
+    changed = tmp_path / "changed.xml.gz"
+    changed.write_bytes(WRAPPERS["gzip"](CANONICAL_XML.replace(b"<count>", b"<count>1")))
+    out = cli("ingest", str(changed), "--db", db)
+    assert out.returncode == 0
+    assert (
+        f"conflict  {changed} (changed.xml.gz/changed.xml): a report with the same identity but "
+        "different data is already stored (report 1, from a.xml); the earlier one is kept"
+    ) in out.stderr
+
+
 def test_ingest_plain_output_names_rejected_inputs(tmp_path, inputs):
     out = cli("ingest", str(inputs), "--db", str(tmp_path / "x.duckdb"))
     assert out.returncode == 0
