@@ -318,7 +318,8 @@ ENGLISH: dict[str, str] = {
     "col.dkim_aligned": "DKIM aligned",
     "col.day": "Day ({zone})",
     # report metadata fields
-    "meta.org_name": "Reporter",
+    "meta.reporter": "Reporter",
+    "meta.org_name": "Organisation name (as reported)",
     "meta.email": "Reporter e-mail",
     "meta.extra_contact_info": "Extra contact",
     "meta.report_id": "Report ID",

@@ -32,7 +32,7 @@ _ISSUE_CODES = (
 )
 _REPORT_LIST_COLUMNS = "rp.report_key, rp.reporter, rp.policy_domain, rp.begin_utc, rp.end_utc"
 _REPORT_DETAILS = (
-    f"{_POLICY} AS policy, {_ISSUE_CODES} AS issue_codes, rp.issue_count AS issues, rp.partial, "
+    f"{_ISSUE_CODES} AS issue_codes, {_POLICY} AS policy, rp.issue_count AS issues, rp.partial, "
     "rp.multi_day, rp.demo"
 )
 _LEDGER_COLUMNS = (
@@ -79,8 +79,8 @@ def report_list(
     """The filter's reports, newest first (begin, then report_key, descending).
 
     Columns: report_key, reporter, policy_domain, begin_utc, end_utc, records, messages,
-    policy (as reported, e.g. "p=reject sp=quarantine pct=100"), issue_codes (the distinct
-    codes of the report's issues), issues, partial, multi_day, demo. With
+    issue_codes (the distinct codes of the report's issues), policy (as reported, e.g.
+    "p=reject sp=quarantine pct=100"), issues, partial, multi_day, demo. With
     record-level conditions only reports with a matching record are listed, and
     records/messages count the matching records. ``kind`` (one of ``REPORT_KINDS``) keeps
     only the reports with issues, partial ones, those with a conflicting copy, those

@@ -26,9 +26,9 @@ from dmarc_analytics.ui_tables import show_table, shown_rows, table_height
 XML_SHOWN_BYTES = 100_000
 XML_HIGHLIGHT_BYTES = 16_000
 META_FIELDS = (
-    "org_name", "email", "extra_contact_info", "report_id", "begin_utc", "end_utc", "format",
-    "version", "generator", "errors", "records", "messages", "partial", "multi_day", "origin",
-    "input_sha256", "ingested_at", "demo",
+    "reporter", "org_name", "email", "extra_contact_info", "report_id", "begin_utc", "end_utc",
+    "format", "version", "generator", "errors", "records", "messages", "partial", "multi_day",
+    "origin", "input_sha256", "ingested_at", "demo",
 )  # fmt: skip
 POLICY_FIELDS = (
     "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo", "testing", "discovery_method",
@@ -71,11 +71,12 @@ def show_report(page: Page, report_key: int) -> None:
         st.markdown(f"**{t('section.report_policy')}**")
         policy = _policy(detail.report)
         show_table(policy, "reports_policy", page.zone, height=table_height(len(policy)))
-        st.markdown(f"**{t('section.report_issues')}**")
-        if detail.issues.empty:
-            st.caption(t("report.no_issues"))
-        else:
-            show_table(detail.issues, "reports_issues", page.zone)
+    st.markdown(f"**{t('section.report_issues')}**")
+    if detail.issues.empty:
+        st.caption(t("report.no_issues"))
+    else:  # the whole width: the message is what a person reads
+        show_table(detail.issues, "reports_issues", page.zone,
+                   columns=["message", "code", "severity", "path"])  # fmt: skip
     left, right = st.columns([3, 2])
     with left:
         st.markdown(f"**{t('section.report_rows', records=f'{len(detail.records):,}')}**")

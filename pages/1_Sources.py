@@ -37,10 +37,13 @@ dkim, spf = page.query(insights.source_auth, ip)
 left, right = st.columns(2)
 with left:
     st.markdown(f"**{t('section.drill_dkim')}**")
-    show_table(dkim, "sources_dkim", page.zone)
+    # the messages before the selector, which can be long enough to push them out of sight
+    show_table(dkim, "sources_dkim", page.zone,
+               columns=["domain", "result", "aligned", "messages", "selector"])
 with right:
     st.markdown(f"**{t('section.drill_spf')}**")
-    show_table(spf, "sources_spf", page.zone)
+    show_table(spf, "sources_spf", page.zone,
+               columns=["domain", "result", "aligned", "messages", "scope"])
 
 st.markdown(f"**{t('section.drill_records', ip=ui.markdown_code(ip))}**")
 records = page.query(insights.source_records, ip, limit=shown_rows("sources_records"))

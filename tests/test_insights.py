@@ -538,14 +538,14 @@ def test_override_reasons(con, flt, expected):
 
 
 REPORT_ROWS = {
-    "D": (4, "Outlook.com", "example.com", B5, END_D, 1, 1, "p=reject", None, 0, True, True,
+    "D": (4, "Outlook.com", "example.com", B5, END_D, 1, 1, None, "p=reject", 0, True, True,
           False),
-    "C": (3, "Google.com", "example.org", B3, END3, 2, 8, "p=quarantine pct=50 t=y",
-          "token-case", 1, False, False, False),
-    "E": (5, "Yahoo", "example.org", B2, END2, 0, 0, "p=none", None, 0, False, False, False),
-    "B": (2, "Yahoo", "example.com", B2, END2, 3, 31, "p=reject", None, 0, False, False, False),
-    "A": (1, "Google.com", "example.com", B1, END1, 3, 18, "p=reject sp=quarantine pct=100",
-          None, 0, False, False, False),
+    "C": (3, "Google.com", "example.org", B3, END3, 2, 8, "token-case",
+          "p=quarantine pct=50 t=y", 1, False, False, False),
+    "E": (5, "Yahoo", "example.org", B2, END2, 0, 0, None, "p=none", 0, False, False, False),
+    "B": (2, "Yahoo", "example.com", B2, END2, 3, 31, None, "p=reject", 0, False, False, False),
+    "A": (1, "Google.com", "example.com", B1, END1, 3, 18, None,
+          "p=reject sp=quarantine pct=100", 0, False, False, False),
 }  # fmt: skip
 
 
@@ -553,7 +553,7 @@ def test_report_list(con):
     df = ins.report_list(con, ALL)
     assert list(df.columns) == [
         "report_key", "reporter", "policy_domain", "begin_utc", "end_utc", "records", "messages",
-        "policy", "issue_codes", "issues", "partial", "multi_day", "demo",
+        "issue_codes", "policy", "issues", "partial", "multi_day", "demo",
     ]  # fmt: skip
     assert rows(df) == [REPORT_ROWS[k] for k in "DCEBA"]  # newest first
     assert rows(ins.report_list(con, ALL, limit=2)) == [REPORT_ROWS[k] for k in "DC"]

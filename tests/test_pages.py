@@ -466,6 +466,18 @@ def test_a_report_can_be_opened_by_typing_its_id_or_number(loaded):
     ]
 
 
+def test_a_report_without_an_org_name_shows_the_reporter_the_app_names(app_env):
+    nameless = FIXTURE["yahoo.com!example.com!y1.xml"].replace(b"<org_name>Yahoo<", b"<org_name><")
+    Ingestor(replace(app_env, workers=1), via="test").ingest_blobs([("n.xml", nameless)])
+    at = start("pages/4_Reports.py")
+    at.selectbox(key="reports_pick").set_value(at.selectbox(key="reports_pick").options[0]).run()
+    meta = at.dataframe[1].value.values.tolist()
+    assert meta[:2] == [["Reporter", "yahoo"], ["Organisation name (as reported)", ""]]
+    issues = at.dataframe[3].value  # the whole width, the message first
+    assert list(issues.columns) == ["message", "code", "severity", "path"]
+    assert issues["message"].iloc[0].startswith("The report does not name its reporter")
+
+
 def test_a_big_report_shows_its_rows_and_xml_in_parts_a_browser_draws_quickly(app_env):
     # A 2,286-record report took 8-9 s to draw in Chromium: 300 KB of highlighted XML and
     # 1,000 styled rows. Now: the first 250 rows, and a big original as plain text, cut.
