@@ -112,7 +112,7 @@ ENGLISH: dict[str, str] = {
     "metric.partial_reports": "Partial reports",
     "metric.conflicts": "Conflicts",
     "metric.multi_day_reports": "Multi-day reports",
-    "metric.verdict_mismatch_messages": "Doubtful verdicts",
+    "metric.doubtful_reports": "Doubtful verdicts",
     "metric.help.reports_with_issues": "Reports whose reading needed a repair or raised a "
     "doubt; see the Reports page.",
     "metric.help.partial_reports": "Reports that could only be read in part.",
@@ -120,8 +120,8 @@ ENGLISH: dict[str, str] = {
     "data; the first copy is kept, and the others are listed with the ingest ledger.",
     "metric.help.multi_day_reports": "Reports covering more than 24 hours; their messages "
     "count on the day the report begins.",
-    "metric.help.verdict_mismatch_messages": "Messages where the receiver's aligned verdict "
-    "differs from what the DKIM/SPF results and the policy imply.",
+    "metric.help.doubtful_reports": "Reports with messages where the receiver's aligned "
+    "verdict differs from what the DKIM/SPF results and the policy imply.",
     "span.caption": "Reports from {begin} to {end} ({zone}).",
     "span.none": "No report period to show.",
     # sections

@@ -56,7 +56,7 @@ class DataQuality:
     partial_reports: int
     conflicts: int  # reports in the filter that arrived again with other data
     multi_day_reports: int
-    verdict_mismatch_messages: int
+    doubtful_reports: int  # with a matching record whose verdicts our recomputation doubts
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,22 +190,29 @@ def report_detail(con: duckdb.DuckDBPyConnection, report_key: int) -> ReportDeta
 
 
 def data_quality(con: duckdb.DuckDBPyConnection, flt: Filter) -> DataQuality:
-    """Counts over the filter's reports (as ``overview``) and matching records."""
+    """Counts of the filter's reports (as ``overview``), each the number of reports that
+    ``report_list`` lists for its kind."""
     scope = report_scope(con, flt)
     days = day_rows(con, flt)
+    where = compile_filter(flt)
     row = fetch_one(
         con,
         f"""
-        WITH scoped AS (SELECT report_key, issue_count, partial, multi_day FROM reports
+        WITH scoped AS (SELECT report_key, issue_count, partial, multi_day FROM reports rp
                         WHERE {scope.sql})
         SELECT (SELECT count(*) FILTER (WHERE issue_count > 0) FROM scoped),
                (SELECT count(*) FILTER (WHERE partial) FROM scoped),
                (SELECT count(DISTINCT kept_report_key) FROM conflicts
                 WHERE kept_report_key IN (SELECT report_key FROM scoped)),
                (SELECT count(*) FILTER (WHERE multi_day) FROM scoped),
-               (SELECT CAST(coalesce(sum(mismatch), 0) AS BIGINT) FROM {days.sql})
+               -- the records are read only when the day rollups count a doubtful message
+               CASE WHEN (SELECT coalesce(sum(mismatch), 0) FROM {days.sql}) > 0 THEN
+                   (SELECT count(DISTINCT report_key) FROM records
+                    WHERE verdict_mismatch AND ({where.sql})
+                      AND report_key IN (SELECT report_key FROM scoped))
+               ELSE 0 END
         """,
-        {**scope.params, **days.params},
+        {**scope.params, **days.params, **where.params},
     )
     return DataQuality(*(int(value) for value in row))
 

@@ -307,14 +307,14 @@ def overview_metrics(overview: insights.Overview, zone: str) -> None:
 
 QUALITY_FIELDS = (
     "reports_with_issues", "partial_reports", "conflicts", "multi_day_reports",
-    "verdict_mismatch_messages",
+    "doubtful_reports",
 )  # fmt: skip
 
 
 # The Reports page's list of the reports behind each count (``insights.REPORT_KINDS``).
 QUALITY_KINDS = {
     "reports_with_issues": "issues", "partial_reports": "partial", "conflicts": "conflicts",
-    "multi_day_reports": "multi_day", "verdict_mismatch_messages": "doubtful",
+    "multi_day_reports": "multi_day", "doubtful_reports": "doubtful",
 }  # fmt: skip
 
 
