@@ -26,7 +26,7 @@ import pandas as pd
 from dmarc_analytics.filters import Filter, compile_filter
 
 UTF8_BOM = b"\xef\xbb\xbf"
-_TS = "strftime({}, '%Y-%m-%dT%H:%M:%SZ')"
+_TS = "strftime({}, '%Y-%m-%d %H:%M:%S')"  # UTC (the column names say so); Excel reads it
 _REPORT_SIDE = re.compile(r"\bp\.")  # an expression over the report (formatted once per report)
 
 # (CSV column, SQL expression, comes from report text?); ``p.`` = reports, ``r.`` = records

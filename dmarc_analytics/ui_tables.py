@@ -47,15 +47,27 @@ def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
     return frame
 
 
+CSV_TIME = "%Y-%m-%d %H:%M:%S"  # what Excel reads as a time (an offset or a "T" it does not)
+CSV_DECIMALS = 4  # rates and shares: 0.9997, the page's 99.97 %
+
+
 def csv_frame(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
-    """A table as its CSV holds it: times in ``zone`` (with their offset), and columns named
-    ``..._utc`` renamed without the suffix when the zone is another one."""
+    """A table as its CSV holds it, in a form a spreadsheet reads as the page shows it: the
+    page's column labels (a time's label names its zone), times in ``zone`` as
+    ``YYYY-MM-DD HH:MM:SS``, ``true``/``false`` as in the record-level CSV, and rates and
+    shares rounded as the page rounds them."""
     frame = localize(frame, zone)
-    if zone == "UTC":
-        return frame
-    return frame.rename(
-        columns={c: c.removesuffix("_utc") for c in frame.columns if c in DATETIME_COLUMNS}
-    )
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            values = values.dt.strftime(CSV_TIME)
+        elif pd.api.types.is_bool_dtype(values):
+            values = values.map({True: "true", False: "false"})
+        elif name in RATE_COLUMNS or name in SHARE_COLUMNS:
+            values = values.astype("float64").round(CSV_DECIMALS)
+        columns[_label(name, zone)] = values
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def _shown_text(frame: pd.DataFrame) -> pd.DataFrame:

@@ -148,6 +148,10 @@ def test_export_csv_is_safe_for_spreadsheets(tmp_path, inputs):
         "'" + EVIL_ORG.decode().replace("&quot;", '"'),
     }
     assert rows[0]["dkim_results"] == "example.com/s1=pass"
+    # UTC times as Excel reads them (it keeps "2023-11-15T00:00:00Z" as text)
+    assert (rows[0]["report_begin_utc"], rows[0]["report_end_utc"]) == (
+        "2023-11-15 00:00:00", "2023-11-15 23:59:59"
+    )
     filtered = tmp_path / "fail.csv"
     cli("export", "--db", db, "-o", str(filtered), "--dmarc", "fail")
     failing = list(csv.DictReader(filtered.open(encoding="utf-8")))

@@ -419,7 +419,8 @@ def test_sidebar_filter_and_csv_downloads(
     assert name.endswith(".csv") and data.startswith(BOM)
     table = read_csv(data)
     assert len(table) == len({row["source_ip"] for row in want.records})
-    assert sum(int(row["messages"]) for row in table) == want.summary["messages"]
+    assert sum(int(row["Messages"]) for row in table) == want.summary["messages"]
+    assert {row["Source IP"] for row in table} == {row["source_ip"] for row in want.records}
 
 
 def test_filter_in_the_url_is_applied(app_page: Page, loaded: App, oracle: Oracle) -> None:
