@@ -32,13 +32,12 @@ PASS_COLOUR = OKABE_ITO["blue"]
 FAIL_COLOUR = OKABE_ITO["vermillion"]
 RESULT_COLOURS = {"pass": PASS_COLOUR, "fail": FAIL_COLOUR}
 DISPOSITION_COLOURS = {
-    "pass": PASS_COLOUR,
+    "pass": OKABE_ITO["bluish_green"],  # delivered as passing: not DMARC pass's blue
     "none": OKABE_ITO["sky_blue"],
     "quarantine": OKABE_ITO["orange"],
     "reject": FAIL_COLOUR,
 }
 OTHER_COLOURS = (
-    OKABE_ITO["bluish_green"],
     OKABE_ITO["reddish_purple"],
     OKABE_ITO["yellow"],
     OKABE_ITO["black"],

@@ -72,6 +72,8 @@ def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:
         parts.append(t("describe.until", until=flt.until))
     for name in ("policy_domain", "header_from", "reporter", "source_ip", "disposition"):
         values = getattr(flt, name)
+        if name == "source_ip":  # one address is the address, not a /32 (or /128) network
+            values = tuple(_single_address(str(v)) for v in values)
         if values:
             joined = t("describe.or").join(quote(str(v)) for v in values)
             parts.append(t(f"describe.{name}", values=joined))
@@ -84,6 +86,11 @@ def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:
     if not parts:
         return t("describe.all")
     return t("describe.prefix", parts=t("describe.join").join(parts))
+
+
+def _single_address(network: str) -> str:
+    address, _, length = network.partition("/")
+    return address if length == ("128" if ":" in address else "32") else network
 
 
 _MARKDOWN = frozenset("\\`*_{}[]()<>#+-.!|~$:&")

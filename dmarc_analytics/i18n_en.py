@@ -92,7 +92,7 @@ ENGLISH: dict[str, str] = {
     "describe.policy_domain": "policy domain {values}",
     "describe.header_from": "header-from {values}",
     "describe.reporter": "reporter {values}",
-    "describe.source_ip": "source IP in {values}",
+    "describe.source_ip": "source IP {values}",
     "describe.disposition": "disposition {values}",
     "describe.dmarc": "DMARC {value}",
     "describe.spf_aligned.yes": "SPF aligned",
@@ -198,6 +198,9 @@ ENGLISH: dict[str, str] = {
     "address to see it.",
     "drill.pick_placeholder": "Pick or type an address",
     "drill.no_mail": "No mail from {ip} matches the filter.",
+    "drill.no_dkim": "The reports give no DKIM result for this mail: it was not signed, or "
+    "the receiver did not say.",
+    "drill.no_spf": "The reports give no SPF result for this mail.",
     "drill.none": "Pick an address to see its details.",
     "reports.kind": "Show",
     "reports.kind_help": "Narrow the list to the reports behind one of the Overview's "
@@ -376,7 +379,7 @@ ENGLISH: dict[str, str] = {
     "matrix.dkim": "DKIM {state}",
     "series.result.pass": "DMARC pass",
     "series.result.fail": "DMARC fail",
-    "series.disposition.pass": "pass",
+    "series.disposition.pass": "pass (delivered)",
     "series.disposition.none": "none",
     "series.disposition.quarantine": "quarantine",
     "series.disposition.reject": "reject",

@@ -92,7 +92,9 @@ def draw_filter(state_key: str, error_key: str, choices: Any) -> Filter:
     for spec in FIELDS:
         _draw_widget(spec.name, choices, state_key, error_key)
         if pending is not None and pending[0] == spec.name:
-            st.error(t("filter.bad_value", message=markdown_escape(pending[1])))
+            # under its own field: "source_ip: '1.2.3.999' is not ..." without the name
+            problem = pending[1].removeprefix(f"{spec.name}: ")
+            st.error(t("filter.bad_value", message=markdown_escape(problem)))
     if not flt.is_empty:
         st.button(t("filter.clear"), key="_filter_clear", on_click=_clear,
                   args=(state_key, error_key))  # fmt: skip

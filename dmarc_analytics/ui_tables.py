@@ -167,6 +167,7 @@ def show_table(
     columns: list[str] | None = None,
     preview: bool = False,
     pick: tuple[str, str] | None = None,
+    empty: str | None = None,
 ) -> None:
     """A table with its configuration, a "show more" control and a CSV of all its rows.
 
@@ -176,13 +177,14 @@ def show_table(
     ``columns`` picks the columns to show, and the CSV has the same ones; a ``preview``
     (the top rows of a table another page shows in full) has no "show more". With
     ``pick = (column, state key)``, clicking a row puts its ``column`` value in the state key
-    (the value of the picker below the table).
+    (the value of the picker below the table). ``empty``: what an empty table says, when
+    more is known than that nothing matches the filter.
     """
     if columns is not None:
         frame = frame[columns]
     shown = _shown_text(localize(frame, zone))
     if shown.empty:
-        st.caption(t("table.empty"))
+        st.caption(empty or t("table.empty"))
     else:
         data = styler(shown) if styler is not None else shown
         selection: dict[str, Any] = {}

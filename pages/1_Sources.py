@@ -38,11 +38,11 @@ left, right = st.columns(2)
 with left:
     st.markdown(f"**{t('section.drill_dkim')}**")
     # the messages before the selector, which can be long enough to push them out of sight
-    show_table(dkim, "sources_dkim", page.zone,
+    show_table(dkim, "sources_dkim", page.zone, empty=t("drill.no_dkim"),
                columns=["domain", "result", "aligned", "messages", "selector"])
 with right:
     st.markdown(f"**{t('section.drill_spf')}**")
-    show_table(spf, "sources_spf", page.zone,
+    show_table(spf, "sources_spf", page.zone, empty=t("drill.no_spf"),
                columns=["domain", "result", "aligned", "messages", "scope"])
 
 st.markdown(f"**{t('section.drill_records', ip=ui.markdown_code(ip))}**")

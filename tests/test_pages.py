@@ -308,8 +308,10 @@ def test_a_bad_link_param_is_a_clear_error_and_the_page_still_works(loaded):
 def test_an_invalid_sidebar_value_is_reported_and_not_applied(loaded):
     at = start()
     at.text_input(key="_filter_source_ip").input("not-an-ip").run()
-    assert any("'not-an-ip' is not an IP address or CIDR range" in plain(e.value)
-               for e in at.error)  # fmt: skip
+    # Under its field, so without the field's internal name
+    assert [plain(e.value) for e in at.error] == [
+        "Not applied: 'not-an-ip' is not an IP address or CIDR range"
+    ]
     assert at.session_state["filter"] == Filter()
     assert six(at)["Messages"] == "45"
 
@@ -467,6 +469,17 @@ def test_a_report_can_be_opened_by_typing_its_id_or_number(loaded):
     assert [i.value for i in typed("no-such-report").info] == [
         "No stored report has the ID or number `no-such-report`."
     ]
+
+
+def test_an_address_without_dkim_results_says_so_not_that_the_filter_is_empty(app_env):
+    unsigned = re.sub(rb"<auth_results><dkim>.*?</dkim>", b"<auth_results>",
+                      FIXTURE["yahoo.com!example.com!y1.xml"])  # fmt: skip
+    Ingestor(replace(app_env, workers=1), via="test").ingest_blobs([("u.xml", unsigned)])
+    at = start("pages/1_Sources.py", state={"sources_ip": "192.0.2.1"})
+    captions = [plain(c.value) for c in at.caption]
+    assert "The reports give no DKIM result for this mail: it was not signed, or the receiver " \
+        "did not say." in captions
+    assert "Nothing to show for this filter." not in captions
 
 
 def test_a_report_without_an_org_name_shows_the_reporter_the_app_names(app_env):
@@ -716,9 +729,13 @@ def test_the_catalogue_describes_every_filter_field():
                               "dmarc": "pass", "dkim_aligned": "no", "source_ip": "192.0.2.0/24"})
     assert i18n.describe_filter(flt) == (
         "Showing reports that begin from 2026-11-01 to 2026-11-02 (UTC days); reporter a or b; "
-        "source IP in 192.0.2.0/24; DMARC pass; DKIM not aligned."
+        "source IP 192.0.2.0/24; DMARC pass; DKIM not aligned."
     )
     assert i18n.describe_filter(Filter()) == "Showing all stored reports."
+    one = Filter.from_params({"source_ip": "192.0.2.7,2001:db8::1,2001:db8::/32"})
+    assert i18n.describe_filter(one) == (  # an address alone is not shown as a /32 network
+        "Showing source IP 192.0.2.7 or 2001:db8::1 or 2001:db8::/32."
+    )
     assert [i18n.t(f"metric.{k}") for k in ("messages", "dmarc_pass_rate", "reports",
                                              "reporters", "source_ips", "domains")] == list(SIX)
 
