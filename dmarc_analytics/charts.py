@@ -153,9 +153,10 @@ def stacked_days(
     for value in values:
         part = frame[series == value]
         name = series_label(value, "disposition" if by_disposition else "result")
-        if days is None:
+        if days is None:  # a bar is most of its day wide, also when it is alone
             traces.append({"type": "bar", "x": part["day"], "y": part["messages"], "name": name,
-                           "marker": {"color": colours[value]}, "hovertemplate": hover})
+                           "marker": {"color": colours[value]}, "hovertemplate": hover,
+                           "width": DAY_MS * 0.8})  # fmt: skip
             continue
         daily = part.groupby(pd.to_datetime(part["day"]))["messages"].sum()
         daily = daily.reindex(days, fill_value=0)

@@ -73,7 +73,7 @@ def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:
     for name in ("policy_domain", "header_from", "reporter", "source_ip", "disposition"):
         values = getattr(flt, name)
         if name == "source_ip":  # one address is the address, not a /32 (or /128) network
-            values = tuple(_single_address(str(v)) for v in values)
+            values = tuple(single_address(str(v)) for v in values)
         if values:
             joined = t("describe.or").join(quote(str(v)) for v in values)
             parts.append(t(f"describe.{name}", values=joined))
@@ -88,7 +88,8 @@ def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:
     return t("describe.prefix", parts=t("describe.join").join(parts))
 
 
-def _single_address(network: str) -> str:
+def single_address(network: str) -> str:
+    """A network of one address as that address (192.0.2.7/32 is 192.0.2.7)."""
     address, _, length = network.partition("/")
     return address if length == ("128" if ":" in address else "32") else network
 

@@ -18,7 +18,7 @@ import streamlit as st
 
 from dmarc_analytics.errors import FilterError
 from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter, quote_value
-from dmarc_analytics.i18n import markdown_escape, t
+from dmarc_analytics.i18n import markdown_escape, single_address, t
 
 ANY = "any"
 MAX_OPTIONS = 2000  # more values can still be typed in (accept_new_options)
@@ -121,7 +121,7 @@ def _widget_value(name: str, flt: Filter, choices: Any) -> Any:
         wanted = {v.lower() for v in value}
         return [o for o in _options(name, flt, choices) if o.lower() in wanted]
     if name == "source_ip":
-        return ", ".join(value)
+        return ", ".join(single_address(network) for network in value)
     if name == "disposition":
         return list(value)
     if name == "dmarc":

@@ -482,6 +482,12 @@ def test_an_address_without_dkim_results_says_so_not_that_the_filter_is_empty(ap
     assert "Nothing to show for this filter." not in captions
 
 
+def test_an_address_from_a_link_is_shown_in_the_sidebar_as_typed(loaded):
+    at = start(params={"source_ip": "192.0.2.1"})
+    assert at.text_input(key="_filter_source_ip").value == "192.0.2.1"  # not 192.0.2.1/32
+    assert six(at)["Messages"] == "17"
+
+
 def test_a_report_without_an_org_name_shows_the_reporter_the_app_names(app_env):
     nameless = FIXTURE["yahoo.com!example.com!y1.xml"].replace(b"<org_name>Yahoo<", b"<org_name><")
     Ingestor(replace(app_env, workers=1), via="test").ingest_blobs([("n.xml", nameless)])
@@ -720,6 +726,7 @@ def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_
     assert asked.layout.title.subtitle.text is None  # the filter asks for those days
     assert sum(sum(trace.y) for trace in asked.data) == 2291
     few = charts.daily_messages(frame.iloc[1:2], "dmarc", span=(date(2024, 1, 24), None))
+    assert few.data[0].width == charts.DAY_MS * 0.8  # a lone day's bar is not a hairline
     assert few.layout.xaxis.range == ("2024-01-23 12:00", "2024-01-25 12:00")
     assert (few.layout.yaxis.dtick, few.layout.yaxis.tickformat) == (1, ",d")  # whole messages
 
