@@ -43,6 +43,7 @@ OTHER_COLOURS = (
     OKABE_ITO["black"],
 )
 BAR_DAYS = 62  # daily charts over more days are drawn as stacked areas
+MONTHLY_AFTER_DAYS = 731  # over more days, messages are summed per month
 RESULT_ORDER = ("pass", "fail")
 DISPOSITION_ORDER = ("pass", "none", "quarantine", "reject")
 _LAYOUT = {
@@ -110,12 +111,15 @@ def stacked_days(
     by_disposition: bool = False,
     weekly_title: str | None = None,
     span: Span = (None, None),
+    monthly_title: str | None = None,
 ) -> go.Figure:
     """Messages per day stacked by ``series_column``: bars over up to ``BAR_DAYS`` days, else
     stacked steps (one shape per series instead of one bar per day and series, which the
     browser draws several times faster for a year of days; each day is a flat step, never
     a ramp from the day before); days without messages are 0. With ``weekly_title``, a
-    longer span is summed per week (from Monday) under that title.
+    longer span is summed per week (from Monday) under that title; with ``monthly_title``,
+    a span of more than two years per month (thousands of days make a chart slow to send
+    and draw, and a day in it is thinner than a pixel).
 
     ``span`` is the filter's first and last day: the axis covers it even where no report
     falls. Days before 2012 are left out (and counted in a subtitle) unless the filter's
@@ -141,7 +145,14 @@ def stacked_days(
     if days is not None and len(days) <= BAR_DAYS:
         days = None
     axis = t("chart.day_axis", zone=escape(zone))
-    if days is not None and weekly_title is not None:
+    monthly = monthly_title is not None and days is not None and len(days) > MONTHLY_AFTER_DAYS
+    if monthly:
+        stamps = pd.to_datetime(frame["day"])
+        frame = frame.assign(day=stamps.dt.to_period("M").dt.start_time.dt.date)
+        days = pd.date_range(pd.Timestamp(first).to_period("M").start_time, last, freq="MS")
+        step = pd.DateOffset(months=1)
+        title, axis = monthly_title, t("chart.month_axis", zone=escape(zone))
+    elif days is not None and weekly_title is not None:
         stamps = pd.to_datetime(frame["day"])
         starts = stamps - pd.to_timedelta(stamps.dt.day_of_week, unit="D")  # the week's Monday
         frame = frame.assign(day=starts.dt.date)
@@ -220,7 +231,7 @@ def daily_messages(
     """The Overview chart: ``insights.daily_messages`` stacked by DMARC result or disposition."""
     by = "disposition" if by == "disposition" else "dmarc"
     return stacked_days(frame, "series", t(f"chart.daily_title.{by}"), zone, by == "disposition",
-                        span=span)  # fmt: skip
+                        span=span, monthly_title=t(f"chart.monthly_title.{by}"))  # fmt: skip
 
 
 def disposition_over_time(
@@ -228,14 +239,16 @@ def disposition_over_time(
 ) -> go.Figure:
     """The disposition mix: per day, or per week over more than ``BAR_DAYS`` days."""
     return stacked_days(frame, "disposition", t("chart.disposition_title"), zone, True,
-                        weekly_title=t("chart.disposition_title_week"), span=span)  # fmt: skip
+                        weekly_title=t("chart.disposition_title_week"), span=span,
+                        monthly_title=t("chart.disposition_title_month"))  # fmt: skip
 
 
 def source_timeline(
     frame: pd.DataFrame, source_ip: str, zone: str = "UTC", span: Span = (None, None)
 ) -> go.Figure:
     return stacked_days(frame, "series", t("chart.timeline_title", ip=escape(source_ip)), zone,
-                        span=span)  # fmt: skip
+                        span=span, monthly_title=t("chart.timeline_title_month",
+                                                   ip=escape(source_ip)))  # fmt: skip
 
 
 def reporters(frame: pd.DataFrame, top: int = 15) -> go.Figure:

@@ -357,6 +357,9 @@ ENGLISH: dict[str, str] = {
     "chart.daily_title.disposition": "Messages per day by disposition",
     "chart.day_axis": "Day ({zone})",
     "chart.week_axis": "Week from Monday ({zone})",
+    "chart.month_axis": "Month ({zone})",
+    "chart.monthly_title.dmarc": "Messages per month by DMARC result",
+    "chart.monthly_title.disposition": "Messages per month by disposition",
     "chart.messages_axis": "Messages",
     "chart.before_dmarc": "Not drawn: {messages} messages in reports dated before 2012, when "
     "no DMARC report was sent (their dates are wrong; the Reports page lists them)",
@@ -365,7 +368,9 @@ ENGLISH: dict[str, str] = {
     "chart.messages_hover": "messages",
     "chart.disposition_title": "Messages per day by disposition",
     "chart.disposition_title_week": "Messages per week by disposition",
+    "chart.disposition_title_month": "Messages per month by disposition",
     "chart.timeline_title": "Messages per day from {ip} by DMARC result",
+    "chart.timeline_title_month": "Messages per month from {ip} by DMARC result",
     "chart.reporters_title": "Messages seen per reporter by DMARC result",
     "chart.reporters_title_top": (
         "Messages seen per reporter by DMARC result: the {top} biggest of {total} (all in the "

@@ -708,6 +708,23 @@ def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
     assert weekly.layout.title.text == "Messages per week by disposition"
 
 
+def test_more_than_two_years_are_drawn_per_month():
+    days = [date(2018, 1, 20), date(2018, 1, 31), date(2024, 6, 13)]
+    frame = pandas.DataFrame({"day": days, "series": ["pass", "pass", "fail"],
+                              "messages": [2, 3, 7]})  # fmt: skip
+    figure = charts.daily_messages(frame, "dmarc")
+    assert figure.layout.title.text == "Messages per month by DMARC result"
+    assert figure.layout.xaxis.title.text == "Month (UTC)"
+    passed, failed = figure.data
+    assert len(passed.x) == 78 + 1  # 2018-01 .. 2024-06, and the closing point
+    assert (passed.x[0], passed.y[0], failed.x[-2], failed.y[-2]) == (
+        date(2018, 1, 1), 5, date(2024, 6, 1), 7
+    )
+    assert figure.layout.xaxis.range == ("2018-01-01 00:00", "2024-07-01 00:00")
+    week = charts.disposition_over_time(frame.rename(columns={"series": "disposition"}))
+    assert week.layout.title.text == "Messages per month by disposition"
+
+
 def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_so():
     frame = pandas.DataFrame({
         "day": [date(1979, 8, 7), date(2024, 1, 25), date(2024, 3, 31)],
