@@ -43,7 +43,8 @@ with left:
     columns = ["source_ip", "messages", "dmarc_pass_rate", "header_from"]
     show_table(page.query(insights.top_sources, limit=TOP), "overview_sources", page.zone,
                total=overview.source_ips, columns=columns,
-               all_rows=page.deferred(insights.top_sources), preview=True)
+               all_rows=page.deferred(insights.top_sources), preview=True,
+               pick=("source_ip", "sources_ip"), pick_page=ui.PAGE_PATHS["sources"])
     st.page_link(ui.PAGE_PATHS["sources"], label=t("page.sources"), icon=":material/dns:")
 with right:
     st.subheader(t("section.top_reporters"))

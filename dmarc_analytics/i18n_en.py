@@ -153,7 +153,8 @@ ENGLISH: dict[str, str] = {
     "section.matrix": "SPF aligned × DKIM aligned",
     "section.unaligned": "Authenticated but not aligned",
     "section.unaligned_caption": "Senders whose SPF or DKIM passed for another domain than "
-    "the header-from: third-party services to configure, with the domain they used.",
+    "the header-from: third-party services to configure, with the domain they used. Click a "
+    "row to see that address in detail.",
     "section.overrides": "Override reasons",
     "section.overrides_caption": "Why receivers applied another disposition than your policy "
     "asked for (forwarding, mailing lists, local policy), with their comments.",

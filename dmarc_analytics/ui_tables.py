@@ -125,7 +125,12 @@ def _label(name: str, zone: str) -> str:
         return name
 
 
-def _picker(frame: pd.DataFrame, key: str, column: str, target: str) -> Callable[[], None]:
+_GO_TO = "_pick_go_to"  # the page a row click leads to, read once by ``show_table``
+
+
+def _picker(
+    frame: pd.DataFrame, key: str, column: str, target: str, page: str | None = None
+) -> Callable[[], None]:
     values = frame[column].tolist()
 
     def on_select() -> None:
@@ -133,6 +138,8 @@ def _picker(frame: pd.DataFrame, key: str, column: str, target: str) -> Callable
         if rows and rows[0] < len(values):
             value = values[rows[0]]
             st.session_state[target] = value.item() if hasattr(value, "item") else value
+            if page is not None:
+                st.session_state[_GO_TO] = page
 
     return on_select
 
@@ -168,6 +175,7 @@ def show_table(
     preview: bool = False,
     pick: tuple[str, str] | None = None,
     empty: str | None = None,
+    pick_page: str | None = None,
 ) -> None:
     """A table with its configuration, a "show more" control and a CSV of all its rows.
 
@@ -177,9 +185,12 @@ def show_table(
     ``columns`` picks the columns to show, and the CSV has the same ones; a ``preview``
     (the top rows of a table another page shows in full) has no "show more". With
     ``pick = (column, state key)``, clicking a row puts its ``column`` value in the state key
-    (the value of the picker below the table). ``empty``: what an empty table says, when
-    more is known than that nothing matches the filter.
+    (the value of the picker below the table), and with ``pick_page`` opens that page
+    (where the picker is). ``empty``: what an empty table says, when more is known than
+    that nothing matches the filter.
     """
+    if pick_page is not None and st.session_state.pop(_GO_TO, None) == pick_page:
+        st.switch_page(pick_page)
     if columns is not None:
         frame = frame[columns]
     shown = _shown_text(localize(frame, zone))
@@ -189,7 +200,8 @@ def show_table(
         data = styler(shown) if styler is not None else shown
         selection: dict[str, Any] = {}
         if pick is not None:
-            selection = {"on_select": _picker(frame, key, *pick), "selection_mode": "single-row"}
+            selection = {"on_select": _picker(frame, key, *pick, pick_page),
+                         "selection_mode": "single-row"}  # fmt: skip
         st.dataframe(
             data,
             column_config=column_config(shown, zone),

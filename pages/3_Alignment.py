@@ -27,7 +27,8 @@ st.subheader(t("section.unaligned"))
 st.caption(t("section.unaligned_caption"))
 unaligned = page.query(insights.authenticated_unaligned, limit=shown_rows("alignment_unaligned"))
 show_table(unaligned, "alignment_unaligned", page.zone,
-           all_rows=page.deferred(insights.authenticated_unaligned))
+           all_rows=page.deferred(insights.authenticated_unaligned),
+           pick=("source_ip", "sources_ip"), pick_page=ui.PAGE_PATHS["sources"])  # fmt: skip
 
 st.subheader(t("section.overrides"))
 st.caption(t("section.overrides_caption"))

@@ -488,6 +488,29 @@ def test_an_address_from_a_link_is_shown_in_the_sidebar_as_typed(loaded):
     assert six(at)["Messages"] == "17"
 
 
+def test_a_row_picked_on_the_alignment_page_opens_that_address_on_sources(loaded, monkeypatch):
+    from types import SimpleNamespace
+
+    # What clicking the row does (AppTest cannot click a grid row): the table's callback
+    # picks the address and names the page to open ...
+    state: dict = {"alignment_unaligned_table": SimpleNamespace(
+        selection=SimpleNamespace(rows=[1]))}  # fmt: skip
+    frame = pandas.DataFrame({"source_ip": ["203.0.113.5", "192.0.2.2"]})
+    sources = ui.PAGE_PATHS["sources"]
+    with monkeypatch.context() as patched:
+        patched.setattr(ui_tables.st, "session_state", state)
+        ui_tables._picker(frame, "alignment_unaligned", "source_ip", "sources_ip", sources)()
+    assert state["sources_ip"] == "192.0.2.2" and state["_pick_go_to"] == sources
+    # ... and the page's next run opens Sources on that address.
+    at = start("pages/3_Alignment.py")
+    at.session_state["sources_ip"] = state["sources_ip"]
+    at.session_state["_pick_go_to"] = state["_pick_go_to"]
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="sources_ip").value == "192.0.2.2"
+    assert at.dataframe[1].value["category"].tolist() == ["Authenticated for another domain"]
+
+
 def test_a_report_without_an_org_name_shows_the_reporter_the_app_names(app_env):
     nameless = FIXTURE["yahoo.com!example.com!y1.xml"].replace(b"<org_name>Yahoo<", b"<org_name><")
     Ingestor(replace(app_env, workers=1), via="test").ingest_blobs([("n.xml", nameless)])
