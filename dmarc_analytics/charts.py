@@ -172,10 +172,8 @@ def stacked_days(
             continue
         daily = part.groupby(pd.to_datetime(part["day"]))["messages"].sum()
         daily = daily.reindex(days, fill_value=0)
-        # A closing point a step after the last day, so the last day is not cut at the edge.
         traces.append({
-            "type": "scatter", "x": [*days.date, (days[-1] + step).date()],
-            "y": [*daily.to_numpy(), 0], "name": name, "mode": "lines",
+            "type": "scatter", "x": days.date, "y": daily.to_numpy(), "name": name, "mode": "lines",
             "stackgroup": "days", "hovertemplate": hover,
             "line": {"width": 0.5, "color": colours[value]},
             "fillcolor": colours[value],
@@ -185,7 +183,7 @@ def stacked_days(
         if days is None:  # bars are centred on their day
             xaxis["range"] = [_iso(pd.Timestamp(first) - step / 2),
                               _iso(pd.Timestamp(last) + step / 2)]  # fmt: skip
-        else:
+        else:  # a step of room after the last day, so it is not drawn on the edge
             xaxis["range"] = [_iso(days[0]), _iso(days[-1] + step)]
         if (pd.Timestamp(last) - pd.Timestamp(first)).days < FEW_DAYS:
             # a tick per day: left to itself, Plotly marks hours (or fractions of a second)
@@ -203,7 +201,10 @@ def stacked_days(
 
 
 def _bounds(frame: pd.DataFrame, since: date | None, until: date | None) -> Span:
-    """The first and last day to draw: the data's, widened to the filter's span."""
+    """The first and last day to draw: the data's, widened to the filter's span (but not
+    past today: a link may say 2199)."""
+    today = date.today()
+    until = None if until is None else min(until, today)
     if not len(frame):
         return (since, until) if since is not None and until is not None else (None, None)
     first, last = frame["day"].min(), frame["day"].max()

@@ -18,6 +18,9 @@ from dmarc_analytics.parse_fields import ascii_domain
 
 DISPOSITIONS = ("none", "quarantine", "reject", "pass")
 YES_NO = {"yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}
+# Dates a filter may name: the Unix epoch to the last day a report may begin (see
+# ``parse_fields``); 9999-12-31 in a link overflowed the day arithmetic after it.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +158,12 @@ def _convert(spec: Field, parts: list[str]) -> object:
         if len(parts) != 1:
             raise FilterError(f"{spec.name} takes one date, got {','.join(parts)!r}")
         try:
-            return date.fromisoformat(parts[0])
+            day = date.fromisoformat(parts[0])
         except ValueError as exc:
             raise FilterError(f"{spec.name}: {parts[0]!r} is not a date (YYYY-MM-DD)") from exc
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise FilterError(f"{spec.name}: {day} is not between {FIRST_DAY} and {LAST_DAY}")
+        return day
     if spec.kind == "yesno":
         value = YES_NO.get(parts[-1].lower())
         if value is None or len(parts) != 1:

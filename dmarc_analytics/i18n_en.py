@@ -112,7 +112,7 @@ ENGLISH: dict[str, str] = {
     "metric.partial_reports": "Partial reports",
     "metric.conflicts": "Conflicts",
     "metric.multi_day_reports": "Multi-day reports",
-    "metric.doubtful_reports": "Doubtful verdicts",
+    "metric.doubtful_reports": "Reports with doubtful verdicts",
     "metric.help.reports_with_issues": "Reports whose reading needed a repair or raised a "
     "doubt; see the Reports page.",
     "metric.help.partial_reports": "Reports that could only be read in part.",
@@ -214,9 +214,11 @@ ENGLISH: dict[str, str] = {
     "reports.kind.doubtful": "Reports with doubtful verdicts",
     "report.pick": "Report",
     "report.pick_help": "Reports of the rows shown above, newest first; type a report's "
-    "ID or its number in the list to open any other.",
+    "ID, or its key (the list's Key column) as #1234, to open any other.",
     "report.pick_placeholder": "Pick a report or type its ID",
-    "report.not_found": "No stored report has the ID or number {text}.",
+    "report.not_found": "No stored report has the ID or key {text}.",
+    "report.several": "{reports} reports have this ID ({keys}); this is the first stored. "
+    "Type another one's key to open it.",
     "report.option": "{begin} · {reporter} · {domain} · {messages} messages",
     "report.option.one": "{begin} · {reporter} · {domain} · {messages} message",
     "report.gone": "This report is no longer stored.",

@@ -32,13 +32,13 @@ from dmarc_analytics import export, i18n, insights
 from dmarc_analytics.config import Settings, load_settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
-from dmarc_analytics.i18n import markdown_escape, t
+from dmarc_analytics.i18n import markdown_escape, single_address, t
 from dmarc_analytics.parse_fields import normalise_ip
 from dmarc_analytics.store import data_version, pending_migrations
 from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import scan_inbox, watch_inbox
 from dmarc_analytics.ui_filter import draw_filter, mirror_to_url, restore_filter
-from dmarc_analytics.ui_tables import csv_download
+from dmarc_analytics.ui_tables import GO_TO, csv_download
 
 # A content type Streamlit's HTTP layer sends as it is (Starlette's gzip middleware excludes
 # it) and browsers have no handler for, so the download keeps its name and bytes.
@@ -149,6 +149,9 @@ def app_settings() -> Settings:
 def page_setup(page_key: str) -> Page:
     """Set up a page: config, drop folder, sidebar, URL, title. Call it first on every page."""
     i18n.set_language(i18n.DEFAULT_LANGUAGE)
+    target = st.session_state.pop(GO_TO, None)  # a row was clicked that opens another page
+    if target is not None and target != PAGE_PATHS.get(page_key):
+        st.switch_page(target)
     st.set_page_config(page_title=f"{t('page.' + page_key)} · {t('app.name')}", layout="wide")
     try:
         settings = app_settings()
@@ -251,7 +254,11 @@ def with_picked(options: list[Any], key: str) -> list[Any]:
 def typed_source_ip(value: str) -> str:
     """An address as stored: typed ``2001:DB8::1`` is ``2001:db8::1``; a value that is no
     address stays as typed (reports may carry one, kept as reported)."""
-    return normalise_ip(value)[0] or value.strip()
+    typed = single_address(_INVISIBLE.sub("", value).strip())
+    return normalise_ip(typed)[0] or typed
+
+
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")  # pasted along with an address
 
 
 def records_csv_download(page: Page) -> None:

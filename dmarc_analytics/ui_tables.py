@@ -66,7 +66,8 @@ def csv_frame(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
             values = values.map({True: "true", False: "false"})
         elif name in RATE_COLUMNS or name in SHARE_COLUMNS:
             values = values.astype("float64").round(CSV_DECIMALS)
-        columns[_label(name, zone)] = values
+        label = _label(name, zone)
+        columns[label if label not in columns else f"{label} ({name})"] = values
     return pd.DataFrame(columns, index=frame.index)
 
 
@@ -125,7 +126,7 @@ def _label(name: str, zone: str) -> str:
         return name
 
 
-_GO_TO = "_pick_go_to"  # the page a row click leads to, read once by ``show_table``
+GO_TO = "_pick_go_to"  # the page a row click leads to, read at the next page setup
 
 
 def _picker(
@@ -139,7 +140,7 @@ def _picker(
             value = values[rows[0]]
             st.session_state[target] = value.item() if hasattr(value, "item") else value
             if page is not None:
-                st.session_state[_GO_TO] = page
+                st.session_state[GO_TO] = page
 
     return on_select
 
@@ -185,12 +186,10 @@ def show_table(
     ``columns`` picks the columns to show, and the CSV has the same ones; a ``preview``
     (the top rows of a table another page shows in full) has no "show more". With
     ``pick = (column, state key)``, clicking a row puts its ``column`` value in the state key
-    (the value of the picker below the table), and with ``pick_page`` opens that page
-    (where the picker is). ``empty``: what an empty table says, when more is known than
-    that nothing matches the filter.
+    (the value of the picker below the table), and with ``pick_page`` the next run opens
+    that page (where the picker is; see ``ui.page_setup``). ``empty``: what an empty table
+    says, when more is known than that nothing matches the filter.
     """
-    if pick_page is not None and st.session_state.pop(_GO_TO, None) == pick_page:
-        st.switch_page(pick_page)
     if columns is not None:
         frame = frame[columns]
     shown = _shown_text(localize(frame, zone))

@@ -28,11 +28,14 @@ key = st.selectbox(t("report.pick"), ui.with_picked(list(labels), "reports_pick"
                    key="reports_pick",
                    format_func=lambda k: labels.get(k, str(k)), help=t("report.pick_help"),
                    accept_new_options=True, placeholder=t("report.pick_placeholder"))  # fmt: skip
-if isinstance(key, str):  # typed: a report key or a report ID
-    found = page.lookup(insights.find_report, key)
-    if found is None:
+if isinstance(key, str):  # typed: a report ID or a report key
+    found = page.lookup(insights.find_reports, key)
+    if not found:
         st.info(t("report.not_found", text=ui.markdown_code(key)))
         st.stop()
-    key = found
+    if len(found) > 1:
+        st.caption(t("report.several", reports=f"{len(found):,}",
+                     keys=", ".join(f"#{k}" for k in found)))  # fmt: skip
+    key = found[0]
 if key is not None:
     show_report(page, key)

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy
@@ -394,6 +394,8 @@ def test_any_address_can_be_typed_into_the_sources_picker(loaded, monkeypatch):
     assert at.selectbox(key="sources_ip").value == "198.51.100.9"
     summary, _, _, records = (d.value for d in at.dataframe[1:5])
     assert summary["messages"].sum() == 3 and records["count"].tolist() == [3]
+    pasted = start("pages/1_Sources.py", state={"sources_ip": "\u200b198.51.100.9/32 "})
+    assert pasted.dataframe[4].value["count"].tolist() == [3]  # as the address alone
     at = start("pages/1_Sources.py", state={"sources_ip": "2001:DB8::77"})
     assert [i.value for i in at.info] == ["No mail from `2001:db8::77` matches the filter."]
     assert len(at.dataframe) == 1
@@ -457,18 +459,50 @@ def test_reports_list_and_one_report_with_its_original_xml(loaded, downloads):
     assert xml == FIXTURE["yahoo.com!example.com!y1.xml"].decode()
 
 
-def test_a_report_can_be_opened_by_typing_its_id_or_number(loaded):
+def test_a_report_can_be_opened_by_typing_its_id_or_key(loaded):
     keys = start("pages/4_Reports.py").dataframe[0].value["report_key"].tolist()
 
     def typed(text: str) -> AppTest:
         return start("pages/4_Reports.py", state={"reports_pick": text})
 
     assert ["Report ID", "y1"] in typed(" <Y1> ").dataframe[1].value.values.tolist()  # any case
-    assert ["Report ID", "y1"] in typed(f"{keys[1]}").dataframe[1].value.values.tolist()
+    assert ["Report ID", "y1"] in typed(f"#{keys[1]}").dataframe[1].value.values.tolist()
     assert ["Report ID", "y1"] not in typed(f"{keys[0]}").dataframe[1].value.values.tolist()
     assert [i.value for i in typed("no-such-report").info] == [
-        "No stored report has the ID or number `no-such-report`."
+        "No stored report has the ID or key `no-such-report`."
     ]
+
+
+def test_a_doubtful_record_of_no_messages_still_counts_its_report(loaded):
+    # The receiver says DKIM aligned, but the only DKIM result failed: a doubtful verdict,
+    # here on a record of 0 messages, which no sum of messages shows.
+    before = metrics(start())["Reports with doubtful verdicts"]
+    row = [("192.0.2.9", 0, "none", "pass", "fail", "example.com", "bad.test", "bad.test")]
+    doubtful = report_xml("Yahoo", "d1", "example.com", date(2026, 11, 6), row)
+    Ingestor(replace(loaded, workers=1), via="test").ingest_blobs([("d.xml", doubtful)])
+    with open_store(loaded.db, read_only=True) as con:
+        counted = insights.data_quality(con, Filter()).doubtful_reports
+        assert counted == insights.count_reports(con, Filter(), kind="doubtful") == 1
+    assert (before, metrics(start())["Reports with doubtful verdicts"]) == ("0", "1")
+
+
+def test_a_typed_id_is_an_id_before_it_is_a_key_and_says_when_it_is_shared(app_env):
+    day = date(2026, 11, 5)
+    row = [("192.0.2.1", 1, "none", "pass", "pass", "example.com", "example.com",
+            "example.com")]  # fmt: skip
+    blobs = [("a.xml", report_xml("Yahoo", "y1", "example.com", day, row)),
+             ("b.xml", report_xml("Other", "1", "example.com", day, row)),
+             ("c.xml", report_xml("Third", "Y1", "example.com", day, row))]  # fmt: skip
+    Ingestor(replace(app_env, workers=1), via="test").ingest_blobs(blobs)
+    with open_store(app_env.db, read_only=True) as con:
+        assert insights.find_reports(con, "1") == [2]  # the report whose ID is "1", not key 1
+        assert insights.find_reports(con, "#1") == [1]
+        assert insights.find_reports(con, "<y1>") == [1, 3]  # two reporters, one ID
+        assert insights.find_reports(con, "9") == []
+    at = start("pages/4_Reports.py", state={"reports_pick": "y1"})
+    assert any("2 reports have this ID (#1, #3); this is the first stored." in c.value
+               for c in at.caption)  # fmt: skip
+    assert ["Reporter", "Yahoo"] in at.dataframe[1].value.values.tolist()
 
 
 def test_an_address_without_dkim_results_says_so_not_that_the_filter_is_empty(app_env):
@@ -716,16 +750,16 @@ def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
     figure = charts.daily_messages(frame, "dmarc")
     assert [trace.type for trace in figure.data] == ["scatter", "scatter"]
     assert {trace.stackgroup for trace in figure.data} == {"days"}
-    # days without data are 0; a closing point keeps the last day off the edge
-    assert [len(trace.x) for trace in figure.data] == [366, 366]
-    assert figure.data[1].x[-2:] == (date(2026, 12, 31), date(2027, 1, 1))
-    assert figure.data[1].y[-2:] == (1, 0)
+    assert [len(trace.x) for trace in figure.data] == [365, 365]  # days without data are 0
+    assert (figure.data[1].x[-1], figure.data[1].y[-1]) == (date(2026, 12, 31), 1)
+    # a day of room after the last day, so it is not drawn on the edge
+    assert figure.layout.xaxis.range == ("2026-01-01 00:00", "2027-01-01 00:00")
     totals = {trace.name: sum(trace.y) for trace in figure.data}
     assert totals == {"DMARC pass": 12, "DMARC fail": 3}
     short = charts.daily_messages(frame[frame["day"] == days[0]], "dmarc")
     assert [trace.type for trace in short.data] == ["bar", "bar"]
     weekly = charts.disposition_over_time(frame.rename(columns={"series": "disposition"}))
-    assert [len(trace.x) for trace in weekly.data] == [54, 54]  # weeks from Monday 2025-12-29
+    assert [len(trace.x) for trace in weekly.data] == [53, 53]  # weeks from Monday 2025-12-29
     assert sum(sum(trace.y) for trace in weekly.data) == 15
     assert weekly.layout.title.text == "Messages per week by disposition"
 
@@ -738,8 +772,8 @@ def test_more_than_two_years_are_drawn_per_month():
     assert figure.layout.title.text == "Messages per month by DMARC result"
     assert figure.layout.xaxis.title.text == "Month (UTC)"
     passed, failed = figure.data
-    assert len(passed.x) == 78 + 1  # 2018-01 .. 2024-06, and the closing point
-    assert (passed.x[0], passed.y[0], failed.x[-2], failed.y[-2]) == (
+    assert len(passed.x) == 78  # 2018-01 .. 2024-06
+    assert (passed.x[0], passed.y[0], failed.x[-1], failed.y[-1]) == (
         date(2018, 1, 1), 5, date(2024, 6, 1), 7
     )
     assert figure.layout.xaxis.range == ("2018-01-01 00:00", "2024-07-01 00:00")
@@ -764,10 +798,18 @@ def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_
     asked = charts.daily_messages(frame, "dmarc", span=(date(1979, 1, 1), None))
     assert asked.layout.title.subtitle.text is None  # the filter asks for those days
     assert sum(sum(trace.y) for trace in asked.data) == 2291
+    # A link may name any day up to 2199: the axis stops at today.
+    far = charts.daily_messages(frame, "dmarc", span=(None, date(2199, 12, 31)))
+    assert far.layout.xaxis.range[1] <= (date.today() + timedelta(days=32)).isoformat()
     few = charts.daily_messages(frame.iloc[1:2], "dmarc", span=(date(2024, 1, 24), None))
     assert few.data[0].width == charts.DAY_MS * 0.8  # a lone day's bar is not a hairline
     assert few.layout.xaxis.range == ("2024-01-23 12:00", "2024-01-25 12:00")
     assert (few.layout.yaxis.dtick, few.layout.yaxis.tickformat) == (1, ",d")  # whole messages
+
+
+def test_a_table_csv_keeps_two_columns_that_share_a_label():
+    frame = pandas.DataFrame({"messages": [3], "count": [3]})  # both labelled "Messages"
+    assert list(ui_tables.csv_frame(frame, "UTC").columns) == ["Messages", "Messages (count)"]
 
 
 def test_the_catalogue_describes_every_filter_field():
