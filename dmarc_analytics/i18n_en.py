@@ -219,8 +219,8 @@ ENGLISH: dict[str, str] = {
     "report.not_found": "No stored report has the ID or key {text}.",
     "report.several": "{reports} reports have this ID ({keys}); this is the first stored. "
     "Type another one's key to open it.",
-    "report.option": "{begin} · {reporter} · {domain} · {messages} messages",
-    "report.option.one": "{begin} · {reporter} · {domain} · {messages} message",
+    "report.option": "{begin} · {reporter} · {domain} · {messages} messages · #{report_key}",
+    "report.option.one": "{begin} · {reporter} · {domain} · {messages} message · #{report_key}",
     "report.gone": "This report is no longer stored.",
     "report.no_archive": "The original of this report is not in the archive (archiving was "
     "off when it was ingested, or the archive was moved).",

@@ -46,7 +46,9 @@ RESULT_COLUMNS = ("disposition", "dkim", "spf")
 
 
 def report_label(row: Any, zone: str) -> str:
-    """The text of one report in the report picker (plain text, never Markdown)."""
+    """The text of one report in the report picker (plain text, never Markdown). It ends
+    with the report's key: the picker tells its options apart by their text, and two
+    reports of one reporter, domain and day can have the same number of messages."""
     return t(
         "report.option",
         int(row.messages),
@@ -54,6 +56,7 @@ def report_label(row: Any, zone: str) -> str:
         reporter=row.reporter,
         domain=row.policy_domain,
         messages=f"{int(row.messages):,}",
+        report_key=int(row.report_key),
     )
 
 

@@ -1,5 +1,7 @@
 """Reports: the list of reports, and one report read like a person would (with its XML)."""
 
+from types import SimpleNamespace
+
 import streamlit as st
 
 from dmarc_analytics import insights, ui
@@ -24,6 +26,11 @@ ui.records_csv_download(page)
 
 st.subheader(t("section.report"))
 labels = {int(row.report_key): report_label(row, page.zone) for row in reports.itertuples()}
+picked = st.session_state.get("reports_pick")
+if isinstance(picked, int) and picked not in labels:  # picked before the list changed
+    detail = page.lookup(insights.report_detail, picked)
+    if detail is not None:
+        labels[picked] = report_label(SimpleNamespace(**detail.report), page.zone)
 key = st.selectbox(t("report.pick"), ui.with_picked(list(labels), "reports_pick"), index=None,
                    key="reports_pick",
                    format_func=lambda k: labels.get(k, str(k)), help=t("report.pick_help"),
