@@ -112,7 +112,7 @@ ENGLISH: dict[str, str] = {
     "metric.partial_reports": "Partial reports",
     "metric.conflicts": "Conflicts",
     "metric.multi_day_reports": "Multi-day reports",
-    "metric.doubtful_reports": "Reports with doubtful verdicts",
+    "metric.doubtful_reports": "Doubtful verdicts",
     "metric.help.reports_with_issues": "Reports whose reading needed a repair or raised a "
     "doubt; see the Reports page.",
     "metric.help.partial_reports": "Reports that could only be read in part.",
@@ -199,6 +199,7 @@ ENGLISH: dict[str, str] = {
     "address to see it.",
     "drill.pick_placeholder": "Pick or type an address",
     "drill.no_mail": "No mail from {ip} matches the filter.",
+    "drill.opened": "{ip} is shown in detail [below the table](#source-detail).",
     "drill.no_dkim": "The reports give no DKIM result for this mail: it was not signed, or "
     "the receiver did not say.",
     "drill.no_spf": "The reports give no SPF result for this mail.",

@@ -57,6 +57,7 @@ class StateKeys:
     NOTICE = "notice"  # a success message for the next run (after a rerun)
     NOTICE_ERROR = "notice_error"  # an error message for the next run
     INBOX_SEEN = "inbox_seen"  # the last drop-folder ingest this session has announced
+    OPENED_BY_ROW = "opened_by_row"  # this page was opened by a row clicked on another
 
 
 # (page key, script path relative to app.py); the sidebar shows them in this order.
@@ -151,6 +152,7 @@ def page_setup(page_key: str) -> Page:
     i18n.set_language(i18n.DEFAULT_LANGUAGE)
     target = st.session_state.pop(GO_TO, None)  # a row was clicked that opens another page
     if target is not None and target != PAGE_PATHS.get(page_key):
+        st.session_state[StateKeys.OPENED_BY_ROW] = True
         st.switch_page(target)
     st.set_page_config(page_title=f"{t('page.' + page_key)} · {t('app.name')}", layout="wide")
     try:

@@ -9,13 +9,16 @@ from dmarc_analytics.ui_tables import show_source_summary, show_table, shown_row
 page = ui.page_setup("sources")
 ui.require_data(page)
 
+picked = st.session_state.get("sources_ip")
+if st.session_state.pop(ui.StateKeys.OPENED_BY_ROW, False) and picked:  # its detail is far below
+    st.info(t("drill.opened", ip=ui.markdown_code(str(picked))))
 st.subheader(t("section.sources"))
 sources = page.query(insights.top_sources, limit=shown_rows("sources"))
 show_table(sources, "sources", page.zone, total=page.query(insights.count_sources),
            all_rows=page.deferred(insights.top_sources), pick=("source_ip", "sources_ip"))
 ui.records_csv_download(page)
 
-st.subheader(t("section.drill"))
+st.subheader(t("section.drill"), anchor="source-detail")
 ip = st.selectbox(t("drill.pick"), ui.with_picked(sources["source_ip"].tolist(), "sources_ip"),
                   index=None,
                   key="sources_ip", help=t("drill.pick_help"), accept_new_options=True,

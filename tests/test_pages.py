@@ -476,14 +476,14 @@ def test_a_report_can_be_opened_by_typing_its_id_or_key(loaded):
 def test_a_doubtful_record_of_no_messages_still_counts_its_report(loaded):
     # The receiver says DKIM aligned, but the only DKIM result failed: a doubtful verdict,
     # here on a record of 0 messages, which no sum of messages shows.
-    before = metrics(start())["Reports with doubtful verdicts"]
+    before = metrics(start())["Doubtful verdicts"]
     row = [("192.0.2.9", 0, "none", "pass", "fail", "example.com", "bad.test", "bad.test")]
     doubtful = report_xml("Yahoo", "d1", "example.com", date(2026, 11, 6), row)
     Ingestor(replace(loaded, workers=1), via="test").ingest_blobs([("d.xml", doubtful)])
     with open_store(loaded.db, read_only=True) as con:
         counted = insights.data_quality(con, Filter()).doubtful_reports
         assert counted == insights.count_reports(con, Filter(), kind="doubtful") == 1
-    assert (before, metrics(start())["Reports with doubtful verdicts"]) == ("0", "1")
+    assert (before, metrics(start())["Doubtful verdicts"]) == ("0", "1")
 
 
 def test_a_report_picked_before_the_filter_changed_keeps_its_label(loaded):
@@ -551,7 +551,12 @@ def test_a_row_picked_on_the_alignment_page_opens_that_address_on_sources(loaded
     at.run()
     assert not at.exception
     assert at.selectbox(key="sources_ip").value == "192.0.2.2"
+    assert [i.value for i in at.info] == [
+        "`192.0.2.2` is shown in detail [below the table](#source-detail)."
+    ]
     assert at.dataframe[1].value["category"].tolist() == ["Authenticated for another domain"]
+    at.switch_page("pages/1_Sources.py").run()
+    assert not at.info  # said once, on arrival
 
 
 def test_a_report_without_an_org_name_shows_the_reporter_the_app_names(app_env):
