@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -124,16 +124,16 @@ def stacked_days(
 
     ``span`` is the filter's first and last day: the axis covers it even where no report
     falls. Days before 2012 are left out (and counted in a subtitle) unless the filter's
-    first day asks for them."""
+    first day asks for them; so are days after tomorrow, which no report can be about yet."""
     since, until = span
-    subtitle = None
-    if len(frame) and (since is None or since >= FIRST_CHART_DAY):
-        early = pd.to_datetime(frame["day"]) < pd.Timestamp(FIRST_CHART_DAY)
-        if early.any():
-            messages = int(frame.loc[early, "messages"].sum())
-            subtitle = t("chart.before_dmarc", messages=f"{messages:,}",
-                         count=messages)  # fmt: skip
-            frame = frame[~early]
+    notes = []
+    days_of = pd.to_datetime(frame["day"])
+    if since is None or since >= FIRST_CHART_DAY:
+        frame, days_of = _leave_out(frame, days_of, days_of < pd.Timestamp(FIRST_CHART_DAY),
+                                    "chart.before_dmarc", notes)  # fmt: skip
+    tomorrow = pd.Timestamp(date.today() + timedelta(days=1))
+    frame, days_of = _leave_out(frame, days_of, days_of > tomorrow, "chart.in_future", notes)
+    subtitle = " · ".join(notes) if notes else None
     order = DISPOSITION_ORDER if by_disposition else RESULT_ORDER
     fixed = DISPOSITION_COLOURS if by_disposition else RESULT_COLOURS
     series = frame[series_column].astype(str)
@@ -198,6 +198,17 @@ def stacked_days(
         "barmode": "stack", "title": title_spec, "xaxis": xaxis, "yaxis": yaxis,
         **_LAYOUT, **({"margin": {**_LAYOUT["margin"], "t": 70}} if subtitle else {}),
     })  # fmt: skip
+
+
+def _leave_out(
+    frame: pd.DataFrame, days: pd.Series, wrong: pd.Series, note: str, notes: list[str]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows whose day is not ``wrong``; the messages left out, said in ``notes``."""
+    if not wrong.any():
+        return frame, days
+    messages = int(frame.loc[wrong, "messages"].sum())
+    notes.append(t(note, messages, messages=f"{messages:,}"))
+    return frame[~wrong], days[~wrong]
 
 
 def _bounds(frame: pd.DataFrame, since: date | None, until: date | None) -> Span:

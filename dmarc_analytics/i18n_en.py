@@ -369,6 +369,10 @@ ENGLISH: dict[str, str] = {
     "no DMARC report was sent (their dates are wrong; the Reports page lists them)",
     "chart.before_dmarc.one": "Not drawn: 1 message in a report dated before 2012, when no "
     "DMARC report was sent (its date is wrong; the Reports page lists it)",
+    "chart.in_future": "Not drawn: {messages} messages in reports dated after today (their "
+    "dates are wrong; the Reports page lists them)",
+    "chart.in_future.one": "Not drawn: 1 message in a report dated after today (its date is "
+    "wrong; the Reports page lists it)",
     "chart.messages_hover": "messages",
     "chart.disposition_title": "Messages per day by disposition",
     "chart.disposition_title_week": "Messages per week by disposition",

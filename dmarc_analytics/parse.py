@@ -9,6 +9,7 @@ work is in ``parse_records``.
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 from lxml import etree
@@ -49,6 +50,8 @@ TREE_BYTES_PER_TAG = 160
 # DMARC reporting began in 2012 (the specification was published on 30 January 2012); a
 # period that begins before this is a reporter's bug, such as a date in the wrong unit.
 FIRST_DMARC_REPORTS = 1_325_376_000  # 2012-01-01 00:00 UTC
+# A period cannot begin after the report about it was read; a day of slack for clocks.
+FUTURE_SLACK_SECONDS = 86_400
 
 
 def parse_report(
@@ -314,6 +317,13 @@ def check_date_range(metadata: ReportMetadata, log: IssueLog) -> None:
             "date-before-dmarc",
             f"The report period begins on {metadata.begin_utc:%Y-%m-%d}, before any DMARC "
             "report was sent (2012): the date is probably wrong; kept as reported",
+            "report_metadata/date_range/begin",
+        )
+    if metadata.begin > time.time() + FUTURE_SLACK_SECONDS:
+        log.add(
+            "date-in-future",
+            f"The report period begins on {metadata.begin_utc:%Y-%m-%d}, after the day it was "
+            "read: the date is probably wrong; kept as reported",
             "report_metadata/date_range/begin",
         )
     span = metadata.end - metadata.begin

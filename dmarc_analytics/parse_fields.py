@@ -66,6 +66,7 @@ ISSUE_KINDS: dict[str, tuple[str, str, str]] = {
     "multi-day-span": ("info", "", ""),
     "inverted-date-range": ("warning", "", ""),
     "date-before-dmarc": ("warning", "", ""),
+    "date-in-future": ("warning", "", ""),
     "recovered-xml": ("warning", "", ""),
     "wrapped-feedback": ("warning", "", ""),
 }

@@ -756,7 +756,7 @@ def _table_of(name: str) -> None:
 
 
 def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
-    days = [date(2026, 1, 1), date(2026, 3, 1), date(2026, 12, 31)]
+    days = [date(2025, 1, 1), date(2025, 3, 1), date(2025, 12, 31)]  # all in the past
     frame = pandas.DataFrame({
         "day": [days[0], days[0], days[1], days[2]], "series": ["pass", "fail", "pass", "fail"],
         "messages": [5, 2, 7, 1],
@@ -765,15 +765,15 @@ def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
     assert [trace.type for trace in figure.data] == ["scatter", "scatter"]
     assert {trace.stackgroup for trace in figure.data} == {"days"}
     assert [len(trace.x) for trace in figure.data] == [365, 365]  # days without data are 0
-    assert (figure.data[1].x[-1], figure.data[1].y[-1]) == (date(2026, 12, 31), 1)
+    assert (figure.data[1].x[-1], figure.data[1].y[-1]) == (date(2025, 12, 31), 1)
     # a day of room after the last day, so it is not drawn on the edge
-    assert figure.layout.xaxis.range == ("2026-01-01 00:00", "2027-01-01 00:00")
+    assert figure.layout.xaxis.range == ("2025-01-01 00:00", "2026-01-01 00:00")
     totals = {trace.name: sum(trace.y) for trace in figure.data}
     assert totals == {"DMARC pass": 12, "DMARC fail": 3}
     short = charts.daily_messages(frame[frame["day"] == days[0]], "dmarc")
     assert [trace.type for trace in short.data] == ["bar", "bar"]
     weekly = charts.disposition_over_time(frame.rename(columns={"series": "disposition"}))
-    assert [len(trace.x) for trace in weekly.data] == [53, 53]  # weeks from Monday 2025-12-29
+    assert [len(trace.x) for trace in weekly.data] == [53, 53]  # weeks from Monday 2024-12-30
     assert sum(sum(trace.y) for trace in weekly.data) == 15
     assert weekly.layout.title.text == "Messages per week by disposition"
 
@@ -809,6 +809,16 @@ def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_
     )
     spanned = charts.daily_messages(frame, "dmarc", span=(date(2024, 1, 1), date(2024, 4, 30)))
     assert spanned.layout.xaxis.range == ("2024-01-01 00:00", "2024-05-01 00:00")
+    # A report dated after tomorrow is left out too, and both are said.
+    future = pandas.concat([frame, pandas.DataFrame({
+        "day": [date.today() + timedelta(days=400)], "series": ["pass"], "messages": [1]})])
+    both = charts.daily_messages(future, "dmarc")
+    assert both.layout.title.subtitle.text == (
+        "Not drawn: 3 messages in reports dated before 2012, when no DMARC report was sent "
+        "(their dates are wrong; the Reports page lists them) · Not drawn: 1 message in a "
+        "report dated after today (its date is wrong; the Reports page lists it)"
+    )
+    assert both.layout.xaxis.range == figure.layout.xaxis.range
     asked = charts.daily_messages(frame, "dmarc", span=(date(1979, 1, 1), None))
     assert asked.layout.title.subtitle.text is None  # the filter asks for those days
     assert sum(sum(trace.y) for trace in asked.data) == 2291

@@ -607,6 +607,21 @@ def test_a_timestamp_after_the_year_2199_is_refused(end):
         parse_report(data)
 
 
+def test_a_period_that_begins_after_it_was_read_is_flagged(monkeypatch):
+    from dmarc_analytics import fastpath, parse
+    from dmarc_analytics.flatten import TableBuilder
+
+    data = minimal_report().replace(b"<begin>1700006400</begin>", b"<begin>4102444800</begin>")
+    data = data.replace(b"<end>1700092799</end>", b"<end>4102531199</end>")  # 2100-01-01
+    report = parse_report(data)
+    assert [(i.code, i.severity) for i in report.issues] == [("date-in-future", "warning")]
+    assert report.issues[0].message.startswith("The report period begins on 2100-01-01, after")
+    # The same on the fast path, and nothing once the clock has reached the period.
+    assert fastpath.add_clean_report(TableBuilder(), data, "", "", "x", 100) is not None
+    monkeypatch.setattr(parse.time, "time", lambda: 4_102_444_800.0)
+    assert parse_report(data).issues == ()
+
+
 def test_the_last_second_of_2199_is_still_read():
     data = minimal_report().replace(b"<end>1700092799</end>", b"<end>7258118399000</end>")
     assert parse_report(data).metadata.end == 7_258_118_399
