@@ -227,6 +227,8 @@ def test_rows_stay_identical_when_the_shared_caches_overflow(monkeypatch):
     from dmarc_analytics import fastpath
 
     monkeypatch.setattr(fastpath, "_CACHE_LIMIT", 2)
+    for cache in ("_IPS", "_DOMAINS", "_TEXTS"):  # not what earlier tests left in them
+        monkeypatch.setattr(fastpath, cache, {})
     reports = [r.xml for r in synth.generate_reports(20, seed=11, records_mean=15)]
     assert assert_same_tables(reports) == len(reports)
     assert len(fastpath._IPS) <= 2 and len(fastpath._DOMAINS) <= 2
