@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from dmarc_analytics.i18n import t, visible_controls
+from dmarc_analytics.model import FIRST_DMARC_REPORTS
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -97,9 +98,9 @@ def _ordered(values: Iterable[str], order: tuple[str, ...]) -> list[str]:
 FEW_DAYS = 8
 FEW_MESSAGES = 10  # a y axis up to this many messages gets a tick per message
 DAY_MS = 86_400_000
-# No DMARC report was sent before 2012 (see ``parse.FIRST_DMARC_REPORTS``): a report dated
-# earlier has a wrong date, and drawing it would squeeze every real day into a sliver.
-FIRST_CHART_DAY = date(2012, 1, 1)
+# A report dated before any DMARC report was sent has a wrong date, and drawing it would
+# squeeze every real day into a sliver.
+FIRST_CHART_DAY = datetime.fromtimestamp(FIRST_DMARC_REPORTS, UTC).date()
 Span = tuple[date | None, date | None]
 
 
@@ -115,9 +116,8 @@ def stacked_days(
 ) -> go.Figure:
     """Messages per day stacked by ``series_column``: bars over up to ``BAR_DAYS`` days, else
     stacked areas (one shape per series instead of one bar per day and series, which the
-    browser draws several times faster for a year of days; drawn as flat steps, the areas
-    took about 60 ms more to draw at 366 days, so they stay lines from day to day); days
-    without messages are 0. With ``weekly_title``, a
+    browser draws several times faster for a year of days; as flat steps they took about
+    60 ms more to draw at 366 days); days without messages are 0. With ``weekly_title``, a
     longer span is summed per week (from Monday) under that title; with ``monthly_title``,
     a span of more than two years per month (thousands of days make a chart slow to send
     and draw, and a day in it is thinner than a pixel).

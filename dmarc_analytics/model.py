@@ -210,6 +210,9 @@ class ReportIdentity:
 
 
 MULTI_DAY_SECONDS = 86400
+# DMARC reporting began in 2012 (the specification was published on 30 January 2012); a
+# period that begins before this is a reporter's bug, such as a date in the wrong unit.
+FIRST_DMARC_REPORTS = 1_325_376_000  # 2012-01-01 00:00 UTC
 
 
 @dataclass(frozen=True, slots=True)

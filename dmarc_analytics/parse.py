@@ -17,6 +17,7 @@ from lxml import etree
 from dmarc_analytics.config import Limits
 from dmarc_analytics.errors import LimitExceeded, ParseError
 from dmarc_analytics.model import (
+    FIRST_DMARC_REPORTS,
     MULTI_DAY_SECONDS,
     AggregateReport,
     PolicyPublished,
@@ -47,9 +48,6 @@ _RFC9990_ONLY_POLICY = frozenset({"np", "testing", "discovery_method"})
 MAX_XML_TAGS = Limits().max_xml_tags
 TAGS_PER_RECORD = 40  # in an indented report with two DKIM results and one SPF result
 TREE_BYTES_PER_TAG = 160
-# DMARC reporting began in 2012 (the specification was published on 30 January 2012); a
-# period that begins before this is a reporter's bug, such as a date in the wrong unit.
-FIRST_DMARC_REPORTS = 1_325_376_000  # 2012-01-01 00:00 UTC
 # A period cannot begin after the report about it was read; a day of slack for clocks.
 FUTURE_SLACK_SECONDS = 86_400
 
