@@ -204,7 +204,7 @@ def data_quality(con: duckdb.DuckDBPyConnection, flt: Filter) -> DataQuality:
                 WHERE kept_report_key IN (SELECT report_key FROM scoped)),
                (SELECT count(*) FILTER (WHERE multi_day) FROM scoped),
                -- the list's own condition, over the records: a doubtful record may count
-               -- 0 messages, which no rollup of messages shows (10M records: 30-150 ms)
+               -- 0 messages, which no rollup of messages shows (10M records: 60-160 ms)
                (SELECT count(*) FROM scoped rp
                 WHERE {_kind_condition("doubtful", where.sql)})
         """,
