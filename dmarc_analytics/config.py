@@ -18,6 +18,7 @@ from typing import Any
 from dmarc_analytics.errors import ConfigError
 
 ENV_PREFIX = "DMARC_ANALYTICS_"
+_PATHS = frozenset({"db", "inbox", "archive_dir"})
 CONFIG_FILE_NAME = "dmarc-analytics.toml"
 MiB = 1024 * 1024
 
@@ -41,11 +42,20 @@ class Limits:
 class Settings:
     db: Path = Path("data/dmarc.duckdb")
     inbox: Path = Path("data/inbox")
-    archive_dir: Path = Path("data/archive")
+    archive_dir: Path | None = None  # None: the folder ``archive`` beside the database
     archive: bool = True  # keep originals, content-addressed, for `reparse`
     lock_timeout: float = 20.0  # seconds to retry a locked database before giving up
     workers: int = 0  # parse processes; 0 = one per CPU core
     limits: Limits = field(default_factory=Limits)
+
+    @property
+    def archive_folder(self) -> Path:
+        """Where originals are kept: ``archive_dir``, or ``archive`` beside the database.
+
+        Beside the database by default, so that a command run from another folder (or with
+        another ``--db``) finds the originals of that database and no other.
+        """
+        return self.archive_dir if self.archive_dir is not None else self.db.parent / "archive"
 
     def with_overrides(self, **values: Any) -> Settings:
         """Return a copy with the given non-None values applied (command-line options)."""
@@ -95,7 +105,8 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> Settings:
                 raise ConfigError(f"'limits' in {where} must be a table")
             changes[name] = _apply_limits(settings.limits, raw, where)
         else:
-            changes[name] = _coerce(name, raw, type(getattr(settings, name)), where)
+            kind = Path if name in _PATHS else type(getattr(settings, name))
+            changes[name] = _coerce(name, raw, kind, where)
     return replace(settings, **changes)
 
 

@@ -446,8 +446,13 @@ ENGLISH: dict[str, str] = {
     "manage.purged": "Removed {reports} reports.",
     "manage.purged.one": "Removed {reports} report.",
     "manage.reparse": "Re-parse from the archive",
-    "manage.reparse_help": "Empties the report tables and reads every archived original "
-    "again (after an upgrade of the parser).",
+    "manage.reparse_help": "Reads every archived original again and rebuilds its reports "
+    "(after an upgrade of the parser). Reports whose original is not in the archive stay as "
+    "they are.",
+    "manage.reparse_kept": "{reports} reports were kept as they were: the archive {folder} has "
+    "no original of them (ingested with archiving off, or the archive was moved).",
+    "manage.reparse_kept.one": "1 report was kept as it was: the archive {folder} has no "
+    "original of it (ingested with archiving off, or the archive was moved).",
     "manage.reparse_confirm": "I understand that every report is rebuilt from the archive",
     "manage.reparse_button": "Re-parse everything",
     "manage.reparsed": "Re-parsed {total} archived files: {inserted} inserted, {rejected} "

@@ -103,11 +103,26 @@ def _ingest(
 def run_reparse(settings: Settings, as_json: bool) -> None:
     started = time.monotonic()
     progress, tally = Progress(0), Tally()
-    reparse(settings, on_outcome=_printer(progress, as_json, tally), keep_outcomes=False)
+    done = reparse(settings, on_outcome=_printer(progress, as_json, tally), keep_outcomes=False)
     click.echo("reparse: " + tally.line(time.monotonic() - started), err=True)
+    if done.kept:
+        more = ", ..." if done.kept_input_count > len(done.kept_inputs) else ""
+        click.echo(
+            f"reparse: {done.kept:,} {_reports(done.kept)} left unchanged: the archive "
+            f"{settings.archive_folder} has no original of {', '.join(done.kept_inputs)}{more} "
+            "(ingested with archiving off, or the archive was moved)",
+            err=True,
+        )
     kept_out = purged_count(settings)
     if kept_out:
-        click.echo(f"reparse: {kept_out} reports removed earlier (purge) stay removed", err=True)
+        click.echo(
+            f"reparse: {kept_out:,} {_reports(kept_out)} removed earlier (purge) stay removed",
+            err=True,
+        )
+
+
+def _reports(count: int) -> str:
+    return "report" if count == 1 else "reports"
 
 
 def _not_seen(settings: Settings, inputs: list[InputFile]) -> list[InputFile]:

@@ -18,7 +18,7 @@ import duckdb
 from dmarc_analytics.archive import archive_path, read_packed
 from dmarc_analytics.config import Settings
 from dmarc_analytics.outcomes import FileOutcome
-from dmarc_analytics.rollups import ROLLUP_TABLES, mark_stale, refresh
+from dmarc_analytics.rollups import mark_stale, refresh
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
 from dmarc_analytics.store import bump_data_version, fetch_one, open_store, transaction
@@ -26,8 +26,14 @@ from dmarc_analytics.store import bump_data_version, fetch_one, open_store, tran
 _CHILD_TABLES = ("records", "dkim_results", "spf_results", "override_reasons", "report_issues")
 
 
-def delete_reports(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, object]) -> int:
-    """Delete the reports matching ``where`` (SQL over ``reports``) and all their rows."""
+def delete_reports(
+    con: duckdb.DuckDBPyConnection, where: str, params: dict[str, object], remember: bool = True
+) -> int:
+    """Delete the reports matching ``where`` (SQL over ``reports``) and all their rows.
+
+    With ``remember`` (a user removing reports) their identities go to ``purged_reports``,
+    so that a reparse does not bring them back.
+    """
     with transaction(con):
         con.execute(
             f"CREATE TEMP TABLE doomed AS SELECT report_key, input_sha256 FROM reports "
@@ -37,11 +43,12 @@ def delete_reports(con: duckdb.DuckDBPyConnection, where: str, params: dict[str,
         try:
             count = int(fetch_one(con, "SELECT count(*) FROM doomed")[0])
             mark_stale(con, "report_key IN (SELECT report_key FROM doomed)", {})
-            con.execute(
-                "INSERT OR IGNORE INTO purged_reports SELECT identity, $now FROM reports "
-                "WHERE report_key IN (SELECT report_key FROM doomed)",
-                {"now": utc_now()},
-            )
+            if remember:
+                con.execute(
+                    "INSERT OR IGNORE INTO purged_reports SELECT identity, $now FROM reports "
+                    "WHERE report_key IN (SELECT report_key FROM doomed) AND NOT demo",
+                    {"now": utc_now()},
+                )
             for table in _CHILD_TABLES:
                 con.execute(
                     f"DELETE FROM {table} WHERE report_key IN (SELECT report_key FROM doomed)"
@@ -116,10 +123,15 @@ class Archived:
 
 
 def archived_inputs(settings: Settings) -> list[Archived]:
-    """Every distinct input in the ledger whose original is kept, oldest first.
+    """Every distinct input in the ledger whose original can be read back, oldest first.
 
-    The demo dataset is left out: it is generated, not given, and is not archived.
+    Each original is read and checked against its digest here, before a reparse touches
+    the tables: an input whose original is missing or damaged keeps its reports as they
+    are. The demo dataset is left out: it is generated, not given, and is not archived.
     """
+    from dmarc_analytics.pipeline import file_sha256
+
+    folder = settings.archive_folder
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
         rows = con.execute(
             "SELECT l.sha256, arg_min(l.name, l.ledger_id), any_value(o.size), "
@@ -130,10 +142,14 @@ def archived_inputs(settings: Settings) -> list[Archived]:
     found = []
     for sha256, name, size, pack, position in rows:
         if pack is not None:
+            try:
+                read_packed(folder, pack, position, size, sha256)
+            except (OSError, ValueError):
+                continue
             found.append(Archived(sha256, name, size, None, (pack, position)))
             continue
-        path = archive_path(settings.archive_dir, sha256)
-        if path.is_file():
+        path = archive_path(folder, sha256)
+        if path.is_file() and file_sha256(path) == sha256:
             found.append(Archived(sha256, name, path.stat().st_size, path))
     return found
 
@@ -159,31 +175,56 @@ def _load(settings: Settings, page: list[Archived]) -> list[InputFile | Blob]:
             items.append(InputFile(entry.path, entry.name))
             continue
         assert entry.packed is not None
-        try:
-            data = read_packed(settings.archive_dir, *entry.packed, entry.size, entry.sha256)
-        except OSError:
-            continue  # its pack is gone or damaged: nothing to reparse for it
+        # Read and checked by ``archived_inputs`` moments ago; failing now is a fault.
+        data = read_packed(settings.archive_folder, *entry.packed, entry.size, entry.sha256)
         items.append(Blob(entry.name, data))
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class Reparsed:
+    outcomes: list[FileOutcome]  # one per original read again (empty with ``keep_outcomes``)
+    kept: int  # reports left as they were: their input has no readable original
+    kept_inputs: tuple[str, ...]  # the names those inputs were ingested under (up to 5)
+    kept_input_count: int = 0  # how many inputs they came from
 
 
 def reparse(
     settings: Settings,
     on_outcome: Callable[[FileOutcome], None] | None = None,
     keep_outcomes: bool = True,
-) -> list[FileOutcome]:
-    """Empty the report tables and ingest every archived original again.
+) -> Reparsed:
+    """Rebuild the reports of every archived original by ingesting the originals again.
 
-    Reports removed earlier (``purge``) are removed again at the end, so that they stay
-    removed; ``purged_count`` tells how many are kept out.
+    Only reports whose original can be read back are removed and rebuilt; the others (an
+    input ingested with archiving off, an archive moved away) stay as they are and are
+    counted in ``Reparsed.kept``. Reports removed earlier (``purge``) are removed again at
+    the end, so that they stay removed (``purged_count`` tells how many).
     """
     from dmarc_analytics.pipeline import Ingestor
 
     archived = archived_inputs(settings)
-    with open_store(settings.db, timeout=settings.lock_timeout) as con, transaction(con):
-        for table in (*_CHILD_TABLES, "conflicts", "inputs", "reports", *ROLLUP_TABLES):
-            con.execute(f"DELETE FROM {table}")
-        bump_data_version(con)
+    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+        con.execute("CREATE TEMP TABLE reread (sha256 VARCHAR)")
+        try:
+            con.execute(
+                "INSERT INTO reread SELECT unnest($shas)", {"shas": [a.sha256 for a in archived]}
+            )
+            kept = con.execute(
+                "SELECT count(*), list(DISTINCT i.first_name ORDER BY i.first_name)[:5], "
+                "count(DISTINCT r.input_sha256) "
+                "FROM reports r LEFT JOIN inputs i ON i.sha256 = r.input_sha256 "
+                "WHERE NOT r.demo AND r.input_sha256 NOT IN (SELECT sha256 FROM reread)"
+            ).fetchall()[0]
+            delete_reports(
+                con, "input_sha256 IN (SELECT sha256 FROM reread)", {}, remember=False
+            )
+            with transaction(con):  # their files are read again: conflicts are found again
+                con.execute("DELETE FROM conflicts WHERE input_sha256 IN (SELECT * FROM reread)")
+                con.execute("DELETE FROM inputs WHERE sha256 IN (SELECT sha256 FROM reread)")
+                bump_data_version(con)
+        finally:
+            con.execute("DROP TABLE reread")
     # The originals are already archived; writing them again would only cost time.
     ingestor = Ingestor(
         replace(settings, archive=False), via="reparse", on_outcome=on_outcome,
@@ -192,7 +233,8 @@ def reparse(
     outcomes = ingestor.ingest_pages(_pages(settings, archived))
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
         delete_reports(con, "identity IN (SELECT identity FROM purged_reports)", {})
-    return outcomes
+    names = tuple(name for name in kept[1] or () if name)
+    return Reparsed(outcomes, int(kept[0]), names, int(kept[2]))
 
 
 def purged_count(settings: Settings) -> int:

@@ -371,7 +371,7 @@ class Ingestor:
             self._stats = file_stats(con) if with_stats and known else {}
         # The demo dataset is generated, not given: nothing to keep, nothing to reparse.
         keep = self.settings.archive and not self.demo
-        archive_dir = self.settings.archive_dir if keep else None
+        archive_dir = self.settings.archive_folder if keep else None
         return WorkerContext(self.settings.limits, archive_dir, known)
 
     def ingest_paths(self, inputs: Sequence[InputFile]) -> list[FileOutcome]:

@@ -227,14 +227,20 @@ def _reparse_form(page: Page) -> None:
         with st.spinner(t("manage.reparse")):
             release()  # re-parse also opens the database read-only
             try:
-                outcomes = maintenance.reparse(replace(page.settings, workers=1))
+                done = maintenance.reparse(replace(page.settings, workers=1))
             except DmarcAnalyticsError as exc:
                 show_error(exc)
-        tally = Counter(o.outcome for o in outcomes)
-        st.session_state[StateKeys.NOTICE] = t(
-            "manage.reparsed", len(outcomes), total=len(outcomes), inserted=tally["inserted"],
-            rejected=tally["rejected"],
+        tally = Counter(o.outcome for o in done.outcomes)
+        notice = t(
+            "manage.reparsed", len(done.outcomes), total=len(done.outcomes),
+            inserted=tally["inserted"], rejected=tally["rejected"],
         )  # fmt: skip
+        if done.kept:
+            notice += " " + t(
+                "manage.reparse_kept", done.kept, reports=f"{done.kept:,}",
+                folder=str(page.settings.archive_folder),
+            )  # fmt: skip
+        st.session_state[StateKeys.NOTICE] = notice
         clear_caches()
         st.rerun()
 
@@ -252,4 +258,4 @@ def _archive_toggle(page: Page) -> None:
 
     st.toggle(t("manage.archive"), key=shadow, on_change=copy,
               help=t("manage.archive_help", default=t("bool.true" if default else "bool.false")))
-    st.caption(t("manage.archive_dir", path=markdown_code(str(page.settings.archive_dir))))
+    st.caption(t("manage.archive_dir", path=markdown_code(str(page.settings.archive_folder))))

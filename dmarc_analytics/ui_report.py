@@ -131,12 +131,12 @@ def _original(page: Page, detail: Any) -> None:
     if detail.report.get("demo"):
         st.info(t("report.demo_no_original"))  # generated, never archived
         return
-    data = _payload(str(settings.db), str(settings.archive_dir), detail.input_sha256,
+    data = _payload(str(settings.db), str(settings.archive_folder), detail.input_sha256,
                     detail.origin, page)  # fmt: skip
     if data is None:
         try:
             with connect(settings.db, settings.lock_timeout) as con:
-                archived = has_original(con, settings.archive_dir, detail.input_sha256)
+                archived = has_original(con, settings.archive_folder, detail.input_sha256)
         except ValueError:
             archived = False
         st.info(t("report.no_payload" if archived else "report.no_archive"))

@@ -24,6 +24,7 @@ def require_corpus() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _archives_outside_the_repo(tmp_path_factory, monkeypatch):
-    """CLI runs in tests work in the repo folder; their originals go to a temporary folder."""
-    monkeypatch.setenv("DMARC_ANALYTICS_ARCHIVE_DIR", str(tmp_path_factory.mktemp("archive")))
+def _archives_beside_the_test_databases(monkeypatch):
+    """CLI runs in tests work in the repo folder; their originals go beside their temporary
+    databases (the default), whatever the environment of the shell running the tests."""
+    monkeypatch.delenv("DMARC_ANALYTICS_ARCHIVE_DIR", raising=False)

@@ -247,3 +247,20 @@ def test_a_write_to_a_database_of_an_older_version_says_it_upgrades(tmp_path, in
     again = cli("ingest", str(inputs), "--db", db)
     assert "upgrading" not in again.stderr
     assert "005_rollups" in cli("schema", "--db", db).stdout
+
+
+def test_reparse_names_what_it_could_not_rebuild_and_keeps_it(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    assert cli("ingest", str(inputs / "a.xml"), "--db", db, "--no-archive").returncode == 0
+    assert cli("ingest", str(inputs / "b.xml.gz"), "--db", db).returncode == 0
+    before = json.loads(cli("summary", "--db", db, "--json").stdout)
+    assert before["reports"] == 2
+    out = cli("reparse", "--db", db)
+    assert out.returncode == 0
+    assert "1 inputs: 1 inserted" in out.stderr
+    assert (
+        f"reparse: 1 report left unchanged: the archive {tmp_path / 'archive'} has no "
+        f"original of {inputs / 'a.xml'} (ingested with archiving off, or the archive was "
+        "moved)"
+    ) in out.stderr
+    assert json.loads(cli("summary", "--db", db, "--json").stdout) == before

@@ -10,7 +10,16 @@ def test_defaults(tmp_path):
     settings = load_settings(environ={}, cwd=tmp_path)
     assert settings == Settings()
     assert settings.db == Path("data/dmarc.duckdb")
+    assert settings.archive_folder == Path("data/archive")
     assert settings.archive is True
+
+
+def test_the_archive_follows_the_database_unless_set(tmp_path):
+    moved = load_settings(environ={}, cwd=tmp_path).with_overrides(db=Path("/x/y/z.duckdb"))
+    assert moved.archive_folder == Path("/x/y/archive")
+    env = {"DMARC_ANALYTICS_ARCHIVE_DIR": "~/kept"}
+    settings = load_settings(environ=env, cwd=tmp_path).with_overrides(db=Path("/x/z.duckdb"))
+    assert settings.archive_folder == Path("~/kept").expanduser()
 
 
 def test_precedence_file_then_environment_then_options(tmp_path):

@@ -315,8 +315,11 @@ def test_archive_reparse_and_purge(tmp_path):
     assert not archive.archive_path(settings.archive_dir, sha).exists()  # packed, not a file
     (tmp_path / "a.xml.gz").unlink()  # the reparse needs only the archive
     before = totals(settings)
-    outcomes = reparse(settings)
-    assert [(o.outcome, o.records) for o in outcomes] == [("inserted", len(CANONICAL.records))]
+    done = reparse(settings)
+    assert [(o.outcome, o.records) for o in done.outcomes] == [
+        ("inserted", len(CANONICAL.records))
+    ]
+    assert done.kept == 0
     assert totals(settings) == before
     assert purge(settings, policy_domain="example.com") == 1
     assert totals(settings).reports == 0
@@ -357,8 +360,58 @@ def test_demo_data_is_not_archived_and_not_brought_back_by_reparse(tmp_path):
     assert outcome.outcome == "inserted"
     assert not (tmp_path / "archive").exists()
     assert purge(settings, demo=True) == 1
-    assert reparse(settings) == []
+    assert purged_count(settings) == 0  # nothing a reparse could bring back
+    assert reparse(settings).outcomes == []
     assert totals(settings).reports == 0
+
+
+def test_reparse_keeps_demo_data_it_cannot_rebuild(tmp_path):
+    settings = settings_for(tmp_path)
+    Ingestor(settings, via="demo", demo=True).ingest_blobs([("demo.xml", CANONICAL_XML)])
+    before = totals(settings)
+    done = reparse(settings)
+    assert (done.outcomes, done.kept) == ([], 0)  # demo data is not counted as kept
+    assert totals(settings) == before
+
+
+def test_reparse_keeps_reports_whose_original_is_not_in_the_archive(tmp_path):
+    """Inputs ingested with archiving off, and a damaged pack: their reports stay."""
+    settings = settings_for(tmp_path)
+    other = CANONICAL_XML.replace(b"example.com<", b"example.org<")
+    (tmp_path / "kept.xml").write_bytes(CANONICAL_XML)
+    (tmp_path / "other.xml").write_bytes(other)
+    ingest(replace(settings, archive=False), tmp_path / "kept.xml")
+    ingest(settings, tmp_path / "other.xml")
+    before = totals(settings)
+    assert before.reports == 2
+
+    done = reparse(settings)
+    assert [o.outcome for o in done.outcomes] == ["inserted"]
+    assert (done.kept, done.kept_input_count) == (1, 1)
+    assert done.kept_inputs == (str(tmp_path / "kept.xml"),)
+    assert totals(settings) == before
+
+    (pack,) = (settings.archive_folder / "packs").iterdir()
+    pack.write_bytes(b"x" + pack.read_bytes()[1:])  # one byte of the archive damaged
+    done = reparse(settings)
+    assert (done.outcomes, done.kept, done.kept_input_count) == ([], 2, 2)
+    assert totals(settings) == before
+
+
+def test_the_archive_lies_beside_the_database_wherever_the_command_runs(tmp_path, monkeypatch):
+    settings = Settings(db=tmp_path / "db" / "x.duckdb", workers=1)
+    assert settings.archive_folder == tmp_path / "db" / "archive"
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    monkeypatch.chdir(tmp_path)
+    ingest(settings, tmp_path / "a.xml")
+    assert (tmp_path / "db" / "archive" / "packs").is_dir()
+    assert not (tmp_path / "data").exists()
+    before = totals(settings)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    done = reparse(settings)
+    assert ([o.outcome for o in done.outcomes], done.kept) == (["inserted"], 0)
+    assert totals(settings) == before
 
 
 def test_a_reporter_keeps_one_spelling_whatever_the_case_of_its_name(tmp_path):
@@ -418,7 +471,7 @@ def test_big_originals_are_kept_as_files_and_reparse_reads_both_homes(tmp_path, 
     small.unlink()
     big.unlink()
     monkeypatch.setattr(maintenance, "PAGE_FILES", 1)  # one original per page
-    outcomes = reparse(settings)
+    outcomes = reparse(settings).outcomes
     assert [(Path(o.path).name, o.outcome) for o in outcomes] == [
         ("small.xml", "inserted"),
         ("big.xml", "inserted"),
