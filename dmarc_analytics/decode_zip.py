@@ -100,6 +100,7 @@ def _members_items(
         except _READ_ERRORS as exc:
             yield member_ctx.reject(f"corrupt zip member ({_read_error_text(exc)})", "corrupt")
             continue
+        ctx.spend(len(content))
         yield from member_ctx.decode(content)
 
 

@@ -504,6 +504,17 @@ def test_small_bombs_side_by_side_add_up_to_the_total_limit() -> None:
     assert len([i for i in decode_bytes("again", data, BUDGET) if isinstance(i, Payload)]) == 3
 
 
+def test_plain_zip_members_count_against_the_total_limit() -> None:
+    # Members that are XML themselves (not gzip in zip): the zip layer itself spends.
+    data = zip_archive({f"{n}.xml": CANONICAL_XML + bytes(800 * 1024) for n in range(5)})
+    past = PAST_TOTAL.format("2.5 MiB")
+    limit = "; refused as a possible decompression bomb (limit max_total_decompressed_bytes)"
+    assert outcomes_of(decode_bytes("in", data, BUDGET)) == [
+        *[(f"in/{n}.xml", "payload") for n in range(3)],
+        *[(f"in/{n}.xml", f"zip member {past}{limit}") for n in (3, 4)],
+    ]
+
+
 def test_each_message_of_an_mbox_file_has_a_budget_but_a_wrapped_mbox_shares_one() -> None:
     limits = Limits(max_decompressed_bytes=MiB, max_total_decompressed_bytes=MiB)
     mails = [report_mail(INFLATES_800K, "application/gzip", "r.xml.gz").as_bytes()] * 3
