@@ -48,6 +48,11 @@ ISSUE_KINDS: dict[str, tuple[str, str, str]] = {
         "Skipped records that could not be read from the broken XML",
         "record",
     ),
+    "nested-record": (
+        "warning",
+        "Read records that broken markup had put inside another element",
+        "record",
+    ),
     "damaged-value": (
         "error",
         "Dropped values mangled by broken markup in the XML",

@@ -159,8 +159,35 @@ def _recover(data: bytes, error: etree.XMLSyntaxError, log: IssueLog) -> etree._
         f"The XML is not well-formed ({_first_line(error)}); the report was read in "
         "recovery mode and may be incomplete",
     )
+    _lift_nested_records(feedback, log)
     _drop_damaged_values(feedback, log)
     return feedback
+
+
+def _lift_nested_records(feedback: etree._Element, log: IssueLog) -> None:
+    """Make every <record> a child of <feedback>, in document order.
+
+    Recovery closes an unclosed element only where its parent ends, so the records after
+    a broken value end up inside it (``<version>1.0 <draft>`` swallowed every record after
+    it; an unclosed ``<count>`` put the next record inside the broken one). Read where
+    they are, they would be dropped with the broken value or not found at all.
+    """
+    records = list(feedback.iter("{*}record"))
+    nested = [
+        (number, record)
+        for number, record in enumerate(records, start=1)
+        if record.getparent() is not feedback
+    ]
+    last_after: dict[etree._Element, etree._Element] = {}  # top-level element -> last lifted
+    for number, record in nested:
+        top = record
+        while top.getparent() is not feedback:
+            top = top.getparent()
+        anchor = last_after.get(top, top)
+        record.tail = None
+        anchor.addnext(record)
+        last_after[top] = record
+        log.note("nested-record", f"record[{number}]")
 
 
 def _first_line(error: etree.XMLSyntaxError) -> str:
@@ -175,7 +202,10 @@ def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
     """
     numbers: dict[etree._Element, int] = {}  # <record> -> its number, counted once
     strays: dict[etree._Element, None] = {}  # parents of entity nodes etc., in order
+    dropped: set[etree._Element] = set()  # nodes removed with a damaged value
     for node in list(feedback.iter()):  # a list: the loop edits the tree
+        if node in dropped:
+            continue
         _decodable_text(node)
         if not isinstance(node.tag, str):
             parent = node.getparent()
@@ -188,6 +218,7 @@ def _drop_damaged_values(feedback: etree._Element, log: IssueLog) -> None:
         if len(node):
             log.note("damaged-value", _element_path(node, numbers))
             for child in list(node):
+                dropped.update(child.iter())
                 node.remove(child)
             node.text = None
         elif node.text and "\ufffd" in node.text:

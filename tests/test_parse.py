@@ -816,6 +816,53 @@ def test_recovered_entity_reference_damages_only_its_value():
     assert report.message_count == 2
 
 
+def _record(ip: str, count: str, close_count: bool = True) -> str:
+    return (
+        f"<record><row><source_ip>{ip}</source_ip><count>{count}"
+        f"{'</count>' if close_count else ''}<policy_evaluated><disposition>none</disposition>"
+        "<dkim>pass</dkim><spf>pass</spf></policy_evaluated></row><identifiers>"
+        "<header_from>example.com</header_from></identifiers></record>"
+    )
+
+
+def test_records_that_broken_markup_nests_in_a_value_are_read():
+    # libxml2's recovery closes <draft> only where <feedback> ends: every record after it
+    # lands inside <version>. Dropping the broken value must not drop the records with it.
+    records = "<version>1.0 <draft></version>" + _record("192.0.2.1", "5") + _record(
+        "192.0.2.2", "7"
+    )
+    report = parse_report(minimal_report(records=records).replace(b"<version>1.0</version>", b""))
+    assert [(r.source_ip, r.count) for r in report.records] == [("192.0.2.1", 5), ("192.0.2.2", 7)]
+    assert codes(report) == {"recovered-xml", "damaged-value", "nested-record"}
+    assert issue(report, "nested-record").message == (
+        "Read records that broken markup had put inside another element "
+        "(2 records, first at record[1])"
+    )
+
+
+def test_a_record_after_a_broken_one_is_read_and_the_broken_one_counted():
+    # An unclosed <count> puts the next record inside the broken one.
+    records = (
+        _record("192.0.2.1", "5")
+        + _record("192.0.2.2", "7", close_count=False)
+        + _record("192.0.2.3", "9")
+    )
+    report = parse_report(minimal_report(records=records))
+    assert [(r.source_ip, r.count) for r in report.records] == [("192.0.2.1", 5), ("192.0.2.3", 9)]
+    assert {"damaged-record-skipped", "nested-record"} <= codes(report)
+
+
+def test_a_broken_end_tag_in_a_value_before_the_records_does_not_crash_recovery():
+    # "<version>1.0\x94/version>": the end tag is lost, the records land inside <version>,
+    # and the value has an undecodable byte (this raised AttributeError).
+    records = "<version>1.0\x94/version>" + _record("192.0.2.1", "5") + _record("192.0.2.2", "7")
+    data = minimal_report(records=records).replace(b"<version>1.0</version>", b"")
+    data = data.replace("\x94".encode(), b"\x94")
+    report = parse_report(data)
+    assert [(r.source_ip, r.count) for r in report.records] == [("192.0.2.1", 5), ("192.0.2.2", 7)]
+    assert report.partial
+
+
 def test_record_without_source_ip_but_with_messages_is_kept_and_flagged():
     record = (
         "<record><row><count>4</count><policy_evaluated><disposition>none</disposition>"
