@@ -113,7 +113,14 @@ def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
 
 _DECLARATION = re.compile(rb"<\?xml\s[^>]{0,512}\?>")  # bounded: no rescans of long data
 _NAME = rb"(?:[A-Za-z_][\w.-]{0,63}:)?feedback"
-_FEEDBACK_TAG = re.compile(rb"<" + _NAME + rb"[\s>/]|(</" + _NAME + rb"\s{0,64}>)")
+# Comments, CDATA sections and processing instructions are matched whole (to the end of the
+# data if unterminated, which keeps the scan linear), so that a <feedback> written inside
+# one is not taken for a tag.
+_FEEDBACK_TAG = re.compile(
+    rb"(<!--.*?(?:-->|\Z)|<!\[CDATA\[.*?(?:\]\]>|\Z)|<\?.*?(?:\?>|\Z))"
+    rb"|<" + _NAME + rb"[\s>/]|(</" + _NAME + rb"\s{0,64}>)",
+    re.DOTALL,
+)
 _MAX_SPLIT = 10_000  # more reports than this in one payload are not looked for
 
 
@@ -130,11 +137,15 @@ def split_reports(data: bytes) -> list[bytes]:
     if data.count(b"feedback") <= 2:
         return [data]
     elements: list[tuple[int, int]] = []
+    declarations: list[int] = []
     depth = start = 0
     for count, tag in enumerate(_FEEDBACK_TAG.finditer(data)):
-        if count > 2 * _MAX_SPLIT:  # far more tags than reports: leave it to the parser
+        if count > 4 * _MAX_SPLIT:  # far more tags than reports: leave it to the parser
             return [data]
-        if not tag.group(1):  # a start tag
+        if tag.group(1):  # a comment, CDATA or processing instruction
+            if depth == 0 and _DECLARATION.match(tag.group(1)):
+                declarations.append(tag.start())
+        elif not tag.group(2):  # a start tag
             if depth == 0:
                 start = tag.start()
             depth += 1
@@ -142,9 +153,8 @@ def split_reports(data: bytes) -> list[bytes]:
             depth -= 1
             if depth == 0:
                 elements.append((start, tag.end()))
-    if len(elements) < 2 or data.count(b"<?xml") > 2 * _MAX_SPLIT:
+    if len(elements) < 2:
         return [data]
-    declarations = [m.start() for m in _DECLARATION.finditer(data)]
     if len(declarations) > 1:
         cuts = [0, *declarations[1:], len(data)]
         return [data[start:end] for start, end in zip(cuts, cuts[1:], strict=False)]

@@ -638,13 +638,35 @@ def test_a_base64_attachment_cut_mid_group_is_called_damaged() -> None:
 @pytest.mark.parametrize(
     "data",
     [b"<feedback " * 2_000_000, b"<?xml " * 2_000_000 + b"<feedback><feedback>",
-     b"<feedback>" * 1_000_000 + b"</feedback>"],
+     b"<feedback>" * 1_000_000 + b"</feedback>", b"<!-- <feedback>" * 1_000_000,
+     b"<!----><feedback></feedback>" * 1_000_000, b"<![CDATA[<feedback>" * 1_000_000,
+     b"<? <feedback>" * 1_000_000],
 )  # fmt: skip
 def test_looking_for_several_reports_stays_fast_on_hostile_data(data) -> None:
     # Cutting reports out with a lazy regex rescanned the data from every start tag.
     start = time.perf_counter()
     assert split_reports(data) == [data]
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda text: b"<![CDATA[" + text + b"]]>",
+        lambda text: b"<!-- " + text + b" -->",
+        lambda text: b"<?note " + text + b"?>",
+    ],
+)
+def test_feedback_tags_in_comments_cdata_and_instructions_do_not_split_a_report(wrap) -> None:
+    # A comment about </feedback> and <feedback> cut one report into two broken halves.
+    mention = wrap(b"see </feedback> and <feedback> docs")
+    inside = CANONICAL_XML.replace(b"</report_metadata>", mention + b"</report_metadata>", 1)
+    assert split_reports(inside) == [inside]
+    before = b'<?xml version="1.0"?>' + mention + CANONICAL_XML.split(b"?>", 1)[1]
+    assert split_reports(before) == [before]
+    # Two reports around such a mention are still two.
+    two = b"<reports>" + inside.split(b"?>", 1)[1] + mention + inside.split(b"?>", 1)[1]
+    assert len(split_reports(two + b"</reports>")) == 2
 
 
 def test_sniffing_a_long_blank_run_stays_fast() -> None:
