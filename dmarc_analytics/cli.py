@@ -123,6 +123,7 @@ def ingest(
 @library_errors
 def summary(db: str | None, as_json: bool, **options: Any) -> None:
     """Totals for the filter: reports, records, messages, DMARC pass, dispositions."""
+    from dmarc_analytics.i18n import percent
     from dmarc_analytics.queries import summary as summarise
     from dmarc_analytics.store import open_store
 
@@ -137,7 +138,7 @@ def summary(db: str | None, as_json: bool, **options: Any) -> None:
     rate = result.dmarc_pass_rate
     for key in ("reports", "records", "messages", "dmarc_pass_messages"):
         click.echo(f"{key:22} {data[key]}")
-    click.echo(f"{'dmarc_pass_rate':22} {'-' if rate is None else f'{rate:.2%}'}")
+    click.echo(f"{'dmarc_pass_rate':22} {'-' if rate is None else percent(rate, 2)}")
     for disposition, messages in result.by_disposition.items():
         click.echo(f"{'  ' + disposition:22} {messages}")
     click.echo(f"{'begin':22} {data['begin'] or '-'}")

@@ -12,6 +12,7 @@ Markdown string, only into the ``{value}`` slots of plain-text messages shown as
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -86,6 +87,20 @@ def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:
     if not parts:
         return t("describe.all")
     return t("describe.prefix", parts=t("describe.join").join(parts))
+
+
+def percent(rate: float, digits: int = 1) -> str:
+    """A rate as a percentage, with more digits where rounding would hide failures or
+    passes: 3,048 of 3,049 is 99.97 %, not 100.0 %, and 1 in a million is not 0.0 %."""
+    text = f"{rate:.{digits}%}"
+    while 0 < rate < 1 and float(text[:-1]) in (0.0, 100.0):
+        if digits == 4:  # still all or nothing: the nearest value short of it
+            scale = 10 ** (digits + 2)
+            near = math.floor(rate * scale) if rate > 0.5 else math.ceil(rate * scale)
+            return f"{near / 10**digits:.{digits}f}%"
+        digits += 1
+        text = f"{rate:.{digits}%}"
+    return text
 
 
 def single_address(network: str) -> str:

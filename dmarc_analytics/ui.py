@@ -32,7 +32,7 @@ from dmarc_analytics import export, i18n, insights
 from dmarc_analytics.config import Settings, load_settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
-from dmarc_analytics.i18n import markdown_escape, single_address, t
+from dmarc_analytics.i18n import markdown_escape, percent, single_address, t
 from dmarc_analytics.parse_fields import normalise_ip
 from dmarc_analytics.store import data_version, pending_migrations
 from dmarc_analytics.ui_connect import connect
@@ -286,7 +286,7 @@ def overview_metrics(overview: insights.Overview, zone: str) -> None:
     rate = overview.dmarc_pass_rate
     values = (
         ("messages", f"{overview.messages:,}"),
-        ("dmarc_pass_rate", "—" if rate is None else f"{rate:.1%}"),
+        ("dmarc_pass_rate", "—" if rate is None else percent(rate)),
         ("reports", f"{overview.reports:,}"),
         ("reporters", f"{overview.reporters:,}"),
         ("source_ips", f"{overview.source_ips:,}"),

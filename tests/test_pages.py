@@ -154,6 +154,16 @@ def numbers(values: list | dict) -> list:
     return values
 
 
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [(3048 / 3049, "99.97%"), (1.0, "100.0%"), (0.822, "82.2%"), (0.0, "0.0%"),
+     (1e-6, "0.0001%"), (0.9996, "99.96%"), (1 - 1e-9, "99.9999%")],
+)  # fmt: skip
+def test_a_rate_near_all_or_nothing_keeps_the_digits_that_show_it(rate, shown):
+    # 3,048 of 3,049 messages passing read "100.0%" on the Overview.
+    assert i18n.percent(rate) == shown
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -162,7 +172,7 @@ def expected_metrics(settings, flt: Filter) -> dict[str, str]:
     with open_store(settings.db) as con:
         s = summary(con, flt)
         o = insights.overview(con, flt)
-    rate = "—" if s.dmarc_pass_rate is None else f"{s.dmarc_pass_rate:.1%}"
+    rate = "—" if s.dmarc_pass_rate is None else i18n.percent(s.dmarc_pass_rate)
     return {"Messages": f"{s.messages:,}", "DMARC pass rate": rate, "Reports": f"{s.reports:,}",
             "Reporters": f"{o.reporters:,}", "Source IPs": f"{o.source_ips:,}",
             "Domains": f"{o.domains:,}"}  # fmt: skip
