@@ -129,7 +129,9 @@ def summary(db: str | None, as_json: bool, **options: Any) -> None:
 
     settings = _settings(db)
     flt = filter_from_options(options)
-    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
+    with open_store(
+        settings.db, read_only=True, timeout=settings.lock_timeout, must_exist=True
+    ) as con:
         result = summarise(con, flt)
     if as_json:
         click.echo(json.dumps(result.as_json(), sort_keys=False))
@@ -160,7 +162,9 @@ def export(db: str | None, fmt: str, output: str, bom: bool, **options: Any) -> 
     settings = _settings(db)
     flt = filter_from_options(options)
     started = time.monotonic()
-    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
+    with open_store(
+        settings.db, read_only=True, timeout=settings.lock_timeout, must_exist=True
+    ) as con:
         rows = export_records_csv(con, flt, Path(output), bom=bom)
     click.echo(f"wrote {rows} records to {output} in {time.monotonic() - started:.2f} s", err=True)
 

@@ -52,6 +52,10 @@ class StoreBusyError(StoreError):
     """Raised when another process holds the database lock past the retry deadline."""
 
 
+class StoreMissingError(StoreError):
+    """There is no database where one must be."""
+
+
 class SchemaError(StoreError):
     """Raised when the database schema is newer than this version or a migration fails."""
 

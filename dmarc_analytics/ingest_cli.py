@@ -14,7 +14,7 @@ from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor, file_sha256
 from dmarc_analytics.sources import InputFile, expand_inputs, shown_name
-from dmarc_analytics.store import open_store, seen_inputs
+from dmarc_analytics.store import open_store, require_database, seen_inputs
 
 WATCH_INTERVAL = 2.0
 
@@ -101,6 +101,7 @@ def _ingest(
 
 
 def run_reparse(settings: Settings, as_json: bool) -> None:
+    require_database(settings.db)
     started = time.monotonic()
     progress, tally = Progress(0), Tally()
     done = reparse(settings, on_outcome=_printer(progress, as_json, tally), keep_outcomes=False)

@@ -91,7 +91,7 @@ def purge(
         clauses.append("demo")
     if not clauses:
         raise ValueError("purge needs at least one condition")
-    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+    with open_store(settings.db, timeout=settings.lock_timeout, must_exist=True) as con:
         count = delete_reports(con, " AND ".join(clauses), params)
         if demo and len(clauses) == 1:
             _forget_demo_inputs(con)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from dmarc_analytics.errors import StoreBusyError, StoreError
+from dmarc_analytics.errors import StoreBusyError, StoreError, StoreMissingError
 from dmarc_analytics.schema import ensure_schema, migrations_to_apply
 
 _LOCK_WORDS = ("Could not set lock", "Conflicting lock", "different configuration")
@@ -25,13 +26,18 @@ _LOCK_WORDS = ("Could not set lock", "Conflicting lock", "different configuratio
 
 @contextlib.contextmanager
 def open_store(
-    path: Path, read_only: bool = False, timeout: float = 20.0
+    path: Path, read_only: bool = False, timeout: float = 20.0, must_exist: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database (creating it and its schema when writing) and close it after.
+    """Open the database (creating it and its schema if it is missing) and close it after.
 
     :raises StoreBusyError: another process held the lock for longer than ``timeout``.
+    :raises StoreMissingError: with ``must_exist``, there is no database at ``path`` (a
+        command that only reads or removes data would otherwise report on a new, empty
+        database created by a mistyped path).
     """
     path = Path(path)
+    if must_exist:
+        require_database(path)
     if read_only and not path.exists():
         initialise_store(path, timeout)
     con = _connect_with_retry(path, read_only, timeout)
@@ -41,6 +47,15 @@ def open_store(
         yield con
     finally:
         con.close()
+
+
+def require_database(path: Path) -> None:
+    """Raise ``StoreMissingError`` unless there is a database at ``path``."""
+    if not Path(path).exists():
+        raise StoreMissingError(
+            f"no database at {path}: check the path (--db or DMARC_ANALYTICS_DB), or ingest "
+            "reports first"
+        )
 
 
 _upgrade_notice: Callable[[list[str]], None] | None = None
@@ -100,9 +115,11 @@ def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.D
 
 
 def _lock_holder(message: str) -> str:
-    marker = "held in "
-    if marker in message:
-        return "lock held by " + message.split(marker, 1)[1].split(".")[0].strip()
+    """Who holds the lock, from DuckDB's message: "... Conflicting lock is held in
+    /usr/bin/python3.11 (PID 4242) by user root. See also ..."."""
+    held = re.search(r"held in (.+?) \(PID (\d+)\)", message)
+    if held:
+        return f"lock held by {held.group(1)} (PID {held.group(2)})"
     return message.splitlines()[0]
 
 

@@ -99,6 +99,15 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert out.stderr.strip().splitlines() == [
         f"Error: no such file or folder: {tmp_path / 'missing'}"
     ]
+    # A mistyped database path is an error, not an empty database made on the spot.
+    for command in (["summary"], ["export", "-o", str(tmp_path / "o.csv")], ["reparse"],
+                    ["purge", "--demo"]):  # fmt: skip
+        typo = cli(*command, "--db", str(tmp_path / "typo" / "x.duckb"))
+        assert (typo.returncode, typo.stderr.strip().splitlines()) == (1, [
+            f"Error: no database at {tmp_path / 'typo' / 'x.duckb'}: check the path (--db or "
+            "DMARC_ANALYTICS_DB), or ingest reports first"
+        ])  # fmt: skip
+    assert not (tmp_path / "typo").exists()
     bad = cli("summary", "--db", str(tmp_path / "x.duckdb"), "--dmarc", "maybe")
     assert bad.returncode != 0
     assert "'maybe' is not one of pass, fail" in bad.stderr

@@ -21,7 +21,7 @@ from dmarc_analytics.model import (
 from dmarc_analytics.outcomes import ChunkResult, FileResult, PartResult
 from dmarc_analytics.queries import summary
 from dmarc_analytics.schema import MIGRATIONS, applied_migrations, ensure_schema
-from dmarc_analytics.store import data_version, open_store
+from dmarc_analytics.store import data_version, initialise_store, open_store
 from dmarc_analytics.writer import write_batch
 from tests.support import back_to_before_rollups
 
@@ -184,3 +184,28 @@ def test_a_failing_batch_leaves_nothing(tmp_path):
     with open_store(path, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM ingest_ledger").fetchone() == (0,)
+
+
+def test_a_busy_database_names_the_process_that_holds_it(tmp_path):
+    import subprocess
+    import sys
+
+    from dmarc_analytics.errors import StoreBusyError
+
+    db = tmp_path / "held.duckdb"
+    initialise_store(db)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('ready', flush=True); time.sleep(60)", str(db)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreBusyError) as caught, open_store(db, timeout=0.3):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    message = str(caught.value)
+    assert message.startswith(f"database {db} is busy: another process held its lock for ")
+    assert f"(PID {holder.pid}))" in message and "lock held by /" in message
