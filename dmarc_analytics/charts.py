@@ -147,12 +147,14 @@ def stacked_days(
         days = None
     axis = t("chart.day_axis", zone=escape(zone))
     monthly = monthly_title is not None and days is not None and len(days) > MONTHLY_AFTER_DAYS
+    period: dict = {}  # weeks and months are bars across their period (few, so cheap)
     if monthly:
         stamps = pd.to_datetime(frame["day"])
         frame = frame.assign(day=stamps.dt.to_period("M").dt.start_time.dt.date)
         days = pd.date_range(pd.Timestamp(first).to_period("M").start_time, last, freq="MS")
         step = pd.DateOffset(months=1)
         title, axis = monthly_title, t("chart.month_axis", zone=escape(zone))
+        period = {"xperiod": "M1", "width": DAY_MS * 24}
     elif days is not None and weekly_title is not None:
         stamps = pd.to_datetime(frame["day"])
         starts = stamps - pd.to_timedelta(stamps.dt.day_of_week, unit="D")  # the week's Monday
@@ -161,6 +163,7 @@ def stacked_days(
         days = pd.date_range(monday, last, freq="7D")
         step = pd.Timedelta(days=7)
         title, axis = weekly_title, t("chart.week_axis", zone=escape(zone))
+        period = {"xperiod": DAY_MS * 7, "width": DAY_MS * 6}
     traces = []
     for value in values:
         part = frame[series == value]
@@ -172,6 +175,13 @@ def stacked_days(
             continue
         daily = part.groupby(pd.to_datetime(part["day"]))["messages"].sum()
         daily = daily.reindex(days, fill_value=0)
+        if period:  # a sparse month among busy ones stays visible as a bar, not a spike
+            traces.append({
+                "type": "bar", "x": days.date, "y": daily.to_numpy(), "name": name,
+                "marker": {"color": colours[value]}, "hovertemplate": hover,
+                "xperiod0": _iso(days[0]), "xperiodalignment": "middle", **period,
+            })  # fmt: skip
+            continue
         traces.append({
             "type": "scatter", "x": days.date, "y": daily.to_numpy(), "name": name, "mode": "lines",
             "stackgroup": "days", "hovertemplate": hover,

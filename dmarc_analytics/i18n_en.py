@@ -125,7 +125,7 @@ ENGLISH: dict[str, str] = {
     "span.caption": "Reports from {begin} to {end} ({zone}).",
     "span.none": "No report period to show.",
     # sections
-    "section.daily": "Messages per day",
+    "section.daily": "Messages over time",
     "section.top_sources": "Top sources",
     "section.top_reporters": "Top reporters",
     "section.quality": "Data quality",

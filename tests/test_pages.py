@@ -784,6 +784,8 @@ def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
     assert [trace.type for trace in short.data] == ["bar", "bar"]
     weekly = charts.disposition_over_time(frame.rename(columns={"series": "disposition"}))
     assert [len(trace.x) for trace in weekly.data] == [53, 53]  # weeks from Monday 2024-12-30
+    assert [trace.type for trace in weekly.data] == ["bar", "bar"]  # one bar across each week
+    assert weekly.data[0].xperiod == charts.DAY_MS * 7
     assert sum(sum(trace.y) for trace in weekly.data) == 15
     assert weekly.layout.title.text == "Messages per week by disposition"
 
@@ -796,6 +798,9 @@ def test_more_than_two_years_are_drawn_per_month():
     assert figure.layout.title.text == "Messages per month by DMARC result"
     assert figure.layout.xaxis.title.text == "Month (UTC)"
     passed, failed = figure.data
+    # Bars across each month: as areas, months of a few messages beside busy ones were
+    # invisible, and a lone month was a spike.
+    assert (passed.type, passed.xperiod, passed.xperiodalignment) == ("bar", "M1", "middle")
     assert len(passed.x) == 78  # 2018-01 .. 2024-06
     assert (passed.x[0], passed.y[0], failed.x[-1], failed.y[-1]) == (
         date(2018, 1, 1), 5, date(2024, 6, 1), 7
