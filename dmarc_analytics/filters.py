@@ -193,9 +193,17 @@ def _convert(spec: Field, parts: list[str]) -> object:
 
 def _network(text: str) -> str:
     try:
-        return str(ipaddress.ip_network(text, strict=False))
+        net = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
         raise FilterError(f"source_ip: {text!r} is not an IP address or CIDR range") from exc
+    mapped = getattr(net.network_address, "ipv4_mapped", None)
+    if mapped is not None and net.prefixlen >= _MAPPED_PREFIX:
+        # Stored as the IPv4 address it maps (as reports' ::ffff:192.0.2.1 are read).
+        return str(ipaddress.ip_network(f"{mapped}/{net.prefixlen - _MAPPED_PREFIX}"))
+    return str(net)
+
+
+_MAPPED_PREFIX = 96  # ::ffff:0:0/96 holds the IPv4-mapped addresses
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,6 +208,8 @@ ENGLISH: dict[str, str] = {
     "reports.kind_help": "Narrow the list to the reports behind one of the Overview's "
     "data-quality counts.",
     "reports.kind.all": "All reports",
+    "reports.kind_note": "Listed: {kind}, of the reports the filter shows. Pick \"All reports\" "
+    "to list them all.",
     "reports.kind.issues": "Reports with issues",
     "reports.kind.partial": "Partial reports",
     "reports.kind.conflicts": "Reports that arrived again with other data",
@@ -289,8 +291,8 @@ ENGLISH: dict[str, str] = {
     "col.category": "What it shows",
     "col.meaning": "Meaning",
     "col.domains": "Authenticated as",
-    "col.dkim_recomputed": "DKIM aligned (recomputed)",
-    "col.spf_recomputed": "SPF aligned (recomputed)",
+    "col.dkim_recomputed": "Recomputed: DKIM aligned",
+    "col.spf_recomputed": "Recomputed: SPF aligned",
     "col.doubtful": "Doubtful",
     "col.verdict": "Judged",
     "col.requested": "Policy asked",

@@ -18,6 +18,8 @@ shown = st.columns(3)[0].selectbox(
     format_func=lambda k: t(f"reports.kind.{k}"), help=t("reports.kind_help"),
 )  # fmt: skip
 kind = None if shown == "all" else shown
+if kind is not None:  # the sentence at the top describes the filter, not this narrowing
+    st.caption(t("reports.kind_note", kind=t(f"reports.kind.{kind}")))
 reports = page.query(insights.report_list, limit=shown_rows("reports"), kind=kind)
 show_table(reports, "reports", page.zone, total=page.query(insights.count_reports, kind=kind),
            all_rows=page.deferred(insights.report_list, kind=kind),

@@ -130,3 +130,13 @@ def test_an_internationalised_domain_filters_in_its_ascii_form():
     assert Filter.from_params({"header_from": "xn--bcher-kva.example"}).header_from == (
         "xn--bcher-kva.example",
     )
+
+
+def test_an_ipv4_mapped_address_filters_as_the_ipv4_address_it_maps():
+    # Reports' ::ffff:192.0.2.7 is stored as 192.0.2.7; the filter matched nothing.
+    flt = Filter.from_params({"source_ip": "::ffff:192.0.2.7, ::FFFF:198.51.100.0/120"})
+    assert flt.source_ip == ("192.0.2.7/32", "198.51.100.0/24")
+    assert compile_filter(flt).params == compile_filter(
+        Filter.from_params({"source_ip": "192.0.2.7,198.51.100.0/24"})
+    ).params
+    assert Filter.from_params({"source_ip": "::ffff:0:0/95"}).source_ip == ("::fffe:0:0/95",)

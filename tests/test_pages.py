@@ -620,8 +620,12 @@ def test_a_data_quality_count_leads_to_the_reports_it_counts(app_env):
     listed = at.dataframe[0].value
     assert listed["reporter"].tolist() == ["Yahoo"]
     assert listed["issue_codes"].tolist() == ["whitespace"]
+    # The sentence at the top describes the filter; the narrowing says itself.
+    narrowing = 'Listed: Reports with issues, of the reports the filter shows. Pick "All reports"'
+    assert any(c.value.startswith(narrowing) for c in at.caption)
     at.selectbox(key="reports_kind").set_value("all").run()
     assert len(at.dataframe[0].value) == 3
+    assert not any(c.value.startswith("Listed:") for c in at.caption)
 
 
 # --- getting data in -----------------------------------------------------------------
