@@ -13,10 +13,13 @@ import duckdb
 from dmarc_analytics.flatten import TABLES
 from dmarc_analytics.outcomes import ChunkResult
 
+# The org name and report ID are left out: the reports compared share their identity, in
+# which both are normalised (case, spaces, <...>), and a report sent again as "acme corp"
+# instead of "Acme Corp" says the same.
 _HEAD_COLUMNS = (
-    "org_name", "email", "extra_contact_info", "report_id", "begin_utc", "end_utc",
-    "generator", "errors", "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo",
-    "testing", "discovery_method",
+    "email", "extra_contact_info", "begin_utc", "end_utc", "generator", "errors",
+    "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo", "testing",
+    "discovery_method",
 )  # fmt: skip
 _RECORD_COLUMNS = ("source_ip", "count", "disposition", "dkim", "spf", "header_from",
                    "envelope_from", "envelope_to")  # fmt: skip

@@ -578,6 +578,21 @@ def test_a_copy_written_differently_is_a_duplicate_not_a_conflict(tmp_path, same
     assert totals(settings).messages == CANONICAL.message_count
 
 
+def test_a_copy_differing_only_in_what_the_identity_normalises_is_a_duplicate(tmp_path):
+    # The org name in another case, the report ID in spaces and <...>: the same report, and
+    # the same identity; these were listed as conflicts.
+    org = re.search(rb"<org_name>(.*?)</org_name>", CANONICAL_XML).group(1)
+    rid = re.search(rb"<report_id>(.*?)</report_id>", CANONICAL_XML).group(1)
+    variant = CANONICAL_XML.replace(b">" + org + b"<", b">" + org.upper() + b"<", 1).replace(
+        b">" + rid + b"<", b"> &lt;" + rid + b"&gt; <", 1
+    )
+    assert variant.count(org.upper()) == 1 and variant.count(b"&lt;" + rid + b"&gt;") == 1
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    (tmp_path / "b.xml").write_bytes(variant)
+    _first, second = ingest(settings_for(tmp_path), tmp_path / "a.xml", tmp_path / "b.xml")
+    assert (second.outcome, second.duplicates, second.conflicts) == ("duplicate", 1, 0)
+
+
 def test_the_same_records_in_another_order_are_the_same_report(tmp_path):
     records = re.findall(rb"<record>.*?</record>", CANONICAL_XML, re.S)
     assert len(records) > 1
