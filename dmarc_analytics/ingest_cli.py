@@ -55,18 +55,19 @@ class Tally:
 
     def add(self, outcome: FileOutcome) -> None:
         self.outcomes[outcome.outcome] += 1
-        for name in ("reports", "duplicates", "conflicts", "partial", "rejected_parts",
-                     "records", "messages"):  # fmt: skip
+        for name in ("found", "reports", "duplicates", "conflicts", "partial",
+                     "rejected_parts", "records", "messages"):  # fmt: skip
             self.totals[name] += getattr(outcome, name)
 
     def line(self, seconds: float) -> str:
         o, t = self.outcomes, self.totals
         return (
             f"{o.total()} inputs: {o['inserted']} inserted, {o['duplicate']} duplicate, "
-            f"{o['rejected']} rejected; {t['reports']} reports found, "
+            f"{o['rejected']} rejected; {t['found']} reports found, "
             f"{t['duplicates']} duplicate reports, {t['conflicts']} conflicts, "
             f"{t['partial']} partial, {t['rejected_parts']} rejected parts; added "
-            f"{t['records']} records, {t['messages']} messages in {seconds:.2f} s"
+            f"{t['reports']} reports, {t['records']} records, {t['messages']} messages in "
+            f"{seconds:.2f} s"
         )
 
 

@@ -68,7 +68,7 @@ class FileOutcome:
     size: int
     outcome: str
     reason: str | None
-    reports: int = 0
+    reports: int = 0  # reports this input added (as records and messages)
     records: int = 0
     messages: int = 0
     duplicates: int = 0
@@ -76,6 +76,7 @@ class FileOutcome:
     partial: int = 0
     rejected_parts: int = 0
     parts: list[PartOutcome] = field(default_factory=list)
+    found: int = 0  # reports found in it: added + duplicates + conflicts
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -298,6 +298,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "007_ledger_reports_added",
+        # ``reports`` on a ledger line counted the reports found in the input; it now counts
+        # those it added, beside ``duplicates`` and ``conflicts`` (found = the three).
+        "UPDATE ingest_ledger SET reports = reports - duplicates - conflicts "
+        "WHERE reports >= duplicates + conflicts",
+    ),
 )
 
 

@@ -136,7 +136,7 @@ def _place_file(
     outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     if file.known_reports is not None:
         outcome.outcome, outcome.reason = "duplicate", "this file was ingested before"
-        outcome.reports = outcome.duplicates = file.known_reports
+        outcome.found = outcome.duplicates = file.known_reports
         outcome.rejected_parts = file.known_rejected_parts
         outcome.parts.append(PartOutcome(file.name, "duplicate", outcome.reason))
     for part in file.parts:
@@ -145,9 +145,10 @@ def _place_file(
             outcome.rejected_parts += 1
             outcome.parts.append(PartOutcome(part.origin, "rejected", part.reason, part.kind))
             continue
-        outcome.reports += 1
+        outcome.found += 1
         known = seen.get(report.identity)
         if known is None:
+            outcome.reports += 1
             here = (chunk_number, report.index)
             seen[report.identity] = (
                 next_key, report.content_sha256, report.partial, here, part.origin
@@ -185,7 +186,7 @@ def _place_file(
     if outcome.outcome != "rejected" and file.known_reports is None:
         rows.inputs.setdefault(
             file.sha256,
-            (file.sha256, file.size, outcome.reports, outcome.rejected_parts, file.name, now),
+            (file.sha256, file.size, outcome.found, outcome.rejected_parts, file.name, now),
         )
     return outcome, next_key
 
@@ -216,7 +217,7 @@ def _settle_outcome(outcome: FileOutcome) -> None:
     if outcome.records or any(p.outcome == "inserted" for p in outcome.parts):
         outcome.outcome = "inserted"
         outcome.reason = _first_problem(outcome)
-    elif outcome.reports:
+    elif outcome.found:
         outcome.outcome = "duplicate"
         outcome.reason = _first_problem(outcome) or "all its reports were already stored"
     else:

@@ -46,8 +46,10 @@ def test_canonical_report_in_every_container_ingests_the_same(tmp_path, wrapper)
     settings = settings_for(tmp_path)
     (outcome,) = ingest(settings, path)
     copies = PAYLOAD_COUNTS.get(wrapper, 1)
-    assert (outcome.outcome, outcome.reports, outcome.duplicates) == (
+    # The same report in each payload: one added, the other copies duplicates.
+    assert (outcome.outcome, outcome.reports, outcome.found, outcome.duplicates) == (
         "inserted",
+        1,
         copies,
         copies - 1,
     )
@@ -122,7 +124,7 @@ def test_inputs_ingested_before_are_settled_without_parse_workers(tmp_path, monk
     again = ingest(settings, folder)
     assert pools == []  # a folder given again is hashed here, not in workers
     assert [o.path for o in again] == [o.path for o in first]
-    assert {(o.outcome, o.reports, o.duplicates) for o in again} == {("duplicate", 1, 1)}
+    assert {(o.outcome, o.reports, o.duplicates) for o in again} == {("duplicate", 0, 1)}
     # New files after known ones: the known lead is settled here, the rest parsed by the
     # pool, and the outcomes keep the order of the inputs.
     _gzip_reports(folder, range(40, 60))
@@ -150,7 +152,7 @@ def test_mixed_zip_counts_each_part(tmp_path):
         "sha256": "",
         "outcome": "duplicate",
         "reason": "this file was ingested before",
-        "reports": 2,
+        "reports": 0,  # added none
         "records": 0,
         "messages": 0,
         "duplicates": 2,
@@ -494,7 +496,7 @@ def test_mbox_is_streamed_not_read_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", lambda self: read_whole.append(self) or original(self))
     (outcome,) = ingest(settings_for(tmp_path), path)
     assert read_whole == []
-    assert (outcome.outcome, outcome.reports, outcome.duplicates) == ("inserted", 3, 2)
+    assert (outcome.outcome, outcome.reports, outcome.duplicates) == ("inserted", 1, 2)
 
 
 def test_a_folder_that_could_not_be_listed_is_in_the_ledger_and_the_rest_goes_on(tmp_path):
@@ -769,3 +771,20 @@ def test_sources_with_equal_counts_are_listed_in_address_order(tmp_path):
     with open_store(settings.db, read_only=True) as con:
         top = insights.top_sources(con, Filter())
     assert top["source_ip"].tolist() == ["192.0.2.9", "192.0.2.10"]  # not as text
+
+
+def test_an_older_ledger_counts_reports_added_after_the_upgrade(tmp_path):
+    # Ledger lines written before 007 counted the reports found (added + duplicates +
+    # conflicts) under ``reports``.
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    (tmp_path / "b.xml.gz").write_bytes(WRAPPERS["gzip"](CANONICAL_XML))
+    settings = settings_for(tmp_path)
+    ingest(settings, tmp_path / "a.xml", tmp_path / "b.xml.gz")
+    with open_store(settings.db) as con:
+        new = con.execute("SELECT reports, duplicates FROM ingest_ledger ORDER BY 1").fetchall()
+        assert new == [(0, 1), (1, 0)]
+        con.execute("UPDATE ingest_ledger SET reports = reports + duplicates + conflicts")
+        con.execute("DELETE FROM _migrations WHERE name = '007_ledger_reports_added'")
+    with open_store(settings.db) as con:
+        upgraded = con.execute("SELECT reports, duplicates FROM ingest_ledger ORDER BY 1")
+        assert upgraded.fetchall() == new
