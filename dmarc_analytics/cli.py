@@ -183,24 +183,25 @@ def reparse(db: str | None, as_json: bool) -> None:
 @main.command()
 @db_option
 @click.option("--demo", is_flag=True, help="Remove the demo dataset.")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First UTC day of begin.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last UTC day of begin.")
-@click.option("--policy-domain", help="Only reports about this policy domain.")
+@click.option("--since", metavar="YYYY-MM-DD", help="First UTC day of begin.")
+@click.option("--until", metavar="YYYY-MM-DD", help="Last UTC day of begin.")
+@click.option(
+    "--policy-domain", multiple=True, metavar="VALUE",
+    help="Only reports about this policy domain (repeat or comma-separate for several).",
+)  # fmt: skip
 @library_errors
-def purge(db: str | None, demo: bool, since: Any, until: Any, policy_domain: str | None) -> None:
+def purge(
+    db: str | None, demo: bool, since: str | None, until: str | None, policy_domain: tuple
+) -> None:
     """Remove reports (all conditions given must hold). The ledger keeps its history."""
     from dmarc_analytics.maintenance import purge as purge_reports
 
     if not (demo or since or until or policy_domain):
         raise click.UsageError("give --demo, --since/--until or --policy-domain")
     removed = purge_reports(
-        _settings(db),
-        since=since.date() if since else None,
-        until=until.date() if until else None,
-        policy_domain=policy_domain,
-        demo=demo,
+        _settings(db), since=since, until=until, policy_domain=policy_domain, demo=demo
     )
-    click.echo(f"removed {removed} reports")
+    click.echo(f"removed {removed:,} {'report' if removed == 1 else 'reports'}")
 
 
 @main.command()

@@ -17,6 +17,7 @@ import duckdb
 
 from dmarc_analytics.archive import archive_path, read_packed
 from dmarc_analytics.config import Settings
+from dmarc_analytics.filters import Filter
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.rollups import mark_stale, refresh
 from dmarc_analytics.schema import utc_now
@@ -71,28 +72,37 @@ def delete_reports(
 
 def purge(
     settings: Settings,
-    since: date | None = None,
-    until: date | None = None,
-    policy_domain: str | None = None,
+    since: date | str | None = None,
+    until: date | str | None = None,
+    policy_domain: str | list[str] | tuple[str, ...] | None = None,
     demo: bool = False,
 ) -> int:
-    """Remove reports by UTC day of begin, policy domain, or the demo flag (all that apply)."""
-    clauses, params = [], {}
-    if since is not None:
+    """Remove reports by UTC day of begin, policy domain, or the demo flag (all that apply).
+
+    Dates and domains are read as the shared filter reads them (``Filter.from_params``):
+    several domains, Unicode or ASCII spellings, and a ``since`` after ``until`` is an error.
+    """
+    params = {"since": since, "until": until, "policy_domain": policy_domain}
+    flt = Filter.from_params(
+        {name: value if isinstance(value, (str, list, tuple)) else str(value)
+         for name, value in params.items() if value}
+    )  # fmt: skip
+    clauses, bound = [], {}
+    if flt.since is not None:
         clauses.append("day >= $since")
-        params["since"] = since
-    if until is not None:
+        bound["since"] = flt.since
+    if flt.until is not None:
         clauses.append("day <= $until")
-        params["until"] = until
-    if policy_domain:
-        clauses.append("policy_domain = $domain")
-        params["domain"] = policy_domain.strip().lower().rstrip(".")
+        bound["until"] = flt.until
+    if flt.policy_domain:
+        clauses.append("policy_domain IN (SELECT unnest($domains))")
+        bound["domains"] = list(flt.policy_domain)
     if demo:
         clauses.append("demo")
     if not clauses:
         raise ValueError("purge needs at least one condition")
     with open_store(settings.db, timeout=settings.lock_timeout, must_exist=True) as con:
-        count = delete_reports(con, " AND ".join(clauses), params)
+        count = delete_reports(con, " AND ".join(clauses), bound)
         if demo and len(clauses) == 1:
             _forget_demo_inputs(con)
         return count

@@ -273,3 +273,26 @@ def test_reparse_names_what_it_could_not_rebuild_and_keeps_it(tmp_path, inputs):
         "moved)"
     ) in out.stderr
     assert json.loads(cli("summary", "--db", db, "--json").stdout) == before
+
+
+def test_purge_reads_dates_and_domains_as_the_filter_does(tmp_path):
+    db = str(tmp_path / "x.duckdb")
+    policy = b"<domain>example.com</domain>"  # the first <domain>: the published policy's
+    idn = CANONICAL_XML.replace(policy, "<domain>bücher.example</domain>".encode(), 1)
+    other = CANONICAL_XML.replace(policy, b"<domain>example.org</domain>", 1)
+    for name, data in (("a.xml", CANONICAL_XML), ("b.xml", idn), ("c.xml", other)):
+        (tmp_path / name).write_bytes(data)
+        assert cli("ingest", str(tmp_path / name), "--db", db).returncode == 0
+    reversed_dates = cli("purge", "--db", db, "--since", "2024-01-02", "--until", "2024-01-01")
+    bad_date = cli("purge", "--db", db, "--since", "2024-13-01")
+    assert (reversed_dates.returncode, reversed_dates.stderr.strip()) == (
+        1, "Error: since (2024-01-02) is after until (2024-01-01)"
+    )  # fmt: skip
+    assert bad_date.returncode == 1 and len(bad_date.stderr.strip().splitlines()) == 1
+    # The Unicode spelling finds the report stored under its ASCII form; several domains.
+    assert cli("purge", "--db", db, "--policy-domain", "Bücher.example.").stdout == (
+        "removed 1 report\n"
+    )
+    out = cli("purge", "--db", db, "--policy-domain", "example.com,example.org")
+    assert out.stdout == "removed 2 reports\n"
+    assert json.loads(cli("summary", "--db", db, "--json").stdout)["reports"] == 0
