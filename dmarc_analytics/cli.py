@@ -98,7 +98,9 @@ def _announce_upgrade(migrations: list[str]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input on stdout.")
 @click.option("--watch", metavar="DIR", help="Keep ingesting new files dropped into DIR.")
 @click.option("--archive/--no-archive", default=None, help="Keep originals for `reparse`.")
-@click.option("--workers", type=int, help="Parse processes (default: one per CPU core).")
+@click.option(
+    "--workers", type=click.IntRange(min=0), help="Parse processes (default: one per CPU core)."
+)
 @library_errors
 def ingest(
     paths: tuple[str, ...], db: str | None, as_json: bool, watch: str | None,

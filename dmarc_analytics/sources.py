@@ -95,8 +95,15 @@ def _walk_folder(folder: str) -> Iterator[InputFile]:
                     if entry.is_dir():
                         if not entry.is_symlink():
                             pending.append(entry.path)
-                    elif entry.is_file():  # not a broken link, a socket or a fifo
+                    elif entry.is_file():
                         found.append(entry.path)
+                    else:  # accounted for, as every input is: a broken link, a fifo, ...
+                        found.append(entry.path)
+                        unreadable[entry.path] = (
+                            "broken link: what it points to does not exist"
+                            if entry.is_symlink()
+                            else "not a regular file"
+                        )
         except OSError as exc:
             found.append(current)
             unreadable[current] = f"cannot read folder: {exc.strerror or exc}"

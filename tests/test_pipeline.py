@@ -499,6 +499,19 @@ def test_mbox_is_streamed_not_read_whole(tmp_path, monkeypatch):
     assert (outcome.outcome, outcome.reports, outcome.duplicates) == ("inserted", 1, 2)
 
 
+def test_a_broken_link_in_a_folder_is_in_the_ledger_not_skipped(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.xml").write_bytes(CANONICAL_XML)
+    (folder / "gone.xml").symlink_to(tmp_path / "nowhere.xml")
+    (folder / ".DS_Store").write_bytes(b"\0")  # hidden files are no one's reports: skipped
+    outcomes = ingest(settings_for(tmp_path), folder)
+    assert [(Path(o.path).name, o.outcome, o.reason) for o in outcomes] == [
+        ("gone.xml", "rejected", "broken link: what it points to does not exist"),
+        ("good.xml", "inserted", None),
+    ]
+
+
 def test_a_folder_that_could_not_be_listed_is_in_the_ledger_and_the_rest_goes_on(tmp_path):
     from dmarc_analytics.sources import InputFile
 
