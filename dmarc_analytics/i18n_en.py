@@ -153,8 +153,9 @@ ENGLISH: dict[str, str] = {
     "section.matrix": "SPF aligned × DKIM aligned",
     "section.unaligned": "Authenticated but not aligned",
     "section.unaligned_caption": "Senders whose SPF or DKIM passed for another domain than "
-    "the header-from: third-party services to configure, with the domain they used. Click a "
-    "row to see that address in detail.",
+    "the header-from, with the domain they used. Those with messages failing DMARC come "
+    "first: third-party services to configure before p=reject. The others passed DMARC by "
+    "another, aligned result. Click a row to see that address in detail.",
     "section.overrides": "Override reasons",
     "section.overrides_caption": "Why receivers applied another disposition than your policy "
     "asked for (forwarding, mailing lists, local policy), with their comments.",
@@ -248,6 +249,7 @@ ENGLISH: dict[str, str] = {
     # column labels (keys are the library's column names)
     "col.source_ip": "Source IP",
     "col.messages": "Messages",
+    "col.dmarc_fail": "Failing DMARC",
     "col.dmarc_pass_rate": "DMARC pass",
     "col.spf_aligned_rate": "SPF aligned",
     "col.dkim_aligned_rate": "DKIM aligned",

@@ -293,7 +293,9 @@ def authenticated_unaligned(
 ) -> pd.DataFrame:
     """Senders that passed DKIM or SPF for a domain not aligned with the From domain.
 
-    Columns: source_ip, header_from, mechanism ("dkim"/"spf"), domain, messages. These are
+    Columns: source_ip, header_from, mechanism ("dkim"/"spf"), domain, messages,
+    dmarc_fail (of those messages, the ones that failed DMARC: the senders to fix; the rest
+    passed by another, aligned result), failing ones first. These are
     the auth results with result 'pass' and aligned = false (and a domain) of the matching
     records; a record counts once per (mechanism, domain). The store keeps that list per
     record (``records.auth_unaligned_domains``, "dkim:d1; spf:d2", written from the same
@@ -303,9 +305,11 @@ def authenticated_unaligned(
     rows = unaligned_rows(con, flt)
     limit_clause, params = limit_sql(limit, rows.params)
     sql = f"""
-        SELECT source_ip, header_from, mechanism, domain, {MESSAGES} AS messages
+        SELECT source_ip, header_from, mechanism, domain, {MESSAGES} AS messages,
+               CAST(coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0) AS BIGINT)
+                   AS dmarc_fail
         FROM {rows.sql} GROUP BY ALL
-        ORDER BY messages DESC, source_ip, header_from NULLS LAST, mechanism,
+        ORDER BY dmarc_fail DESC, messages DESC, source_ip, header_from NULLS LAST, mechanism,
                  domain{limit_clause}
     """
     return frame(con, sql, params)

@@ -54,8 +54,8 @@ CSV_DECIMALS = 4  # rates and shares: 0.9997, the page's 99.97 %
 def csv_frame(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
     """A table as its CSV holds it, in a form a spreadsheet reads as the page shows it: the
     page's column labels (a time's label names its zone), times in ``zone`` as
-    ``YYYY-MM-DD HH:MM:SS``, ``true``/``false`` as in the record-level CSV, and rates and
-    shares rounded as the page rounds them."""
+    ``YYYY-MM-DD HH:MM:SS``, ``true``/``false`` as in the record-level CSV, and rates,
+    shares and other fractions rounded as the page rounds them."""
     frame = localize(frame, zone)
     columns = {}
     for name in frame.columns:
@@ -66,6 +66,8 @@ def csv_frame(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
             values = values.map({True: "true", False: "false"})
         elif name in RATE_COLUMNS or name in SHARE_COLUMNS:
             values = values.astype("float64").round(CSV_DECIMALS)
+        elif pd.api.types.is_float_dtype(values):  # shown as %.1f: 7.3, not 7.333333333333333
+            values = values.round(1)
         label = _label(name, zone)
         columns[label if label not in columns else f"{label} ({name})"] = values
     return pd.DataFrame(columns, index=frame.index)

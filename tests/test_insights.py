@@ -483,12 +483,12 @@ def test_alignment_matrix(con):
     ]  # fmt: skip
 
 
-UNALIGNED_ALL = [
-    ("192.0.2.2", "example.com", "dkim", "spoof.test", 5),  # listed twice, counted once
-    ("192.0.2.2", "example.com", "spf", "spoof.test", 5),
-    ("198.51.100.7", "example.com", "spf", "fwd.example.net", 4),
-    ("2001:db8::1", "example.com", "dkim", "esp.net", 3),
-    ("2001:db8::1", "example.com", "spf", "bounce.esp.net", 3),
+UNALIGNED_ALL = [  # failing DMARC first: the senders to fix
+    ("192.0.2.2", "example.com", "dkim", "spoof.test", 5, 5),  # listed twice, counted once
+    ("192.0.2.2", "example.com", "spf", "spoof.test", 5, 5),
+    ("198.51.100.7", "example.com", "spf", "fwd.example.net", 4, 4),
+    ("2001:db8::1", "example.com", "dkim", "esp.net", 3, 0),  # passed by aligned DKIM
+    ("2001:db8::1", "example.com", "spf", "bounce.esp.net", 3, 0),
 ]
 
 
@@ -502,7 +502,9 @@ UNALIGNED_ALL = [
 ])  # fmt: skip
 def test_authenticated_unaligned(con, flt, limit, expected):
     df = ins.authenticated_unaligned(con, flt, limit)
-    assert list(df.columns) == ["source_ip", "header_from", "mechanism", "domain", "messages"]
+    assert list(df.columns) == [
+        "source_ip", "header_from", "mechanism", "domain", "messages", "dmarc_fail"
+    ]  # fmt: skip
     assert rows(df) == expected
 
 
@@ -510,7 +512,8 @@ def test_authenticated_unaligned_matches_the_auth_result_tables(con):
     """The per-record list used for speed says the same as dkim_results/spf_results."""
     expected = con.execute(
         """
-        SELECT r.source_ip, r.header_from, a.mechanism, a.domain, sum(r.count)::BIGINT
+        SELECT r.source_ip, r.header_from, a.mechanism, a.domain, sum(r.count)::BIGINT,
+               coalesce(sum(r.count) FILTER (WHERE NOT r.dmarc_pass), 0)::BIGINT
         FROM records r JOIN (
             SELECT DISTINCT 'dkim' AS mechanism, report_key, record_ordinal, domain
             FROM dkim_results WHERE result = 'pass' AND aligned = false
@@ -518,7 +521,7 @@ def test_authenticated_unaligned_matches_the_auth_result_tables(con):
             SELECT DISTINCT 'spf', report_key, record_ordinal, domain
             FROM spf_results WHERE result = 'pass' AND aligned = false
         ) a ON a.report_key = r.report_key AND a.record_ordinal = r.ordinal
-        GROUP BY ALL ORDER BY 5 DESC, 1, 2, 3, 4
+        GROUP BY ALL ORDER BY 6 DESC, 5 DESC, 1, 2, 3, 4
         """
     ).fetchall()
     assert rows(ins.authenticated_unaligned(con, ALL)) == expected

@@ -850,6 +850,11 @@ def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_
     assert (few.layout.yaxis.dtick, few.layout.yaxis.tickformat) == (1, ",d")  # whole messages
 
 
+def test_a_table_csv_rounds_fractions_as_the_page_shows_them():
+    frame = pandas.DataFrame({"records_per_report": [22 / 3], "dmarc_pass_rate": [3048 / 3049]})
+    assert ui_tables.csv_frame(frame, "UTC").iloc[0].tolist() == [7.3, 0.9997]
+
+
 def test_a_table_csv_keeps_two_columns_that_share_a_label():
     frame = pandas.DataFrame({"messages": [3], "count": [3]})  # both labelled "Messages"
     assert list(ui_tables.csv_frame(frame, "UTC").columns) == ["Messages", "Messages (count)"]
