@@ -45,6 +45,7 @@ with left:
                total=overview.source_ips, columns=columns,
                all_rows=page.deferred(insights.top_sources), preview=True,
                pick=("source_ip", "sources_ip"), pick_page=ui.PAGE_PATHS["sources"])
+    ui.failing_only_button(page)
     st.page_link(ui.PAGE_PATHS["sources"], label=t("page.sources"), icon=":material/dns:")
 with right:
     st.subheader(t("section.top_reporters"))

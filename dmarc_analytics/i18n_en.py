@@ -126,6 +126,9 @@ ENGLISH: dict[str, str] = {
     "span.none": "No report period to show.",
     # sections
     "section.daily": "Messages over time",
+    "overview.only_failing": "Show the sources of failing mail",
+    "overview.only_failing_help": "Sets the filter to DMARC fail: every number, chart and "
+    "table then shows the mail that failed, biggest senders first. Clear it in the sidebar.",
     "section.top_sources": "Top sources",
     "section.top_reporters": "Top reporters",
     "section.quality": "Data quality",

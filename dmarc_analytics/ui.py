@@ -343,6 +343,20 @@ def quality_metrics(quality: insights.DataQuality) -> None:
         st.switch_page(PAGE_PATHS["reports"])
 
 
+def failing_only_button(page: Page) -> None:
+    """One click from the top sources (biggest first, mostly passing) to the senders that
+    fail DMARC: the same page, filtered to failing mail."""
+    if page.flt.dmarc is None:
+        st.button(t("overview.only_failing"), key="overview_only_failing", type="tertiary",
+                  icon=":material/filter_alt:", help=t("overview.only_failing_help"),
+                  on_click=_narrow_filter, args=("dmarc", "fail"))  # fmt: skip
+
+
+def _narrow_filter(name: str, value: str) -> None:
+    flt: Filter = st.session_state[StateKeys.FILTER]
+    st.session_state[StateKeys.FILTER] = flt.replace(**{name: value})
+
+
 def format_time(moment: datetime, zone: str) -> str:
     """A naive UTC datetime as text in ``zone``."""
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

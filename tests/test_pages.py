@@ -214,6 +214,19 @@ def test_every_page_on_an_empty_database_says_what_to_do(app_env, page):
 # --- the known fixture set -----------------------------------------------------------
 
 
+def test_one_click_shows_the_sources_of_failing_mail(loaded):
+    at = start()
+    at.button(key="overview_only_failing").click().run()
+    assert not at.exception
+    failing = Filter(dmarc="fail")
+    assert at.session_state["filter"] == failing
+    assert six(at) == expected_metrics(loaded, failing)
+    with open_store(loaded.db) as con:
+        expected = insights.top_sources(con, failing, limit=10)["source_ip"].tolist()
+    assert at.dataframe[0].value["source_ip"].tolist() == expected
+    assert not [b for b in at.button if b.key == "overview_only_failing"]  # already narrowed
+
+
 def test_overview_shows_the_fixture_numbers(loaded):
     at = start()
     assert six(at) == {"Messages": "45", "DMARC pass rate": "82.2%", "Reports": "3",
