@@ -216,7 +216,7 @@ def _settle_outcome(outcome: FileOutcome) -> None:
         return
     if outcome.records or any(p.outcome == "inserted" for p in outcome.parts):
         outcome.outcome = "inserted"
-        outcome.reason = _first_problem(outcome)
+        outcome.reason = _first_problem(outcome) or _partial_note(outcome.partial)
     elif outcome.found:
         outcome.outcome = "duplicate"
         outcome.reason = _first_problem(outcome) or "all its reports were already stored"
@@ -225,6 +225,17 @@ def _settle_outcome(outcome: FileOutcome) -> None:
         if outcome.reason is None:
             rejected = [p.reason for p in outcome.parts if p.outcome == "rejected" and p.reason]
             outcome.reason = rejected[0] if rejected else "no DMARC aggregate report found"
+
+
+def _partial_note(partial: int) -> str | None:
+    """Why an inserted file still deserves a look: reports read from broken XML."""
+    if not partial:
+        return None
+    reports = "1 report" if partial == 1 else f"{partial} reports"
+    return (
+        f"partial: {reports} read from broken XML in recovery mode, and may miss records "
+        "(the report's issues say what was dropped)"
+    )
 
 
 def _first_problem(outcome: FileOutcome) -> str | None:

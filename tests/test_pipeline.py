@@ -801,3 +801,14 @@ def test_an_older_ledger_counts_reports_added_after_the_upgrade(tmp_path):
     with open_store(settings.db) as con:
         upgraded = con.execute("SELECT reports, duplicates FROM ingest_ledger ORDER BY 1")
         assert upgraded.fetchall() == new
+
+
+def test_a_file_inserted_with_a_partial_report_says_why_it_deserves_a_look(tmp_path):
+    broken = CANONICAL_XML.replace(b"<org_name>google", b"<org_name>goo&nbsp;gle", 1)  # no DTD
+    (tmp_path / "broken.xml").write_bytes(broken)
+    (outcome,) = ingest(settings_for(tmp_path), tmp_path / "broken.xml")
+    assert (outcome.outcome, outcome.partial) == ("inserted", 1)
+    assert outcome.reason == (
+        "partial: 1 report read from broken XML in recovery mode, and may miss records (the "
+        "report's issues say what was dropped)"
+    )
