@@ -155,19 +155,29 @@ def summary(db: str | None, as_json: bool, **options: Any) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
 @click.option("-o", "--output", required=True, metavar="FILE", help="Where to write.")
 @click.option("--bom", is_flag=True, help="Start with a UTF-8 BOM, so Excel reads UTF-8.")
+@click.option(
+    "--tz", "zone", default="UTC", show_default=True, metavar="ZONE",
+    help="Time zone of the report times (an IANA name such as Asia/Tokyo).",
+)  # fmt: skip
 @library_errors
-def export(db: str | None, fmt: str, output: str, bom: bool, **options: Any) -> None:
+def export(
+    db: str | None, fmt: str, output: str, bom: bool, zone: str, **options: Any
+) -> None:
     """Write the records matching the filter, one row per record."""
+    from zoneinfo import available_timezones
+
     from dmarc_analytics.export import export_records_csv
     from dmarc_analytics.store import open_store
 
+    if zone != "UTC" and zone not in available_timezones():
+        raise click.BadParameter(f"{zone!r} is not a time zone name", param_hint="--tz")
     settings = _settings(db)
     flt = filter_from_options(options)
     started = time.monotonic()
     with open_store(
         settings.db, read_only=True, timeout=settings.lock_timeout, must_exist=True
     ) as con:
-        rows = export_records_csv(con, flt, Path(output), bom=bom)
+        rows = export_records_csv(con, flt, Path(output), bom=bom, zone=zone)
     click.echo(f"wrote {rows} records to {output} in {time.monotonic() - started:.2f} s", err=True)
 
 

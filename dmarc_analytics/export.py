@@ -26,7 +26,9 @@ import pandas as pd
 from dmarc_analytics.filters import Filter, compile_filter
 
 UTF8_BOM = b"\xef\xbb\xbf"
-_TS = "strftime({}, '%Y-%m-%d %H:%M:%S')"  # UTC (the column names say so); Excel reads it
+_TS = "strftime({}, '%Y-%m-%d %H:%M:%S')"  # in the zone the column names say; Excel reads it
+# A report time in the zone ``$zone`` (bound, never written into the SQL).
+_IN_ZONE = "timezone($zone, {} AT TIME ZONE 'UTC')"
 _REPORT_SIDE = re.compile(r"\bp\.")  # an expression over the report (formatted once per report)
 
 # (CSV column, SQL expression, comes from report text?); ``p.`` = reports, ``r.`` = records
@@ -81,26 +83,42 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-def record_export_sql(flt: Filter, bom: bool = False) -> tuple[str, dict[str, object]]:
+def export_columns(zone: str = "UTC") -> tuple[tuple[str, str, bool], ...]:
+    """``RECORD_EXPORT_COLUMNS`` with the report times in ``zone``: outside UTC they are
+    named after it (``report_begin_asia_tokyo``)."""
+    if zone == "UTC":
+        return RECORD_EXPORT_COLUMNS
+    slug = re.sub(r"[^a-z0-9]+", "_", zone.lower()).strip("_")
+    times = (
+        (f"report_begin_{slug}", _TS.format(_IN_ZONE.format("p.begin_utc")), False),
+        (f"report_end_{slug}", _TS.format(_IN_ZONE.format("p.end_utc")), False),
+    )
+    return times + RECORD_EXPORT_COLUMNS[2:]
+
+
+def record_export_sql(
+    flt: Filter, bom: bool = False, zone: str = "UTC"
+) -> tuple[str, dict[str, object]]:
     """The export query: one row per matching record, in report begin, report, record order.
 
     With ``bom`` the first column's name starts with a UTF-8 BOM, so the CSV header that
-    COPY writes makes the file start with one.
+    COPY writes makes the file start with one. Report times are written in ``zone``.
     """
     where = compile_filter(flt)
+    columns = export_columns(zone)
 
     def cell(expr: str, text: bool) -> str:
         return spreadsheet_safe_sql(expr) if text else expr
 
     per_report = ", ".join(
         f"{cell(expr, text)} AS {name}"
-        for name, expr, text in RECORD_EXPORT_COLUMNS
+        for name, expr, text in columns
         if _REPORT_SIDE.search(expr)
     )
     select = ", ".join(
         f"{'p.' + name if _REPORT_SIDE.search(expr) else cell(expr, text)} "
         f"AS {_header(name, bom and i == 0)}"
-        for i, (name, expr, text) in enumerate(RECORD_EXPORT_COLUMNS)
+        for i, (name, expr, text) in enumerate(columns)
     )
     sql = (
         f"SELECT {select} FROM (SELECT * FROM records WHERE {where.sql}) r "
@@ -108,7 +126,10 @@ def record_export_sql(flt: Filter, bom: bool = False) -> tuple[str, dict[str, ob
         "ON p.report_key = r.report_key "
         "ORDER BY r.begin_utc, r.report_key, r.ordinal"
     )
-    return sql, where.params
+    params = dict(where.params)
+    if zone != "UTC":
+        params["zone"] = zone
+    return sql, params
 
 
 def _header(name: str, bom: bool) -> str:
@@ -116,10 +137,11 @@ def _header(name: str, bom: bool) -> str:
 
 
 def export_records_csv(
-    con: duckdb.DuckDBPyConnection, flt: Filter, target: Path, bom: bool = False
+    con: duckdb.DuckDBPyConnection, flt: Filter, target: Path, bom: bool = False,
+    zone: str = "UTC",
 ) -> int:
     """Write the filtered records as CSV to ``target``; return the number of rows."""
-    sql, params = record_export_sql(flt, bom)
+    sql, params = record_export_sql(flt, bom, zone)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".export-", suffix=".csv")
@@ -155,17 +177,19 @@ def frame_to_csv_bytes(df: pd.DataFrame) -> bytes:
     return UTF8_BOM + text.encode("utf-8")
 
 
-def records_csv_file(con: duckdb.DuckDBPyConnection, flt: Filter) -> BinaryIO:
+def records_csv_file(
+    con: duckdb.DuckDBPyConnection, flt: Filter, zone: str = "UTC"
+) -> BinaryIO:
     """The record-level CSV of the whole filter (as ``export_records_csv``, with a BOM), as
     a file open for reading. Its name is already removed, so it leaves nothing behind once
     the reader closes it."""
     with tempfile.TemporaryDirectory(prefix="dmarc-export-") as folder:
         target = Path(folder) / "records.csv"
-        export_records_csv(con, flt, target, bom=True)
+        export_records_csv(con, flt, target, bom=True, zone=zone)
         return target.open("rb")
 
 
-def records_csv_bytes(con: duckdb.DuckDBPyConnection, flt: Filter) -> bytes:
+def records_csv_bytes(con: duckdb.DuckDBPyConnection, flt: Filter, zone: str = "UTC") -> bytes:
     """``records_csv_file`` read into memory."""
-    with records_csv_file(con, flt) as fh:
+    with records_csv_file(con, flt, zone) as fh:
         return fh.read()

@@ -247,7 +247,8 @@ ENGLISH: dict[str, str] = {
     "table.csv.one": "Download CSV ({total} row)",
     "table.records_csv": "Download records CSV (whole filter)",
     "table.records_csv_help": "Every matching record with its report, policy and "
-    "authentication results, one row per record. UTF-8 with BOM; opens in Excel.",
+    "authentication results, one row per record, report times in the chosen time zone. "
+    "UTF-8 with BOM; opens in Excel.",
     "table.empty": "Nothing to show for this filter.",
     # column labels (keys are the library's column names)
     "col.source_ip": "Source IP",

@@ -273,7 +273,7 @@ def records_csv_download(page: Page) -> None:
     """
     csv_download(
         t("table.records_csv"),
-        page.deferred(export.records_csv_file),
+        page.deferred(export.records_csv_file, zone=page.zone),
         "dmarc-records.csv",
         key=f"{page.key}_filter_records_csv",
         help=t("table.records_csv_help"),

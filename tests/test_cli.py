@@ -166,6 +166,16 @@ def test_export_csv_is_safe_for_spreadsheets(tmp_path, inputs):
     failing = list(csv.DictReader(filtered.open(encoding="utf-8")))
     assert [r["dmarc"] for r in failing] == ["fail", "fail"]
     assert not filtered.read_bytes().startswith(b"\xef\xbb\xbf")
+    # In a time zone: the times move, and the column names say where.
+    tokyo = tmp_path / "tokyo.csv"
+    assert cli("export", "--db", db, "-o", str(tokyo), "--tz", "Asia/Tokyo").returncode == 0
+    first = next(csv.DictReader(tokyo.open(encoding="utf-8")))
+    assert list(first)[:2] == ["report_begin_asia_tokyo", "report_end_asia_tokyo"]
+    assert (first["report_begin_asia_tokyo"], first["report_end_asia_tokyo"]) == (
+        "2023-11-15 09:00:00", "2023-11-16 08:59:59"
+    )
+    bad = cli("export", "--db", db, "-o", str(tokyo), "--tz", "Mars/Olympus")
+    assert bad.returncode == 2 and "'Mars/Olympus' is not a time zone name" in bad.stderr
 
 
 def test_watch_ingests_dropped_files(tmp_path):

@@ -1101,6 +1101,10 @@ def test_a_table_csv_in_another_zone_does_not_call_its_times_utc(loaded, downloa
     assert "Begin (UTC)" not in tokyo
     assert tokyo["Begin (Asia/Tokyo)"] == "2026-11-03 09:00:00"  # the same instant, in JST
     assert tokyo["Partial"] == "false"
+    # The record-level CSV beside it writes its report times in the same zone.
+    records = csv_rows(downloads["reports_filter_records_csv"][1])
+    assert "report_begin_utc" not in records[0]
+    assert "2026-11-03 09:00:00" in {r["report_begin_asia_tokyo"] for r in records}
 
 
 def test_the_report_picker_counts_one_message_in_the_singular():
