@@ -71,7 +71,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def cli_summary(db: Path, **flt: str) -> dict[str, Any]:
-    """``summary --json`` for the filter (keyword = CLI option without ``--``, ``_`` → ``-``)."""
+    """``summary --json`` for the filter (keyword = CLI option without ``--``, ``_`` → ``-``).
+
+    A fresh app creates its database on its first page load, which may run beside this:
+    ``summary`` refuses a database that does not exist, so wait for the file first.
+    """
+    deadline = time.monotonic() + 60
+    while not db.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     options = [part for k, v in flt.items() for part in (f"--{k.replace('_', '-')}", v)]
     return json.loads(run_cli("summary", "--json", "--db", str(db), *options).stdout)
 
