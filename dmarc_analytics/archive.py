@@ -25,8 +25,6 @@ from typing import BinaryIO
 
 import duckdb
 
-from dmarc_analytics.store import fetch_one
-
 PACKED_MAX_BYTES = 32 * 1024 * 1024
 _PACK_NAME = re.compile(r"[0-9a-f]{32}\.pack")
 
@@ -111,10 +109,13 @@ def read_original(
 
 
 def has_original(con: duckdb.DuckDBPyConnection, directory: Path, sha256: str) -> bool:
-    in_database = fetch_one(
-        con, "SELECT count(*) FROM originals WHERE sha256 = $sha", {"sha": sha256}
-    )[0]
-    return bool(in_database) or archive_path(directory, sha256).is_file()
+    """Whether the original is in ``directory``: its pack (as recorded) or its own file."""
+    packs = con.execute(
+        "SELECT pack FROM originals WHERE sha256 = $sha", {"sha": sha256}
+    ).fetchall()
+    if packs and _PACK_NAME.fullmatch(packs[0][0]):
+        return (directory / "packs" / packs[0][0]).is_file()
+    return archive_path(directory, sha256).is_file()
 
 
 _MADE_FOLDERS: set[Path] = set()

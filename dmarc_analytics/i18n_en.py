@@ -229,8 +229,8 @@ ENGLISH: dict[str, str] = {
     "report.option": "{begin} · {reporter} · {domain} · {messages} messages · #{report_key}",
     "report.option.one": "{begin} · {reporter} · {domain} · {messages} message · #{report_key}",
     "report.gone": "This report is no longer stored.",
-    "report.no_archive": "The original of this report is not in the archive (archiving was "
-    "off when it was ingested, or the archive was moved).",
+    "report.no_archive": "The original of this report is not in the archive {folder} "
+    "(archiving was off when it was ingested, or the archive was moved).",
     "report.no_payload": "The archived original could not be decoded to this report again.",
     "report.demo_no_original": "This is a demo report: it was generated for the demo "
     "dataset, so there is no original file to show.",

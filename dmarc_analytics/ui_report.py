@@ -16,7 +16,7 @@ from dmarc_analytics import insights
 from dmarc_analytics.archive import has_original
 from dmarc_analytics.i18n import t, yes_no
 from dmarc_analytics.insights_original import original_payload, xml_text
-from dmarc_analytics.ui import Page, format_time
+from dmarc_analytics.ui import Page, format_time, markdown_code
 from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_tables import show_table, shown_rows, table_height
 
@@ -65,30 +65,36 @@ def show_report(page: Page, report_key: int) -> None:
     if detail is None:
         st.warning(t("report.gone"))
         return
-    meta_col, policy_col = st.columns(2)
-    with meta_col:
+    # The report beside its original XML; the issues and the rows below at full width, so
+    # that every column of a row shows (half the width showed 5 of 15).
+    report_col, xml_col = st.columns(2)
+    with report_col:
         st.markdown(f"**{t('section.report_meta')}**")
         meta = _metadata(detail.report, page.zone)
         show_table(meta, "reports_meta", page.zone, height=table_height(len(meta)))
-    with policy_col:
         st.markdown(f"**{t('section.report_policy')}**")
         policy = _policy(detail.report)
         show_table(policy, "reports_policy", page.zone, height=table_height(len(policy)))
+    with xml_col:
+        st.markdown(f"**{t('section.report_xml')}**")
+        _original(page, detail)
     st.markdown(f"**{t('section.report_issues')}**")
     if detail.issues.empty:
         st.caption(t("report.no_issues"))
     else:  # the whole width: the message is what a person reads
         show_table(detail.issues, "reports_issues", page.zone,
                    columns=["message", "code", "severity", "path"])  # fmt: skip
-    left, right = st.columns([3, 2])
-    with left:
-        st.markdown(f"**{t('section.report_rows', records=f'{len(detail.records):,}')}**")
-        records = detail.records
-        show_table(records.head(shown_rows("reports_rows")), "reports_rows", page.zone,
-                   total=len(records), all_rows=lambda: records, styler=_coloured)  # fmt: skip
-    with right:
-        st.markdown(f"**{t('section.report_xml')}**")
-        _original(page, detail)
+    st.markdown(f"**{t('section.report_rows', records=f'{len(detail.records):,}')}**")
+    records = detail.records
+    shown = records.head(shown_rows("reports_rows"))
+    show_table(shown, "reports_rows", page.zone, total=len(records), all_rows=lambda: records,
+               styler=_coloured, height=table_height(min(len(shown), ROWS_IN_VIEW)))  # fmt: skip
+
+
+ROWS_IN_VIEW = 20  # a report's rows shown without scrolling; more scroll in the table
+
+
+XML_HEIGHT = 1250  # about as tall as the report and policy tables beside it
 
 
 def _metadata(report: dict[str, Any], zone: str) -> pd.DataFrame:
@@ -139,7 +145,10 @@ def _original(page: Page, detail: Any) -> None:
                 archived = has_original(con, settings.archive_folder, detail.input_sha256)
         except ValueError:
             archived = False
-        st.info(t("report.no_payload" if archived else "report.no_archive"))
+        if archived:
+            st.info(t("report.no_payload"))
+        else:
+            st.info(t("report.no_archive", folder=markdown_code(str(settings.archive_folder))))
         return
     text = xml_text(data)
     if len(data) > XML_SHOWN_BYTES:
@@ -149,7 +158,7 @@ def _original(page: Page, detail: Any) -> None:
                        mime="application/xml", key="reports_xml_download", on_click="ignore",
                        icon=":material/download:")  # fmt: skip
     language = "xml" if len(text) <= XML_HIGHLIGHT_BYTES else None
-    st.code(text, language=language, height=720, wrap_lines=True)
+    st.code(text, language=language, height=XML_HEIGHT)  # lines kept whole: scroll sideways
 
 
 def _xml_name(origin: str) -> str:

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from dataclasses import replace
@@ -592,6 +593,22 @@ def test_a_report_without_an_org_name_shows_the_reporter_the_app_names(app_env):
     issues = at.dataframe[3].value  # the whole width, the message first
     assert list(issues.columns) == ["message", "code", "severity", "path"]
     assert issues["message"].iloc[0].startswith("The report does not name its reporter")
+
+
+def test_a_report_whose_original_is_gone_says_where_it_was_looked_for(app_env):
+    # The pack was recorded, but its file is gone (an archive moved away): this said "could
+    # not be decoded", as if the original were broken.
+    Ingestor(replace(app_env, workers=1), via="test").ingest_blobs(
+        [("y.xml", FIXTURE["yahoo.com!example.com!y1.xml"])]
+    )
+    shutil.rmtree(app_env.archive_folder / "packs")
+    at = start("pages/4_Reports.py")
+    at.selectbox(key="reports_pick").set_value(at.selectbox(key="reports_pick").options[0]).run()
+    assert not at.exception
+    assert [i.value for i in at.info] == [
+        f"The original of this report is not in the archive `{app_env.archive_folder}` "
+        "(archiving was off when it was ingested, or the archive was moved)."
+    ]
 
 
 def test_a_big_report_shows_its_rows_and_xml_in_parts_a_browser_draws_quickly(app_env):
