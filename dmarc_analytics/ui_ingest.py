@@ -28,8 +28,10 @@ from dmarc_analytics.ui_tables import show_table, shown_rows
 DEMO_REPORTS = 400
 DEMO_DAYS = 42
 DEMO_SEED = 2026
+# What each file added comes before the reason, which can be long (it pushed the numbers
+# out of sight).
 OUTCOME_COLUMNS = (
-    "name", "outcome", "reason", "reports", "records", "messages", "duplicates", "conflicts",
+    "name", "outcome", "reports", "records", "messages", "reason", "duplicates", "conflicts",
     "partial", "rejected_parts",
 )  # fmt: skip
 
@@ -122,7 +124,7 @@ def upload_section(page: Page) -> None:
 
 def _rows(outcomes: list[FileOutcome]) -> list[tuple[Any, ...]]:
     return [
-        (o.path, o.outcome, o.reason or "", o.reports, o.records, o.messages, o.duplicates,
+        (o.path, o.outcome, o.reports, o.records, o.messages, o.reason or "", o.duplicates,
          o.conflicts, o.partial, o.rejected_parts)
         for o in outcomes
     ]  # fmt: skip
