@@ -9,6 +9,7 @@ formats a rate, a count or a time the same way. Report data stays text: tables g
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -231,14 +232,22 @@ def show_table(
         )
 
 
+def download_name(file_name: str, day: date | None = None) -> str:
+    """The app, the table and the day: ``sources.csv`` → ``dmarc-sources-2026-11-28.csv``,
+    so that downloads made on other days keep their own names."""
+    stem, dot, suffix = file_name.rpartition(".")
+    stem = stem.replace("_", "-").removeprefix("dmarc-")
+    return f"dmarc-{stem}-{(day or date.today()).isoformat()}{dot}{suffix}"
+
+
 def csv_download(label: str, make: Callable[[], Any], file_name: str, key: str,
                  help: str | None = None, mime: str = "text/csv") -> None:  # fmt: skip
     """A download button whose CSV (bytes or a file open for reading) is built only when it
-    is clicked."""
+    is clicked, named by ``download_name``."""
     st.download_button(
         label,
         data=make,
-        file_name=file_name,
+        file_name=download_name(file_name),
         mime=mime,
         key=key,
         help=help,

@@ -880,6 +880,14 @@ def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_
     assert (few.layout.yaxis.dtick, few.layout.yaxis.tickformat) == (1, ",d")  # whole messages
 
 
+def test_a_download_is_named_after_the_app_the_table_and_the_day():
+    day = date(2026, 11, 28)
+    assert ui_tables.download_name("overview_sources.csv", day) == (
+        "dmarc-overview-sources-2026-11-28.csv"
+    )
+    assert ui_tables.download_name("dmarc-records.csv", day) == "dmarc-records-2026-11-28.csv"
+
+
 def test_a_table_csv_rounds_fractions_as_the_page_shows_them():
     frame = pandas.DataFrame({"records_per_report": [22 / 3], "dmarc_pass_rate": [3048 / 3049]})
     assert ui_tables.csv_frame(frame, "UTC").iloc[0].tolist() == [7.3, 0.9997]
