@@ -95,6 +95,11 @@ def _walk_folder(folder: str) -> Iterator[InputFile]:
                     if entry.is_dir():
                         if not entry.is_symlink():
                             pending.append(entry.path)
+                        else:  # not followed (a loop would never end), but accounted for
+                            found.append(entry.path)
+                            unreadable[entry.path] = (
+                                "link to a folder: not followed (give the folder itself)"
+                            )
                     elif entry.is_file():
                         found.append(entry.path)
                     else:  # accounted for, as every input is: a broken link, a fifo, ...

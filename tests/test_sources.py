@@ -90,7 +90,7 @@ def test_input_files_are_frozen_values() -> None:
     assert not hasattr(file, "__dict__")
 
 
-def test_links_to_files_are_followed_links_to_folders_and_broken_links_are_not(
+def test_links_to_files_are_followed_links_to_folders_and_broken_links_are_accounted_for(
     tmp_path: Path,
 ) -> None:
     outside = tmp_path / "outside"
@@ -103,8 +103,17 @@ def test_links_to_files_are_followed_links_to_folders_and_broken_links_are_not(
     (inbox / "linked.xml").symlink_to(outside / "report.xml")
     (inbox / "linked-folder").symlink_to(outside / "folder", target_is_directory=True)
     (inbox / "broken.xml").symlink_to(tmp_path / "gone.xml")
-    assert displays(expand_inputs([str(inbox)])) == [
-        os.path.join(str(inbox), name) for name in ["linked.xml", "own.xml"]
+    found = expand_inputs([str(inbox)])
+    assert displays(found) == [
+        os.path.join(str(inbox), name)
+        for name in ["broken.xml", "linked-folder", "linked.xml", "own.xml"]
+    ]
+    # Not followed, but in the ledger as rejected inputs, never silently left out.
+    assert [f.error for f in found] == [
+        "broken link: what it points to does not exist",
+        "link to a folder: not followed (give the folder itself)",
+        None,
+        None,
     ]
 
 
