@@ -12,6 +12,7 @@ they find back to the table, one level deeper (``Context.child``).
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -112,15 +113,16 @@ def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
 
 
 _DECLARATION = re.compile(rb"<\?xml\s[^>]{0,512}\?>")  # bounded: no rescans of long data
+_DECLARATION_START = re.compile(rb"<\?xml\s")
 _NAME = rb"(?:[A-Za-z_][\w.-]{0,63}:)?feedback"
-# Comments, CDATA sections and processing instructions are matched whole (to the end of the
-# data if unterminated, which keeps the scan linear), so that a <feedback> written inside
-# one is not taken for a tag.
-_FEEDBACK_TAG = re.compile(
-    rb"(<!--.*?(?:-->|\Z)|<!\[CDATA\[.*?(?:\]\]>|\Z)|<\?.*?(?:\?>|\Z))"
-    rb"|<" + _NAME + rb"[\s>/]|(</" + _NAME + rb"\s{0,64}>)",
-    re.DOTALL,
+_TOKEN = re.compile(
+    rb"<!--|<!\[CDATA\[|<\?(?=[A-Za-z_:])|<" + _NAME + rb"[\s>/]|(</" + _NAME + rb"\s{0,64}>)"
 )
+# Comments, CDATA sections and processing instructions are skipped whole, so that a
+# <feedback> written inside one is not taken for a tag. An opener whose end does not come
+# before the next declaration is stray text of a broken report, not a construct: read as
+# one, it would swallow the documents after it.
+_CONSTRUCT_ENDS = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
 _MAX_SPLIT = 10_000  # more reports than this in one payload are not looked for
 
 
@@ -136,16 +138,29 @@ def split_reports(data: bytes) -> list[bytes]:
     """
     if data.count(b"feedback") <= 2:
         return [data]
+    scan = _TagScan(data)
+    if len(scan.declarations) > 2 * _MAX_SPLIT:  # far more than reports: leave it to the parser
+        return [data]
     elements: list[tuple[int, int]] = []
     declarations: list[int] = []
-    depth = start = 0
-    for count, tag in enumerate(_FEEDBACK_TAG.finditer(data)):
-        if count > 4 * _MAX_SPLIT:  # far more tags than reports: leave it to the parser
+    depth = start = tags = 0
+    pos = 0
+    while (tag := _TOKEN.search(data, pos)) is not None:
+        pos = tag.end()
+        text = tag.group()
+        if text in _CONSTRUCT_ENDS:  # a comment, CDATA, declaration or instruction
+            declaration = text == b"<?" and _DECLARATION.match(data, tag.start())
+            if declaration:
+                if depth == 0:
+                    declarations.append(tag.start())
+                pos = declaration.end()
+            else:
+                pos = scan.construct_end(text, tag.start(), pos)
+            continue
+        tags += 1
+        if tags > 2 * _MAX_SPLIT:  # far more tags than reports: leave it to the parser
             return [data]
-        if tag.group(1):  # a comment, CDATA or processing instruction
-            if depth == 0 and _DECLARATION.match(tag.group(1)):
-                declarations.append(tag.start())
-        elif not tag.group(2):  # a start tag
+        if not tag.group(1):  # a start tag
             if depth == 0:
                 start = tag.start()
             depth += 1
@@ -161,6 +176,32 @@ def split_reports(data: bytes) -> list[bytes]:
     head = _DECLARATION.match(data.lstrip(b"\xef\xbb\xbf \t\r\n"))
     prefix = head.group() if head else b""
     return [prefix + data[start:end] for start, end in elements]
+
+
+class _TagScan:
+    """Where constructs end, found in linear time over the whole scan: the next end of each
+    kind and the declarations are looked up once and reused while still ahead."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.declarations = [m.start() for m in _DECLARATION_START.finditer(data)]
+        self.next_end: dict[bytes, int] = {}  # opener -> next end found (-1: none left)
+
+    def construct_end(self, opener: bytes, start: int, after: int) -> int:
+        """Where scanning goes on after the construct opened at ``start``: past its end, or
+        just past the opener when it is stray (no end before the next declaration)."""
+        ending = _CONSTRUCT_ENDS[opener]
+        end = self.next_end.get(opener)
+        if end is None or (end != -1 and end < after):
+            end = self.data.find(ending, after)
+            self.next_end[opener] = end
+        following = bisect.bisect_right(self.declarations, start)
+        limit = (
+            self.declarations[following] if following < len(self.declarations) else None
+        )
+        if end == -1 or (limit is not None and limit < end):
+            return after
+        return end + len(ending)
 
 
 def _gunzip(ctx: Context, data: bytes) -> Iterator[Item]:

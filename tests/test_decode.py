@@ -640,7 +640,8 @@ def test_a_base64_attachment_cut_mid_group_is_called_damaged() -> None:
     [b"<feedback " * 2_000_000, b"<?xml " * 2_000_000 + b"<feedback><feedback>",
      b"<feedback>" * 1_000_000 + b"</feedback>", b"<!-- <feedback>" * 1_000_000,
      b"<!----><feedback></feedback>" * 1_000_000, b"<![CDATA[<feedback>" * 1_000_000,
-     b"<? <feedback>" * 1_000_000],
+     b"<? <feedback>" * 1_000_000, b"<?a <feedback>" * 1_000_000,
+     b"<!-- <?xml ?>" * 500_000 + b"<feedback></feedback>" * 3],
 )  # fmt: skip
 def test_looking_for_several_reports_stays_fast_on_hostile_data(data) -> None:
     # Cutting reports out with a lazy regex rescanned the data from every start tag.
@@ -667,6 +668,20 @@ def test_feedback_tags_in_comments_cdata_and_instructions_do_not_split_a_report(
     # Two reports around such a mention are still two.
     two = b"<reports>" + inside.split(b"?>", 1)[1] + mention + inside.split(b"?>", 1)[1]
     assert len(split_reports(two + b"</reports>")) == 2
+
+
+@pytest.mark.parametrize("stray", [b"call <?", b"see <!--", b"odd <![CDATA[ text"])
+def test_a_stray_opener_in_a_broken_report_does_not_hide_the_reports_after_it(stray) -> None:
+    # Read as a comment (or CDATA, or instruction) running to the end, it swallowed the
+    # declarations of the documents concatenated after it: two of three reports were lost.
+    broken = CANONICAL_XML.replace(b"</report_metadata>", stray + b"</report_metadata>", 1)
+    others = [CANONICAL_XML.replace(b"17000064001234567890", f"id-{n}".encode()) for n in (2, 3)]
+    documents = split_reports(broken + b"".join(others))
+    assert documents == [broken, *others]
+    # Two reports wrapped in one element, the first with a stray comment opener.
+    bodies = [d.split(b"?>", 1)[1] for d in (broken, others[0])]
+    wrapped = b"<reports>" + b"".join(bodies) + b"</reports>"
+    assert len(split_reports(wrapped)) == 2
 
 
 def test_sniffing_a_long_blank_run_stays_fast() -> None:
