@@ -206,12 +206,17 @@ def purge(
     db: str | None, demo: bool, since: str | None, until: str | None, policy_domain: tuple
 ) -> None:
     """Remove reports (all conditions given must hold). The ledger keeps its history."""
+    from dmarc_analytics.errors import FilterError
+    from dmarc_analytics.filters import split_values
     from dmarc_analytics.maintenance import purge as purge_reports
 
     if not (demo or since or until or policy_domain):
         raise click.UsageError("give --demo, --since/--until or --policy-domain")
+    domains = split_values(policy_domain)  # commas and quotes as in the filter options
+    if policy_domain and not domains:  # " " or ",": never purge every domain instead
+        raise FilterError("policy_domain: no domain given")
     removed = purge_reports(
-        _settings(db), since=since, until=until, policy_domain=policy_domain, demo=demo
+        _settings(db), since=since, until=until, policy_domain=domains, demo=demo
     )
     click.echo(f"removed {removed:,} {'report' if removed == 1 else 'reports'}")
 

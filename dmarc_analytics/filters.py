@@ -106,6 +106,11 @@ class Filter:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def split_values(raw: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """The values of a list option or parameter, as the filter reads them (see ``_split``)."""
+    return _split(raw)
+
+
 def _split(raw: str | list[str] | tuple[str, ...] | None) -> list[str]:
     """Comma-separated values; a value holding a comma is written in double quotes
     (``"Example, Inc."``), as in CSV."""

@@ -17,7 +17,8 @@ import duckdb
 
 from dmarc_analytics.archive import archive_path, read_packed
 from dmarc_analytics.config import Settings
-from dmarc_analytics.filters import Filter
+from dmarc_analytics.errors import FilterError
+from dmarc_analytics.filters import Filter, quote_value
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.rollups import mark_stale, refresh
 from dmarc_analytics.schema import utc_now
@@ -79,14 +80,19 @@ def purge(
 ) -> int:
     """Remove reports by UTC day of begin, policy domain, or the demo flag (all that apply).
 
-    Dates and domains are read as the shared filter reads them (``Filter.from_params``):
-    several domains, Unicode or ASCII spellings, and a ``since`` after ``until`` is an error.
+    ``policy_domain`` is one domain or a list of them, each taken whole (a stored domain may
+    hold a comma); they are normalised as the shared filter does (case, trailing dot,
+    Unicode or ASCII form), and dates are checked as it checks them.
     """
-    params = {"since": since, "until": until, "policy_domain": policy_domain}
-    flt = Filter.from_params(
-        {name: value if isinstance(value, (str, list, tuple)) else str(value)
-         for name, value in params.items() if value}
-    )  # fmt: skip
+    domains = [policy_domain] if isinstance(policy_domain, str) else list(policy_domain or [])
+    if domains and not any(d.strip() for d in domains):
+        raise FilterError("policy_domain: no domain given")
+    params: dict[str, object] = {
+        "since": None if since is None else str(since),
+        "until": None if until is None else str(until),
+        "policy_domain": [quote_value(d.strip()) for d in domains if d.strip()] or None,
+    }
+    flt = Filter.from_params({name: value for name, value in params.items() if value})
     clauses, bound = [], {}
     if flt.since is not None:
         clauses.append("day >= $since")
@@ -100,7 +106,7 @@ def purge(
     if demo:
         clauses.append("demo")
     if not clauses:
-        raise ValueError("purge needs at least one condition")
+        raise FilterError("purge needs at least one condition")
     with open_store(settings.db, timeout=settings.lock_timeout, must_exist=True) as con:
         count = delete_reports(con, " AND ".join(clauses), bound)
         if demo and len(clauses) == 1:

@@ -303,6 +303,9 @@ def test_purge_reads_dates_and_domains_as_the_filter_does(tmp_path):
     assert cli("purge", "--db", db, "--policy-domain", "Bücher.example.").stdout == (
         "removed 1 report\n"
     )
+    # A blank domain is an error, never "every domain" for the dates given.
+    blank = cli("purge", "--db", db, "--policy-domain", " ", "--since", "2000-01-01")
+    assert (blank.returncode, blank.stderr) == (1, "Error: policy_domain: no domain given\n")
     out = cli("purge", "--db", db, "--policy-domain", "example.com,example.org")
     assert out.stdout == "removed 2 reports\n"
     assert json.loads(cli("summary", "--db", db, "--json").stdout)["reports"] == 0

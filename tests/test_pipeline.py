@@ -13,6 +13,7 @@ import pytest
 
 from dmarc_analytics import archive, maintenance, pipeline
 from dmarc_analytics.config import Limits, Settings
+from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.maintenance import purge, purged_count, reparse
 from dmarc_analytics.parse import parse_report
@@ -812,3 +813,20 @@ def test_a_file_inserted_with_a_partial_report_says_why_it_deserves_a_look(tmp_p
         "partial: 1 report read from broken XML in recovery mode, and may miss records (the "
         "report's issues say what was dropped)"
     )
+
+
+def test_purge_takes_each_domain_whole_as_the_app_gives_it(tmp_path):
+    # The app passes a stored domain as it is; read as a filter parameter, a comma in it
+    # split it into two domains and removed another domain's report.
+    policy = b"<domain>example.com</domain>"
+    odd = CANONICAL_XML.replace(policy, b"<domain>a.example,b.example</domain>", 1)
+    plain = CANONICAL_XML.replace(policy, b"<domain>a.example</domain>", 1)
+    (tmp_path / "odd.xml").write_bytes(odd)
+    (tmp_path / "plain.xml").write_bytes(plain)
+    settings = settings_for(tmp_path)
+    ingest(settings, tmp_path / "odd.xml", tmp_path / "plain.xml")
+    assert purge(settings, policy_domain="a.example,b.example") == 1
+    assert totals(settings, Filter.from_params({"policy_domain": "a.example"})).reports == 1
+    with pytest.raises(DmarcAnalyticsError, match="no domain given"):
+        purge(settings, policy_domain=" ", since="2000-01-01")
+    assert totals(settings).reports == 1
