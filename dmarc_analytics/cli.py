@@ -164,12 +164,11 @@ def export(
     db: str | None, fmt: str, output: str, bom: bool, zone: str, **options: Any
 ) -> None:
     """Write the records matching the filter, one row per record."""
-    from zoneinfo import available_timezones
-
     from dmarc_analytics.export import export_records_csv
     from dmarc_analytics.store import open_store
+    from dmarc_analytics.zones import is_time_zone
 
-    if zone != "UTC" and zone not in available_timezones():
+    if not is_time_zone(zone):
         raise click.BadParameter(f"{zone!r} is not a time zone name", param_hint="--tz")
     settings = _settings(db)
     flt = filter_from_options(options)

@@ -88,7 +88,8 @@ def export_columns(zone: str = "UTC") -> tuple[tuple[str, str, bool], ...]:
     named after it (``report_begin_asia_tokyo``)."""
     if zone == "UTC":
         return RECORD_EXPORT_COLUMNS
-    slug = re.sub(r"[^a-z0-9]+", "_", zone.lower()).strip("_")
+    signed = re.sub(r"\+(?=\d)", "plus", re.sub(r"-(?=\d)", "minus", zone.lower()))
+    slug = re.sub(r"[^a-z0-9]+", "_", signed).strip("_")  # Etc/GMT-5: etc_gmtminus5
     times = (
         (f"report_begin_{slug}", _TS.format(_IN_ZONE.format("p.begin_utc")), False),
         (f"report_end_{slug}", _TS.format(_IN_ZONE.format("p.end_utc")), False),

@@ -123,6 +123,17 @@ def _lock_holder(message: str) -> str:
     return message.splitlines()[0]
 
 
+def duckdb_time_zones() -> frozenset[str]:
+    """The time zone names DuckDB converts times in (its ICU list)."""
+    con = duckdb.connect()
+    try:
+        return frozenset(name for (name,) in con.execute(
+            "SELECT name FROM pg_timezone_names()"
+        ).fetchall())  # fmt: skip
+    finally:
+        con.close()
+
+
 def data_version(con: duckdb.DuckDBPyConnection) -> int:
     """A number that grows with every write; caches key on it."""
     rows = con.execute("SELECT value FROM state WHERE key = 'data_version'").fetchall()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
@@ -39,6 +39,7 @@ from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import scan_inbox, watch_inbox
 from dmarc_analytics.ui_filter import draw_filter, mirror_to_url, restore_filter
 from dmarc_analytics.ui_tables import GO_TO, csv_download
+from dmarc_analytics.zones import time_zones
 
 # A content type Streamlit's HTTP layer sends as it is (Starlette's gzip middleware excludes
 # it) and browsers have no handler for, so the download keeps its name and bytes.
@@ -70,7 +71,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("ingest", "pages/5_Ingest.py"),
 )
 PAGE_PATHS = dict(PAGES)
-ZONES: tuple[str, ...] = ("UTC", *sorted(available_timezones() - {"UTC"}))
+ZONES: tuple[str, ...] = time_zones()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from zoneinfo import available_timezones
 
 import streamlit as st
 
 from dmarc_analytics.errors import FilterError
 from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter, quote_value
 from dmarc_analytics.i18n import markdown_escape, single_address, t
+from dmarc_analytics.zones import is_time_zone
 
 ANY = "any"
 MAX_OPTIONS = 2000  # more values can still be typed in (accept_new_options)
@@ -40,7 +40,7 @@ def restore_filter(state_key: str, tz_key: str) -> Filter:
         return st.session_state[state_key]
     params = {key: st.query_params.get_all(key) for key in st.query_params}
     zone = params.pop(TZ_PARAM, None)
-    if zone and zone[-1] in available_timezones():
+    if zone and is_time_zone(zone[-1]):
         st.session_state[tz_key] = zone[-1]
     elif zone:
         st.error(t("filter.bad_zone", zone=markdown_escape(zone[-1][:100])))

@@ -880,6 +880,16 @@ def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_
     assert (few.layout.yaxis.dtick, few.layout.yaxis.tickformat) == (1, ",d")  # whole messages
 
 
+def test_the_zones_offered_are_those_both_pandas_and_duckdb_convert_in():
+    from dmarc_analytics.export import export_columns
+
+    assert ui.ZONES[0] == "UTC" and "Asia/Tokyo" in ui.ZONES
+    assert "localtime" not in ui.ZONES  # in Python's list; DuckDB refused it mid-export
+    # Zones of opposite offsets keep apart in the record CSV's column names.
+    assert export_columns("Etc/GMT-5")[0][0] == "report_begin_etc_gmtminus5"
+    assert export_columns("Etc/GMT+5")[0][0] == "report_begin_etc_gmtplus5"
+
+
 def test_a_download_is_named_after_the_app_the_table_and_the_day():
     day = date(2026, 11, 28)
     assert ui_tables.download_name("overview_sources.csv", day) == (

@@ -1,0 +1,29 @@
+"""The time zones a user may pick: those both Python and DuckDB know.
+
+Times are converted in pandas (pages) and in DuckDB (the record-level CSV), so a zone only
+one of them knows would fail in the other: Python's list holds ``localtime``, which DuckDB
+refuses.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from zoneinfo import available_timezones
+
+from dmarc_analytics.store import duckdb_time_zones
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """UTC first, then every other zone by name."""
+    both = (available_timezones() & duckdb_time_zones()) - {"UTC"}
+    return ("UTC", *sorted(both))
+
+
+def is_time_zone(name: str) -> bool:
+    return name in _zone_set()
+
+
+@cache
+def _zone_set() -> frozenset[str]:
+    return frozenset(time_zones())
