@@ -118,7 +118,8 @@ def run_reparse(settings: Settings, as_json: bool) -> None:
     kept_out = purged_count(settings)
     if kept_out:
         click.echo(
-            f"reparse: {kept_out:,} {_reports(kept_out)} removed earlier (purge) stay removed",
+            f"reparse: {kept_out:,} {_reports(kept_out)} removed earlier (purge) "
+            f"{'stays' if kept_out == 1 else 'stay'} removed",
             err=True,
         )
 

@@ -227,9 +227,11 @@ def reparse(
                 "INSERT INTO reread SELECT unnest($shas)", {"shas": [a.sha256 for a in archived]}
             )
             kept = con.execute(
-                "SELECT count(*), list(DISTINCT i.first_name ORDER BY i.first_name)[:5], "
-                "count(DISTINCT r.input_sha256) "
-                "FROM reports r LEFT JOIN inputs i ON i.sha256 = r.input_sha256 "
+                # names from the ledger: a purge forgets an input in ``inputs``
+                "SELECT count(*), list(DISTINCT i.name ORDER BY i.name)[:5], "
+                "count(DISTINCT r.input_sha256) FROM reports r LEFT JOIN ("
+                "SELECT sha256, arg_min(name, ledger_id) AS name FROM ingest_ledger "
+                "GROUP BY sha256) i ON i.sha256 = r.input_sha256 "
                 "WHERE NOT r.demo AND r.input_sha256 NOT IN (SELECT sha256 FROM reread)"
             ).fetchall()[0]
             delete_reports(

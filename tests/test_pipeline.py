@@ -401,6 +401,19 @@ def test_reparse_keeps_reports_whose_original_is_not_in_the_archive(tmp_path):
     assert totals(settings) == before
 
 
+def test_reparse_names_an_unarchived_input_after_a_purge_of_one_of_its_reports(tmp_path):
+    # A purge forgets the input that carried a purged report (in ``inputs``): the name of
+    # the input of the report kept came out empty.
+    settings = settings_for(tmp_path, archive=False)
+    other = CANONICAL_XML.replace(b"example.com<", b"example.org<")
+    (tmp_path / "two.xml").write_bytes(CANONICAL_XML + other)
+    (outcome,) = ingest(settings, tmp_path / "two.xml")
+    assert outcome.reports == 2
+    assert purge(settings, policy_domain="example.org") == 1
+    done = reparse(settings)
+    assert (done.kept, done.kept_inputs) == (1, (str(tmp_path / "two.xml"),))
+
+
 def test_the_archive_lies_beside_the_database_wherever_the_command_runs(tmp_path, monkeypatch):
     settings = Settings(db=tmp_path / "db" / "x.duckdb", workers=1)
     assert settings.archive_folder == tmp_path / "db" / "archive"
