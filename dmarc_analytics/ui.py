@@ -165,7 +165,9 @@ def page_setup(page_key: str) -> Page:
         show_error(exc)
     if ingested:
         st.toast(t("dropfolder.ingested", ingested, files=f"{ingested:,}"))
-    flt = restore_filter(StateKeys.FILTER, StateKeys.TZ)
+    flt = restore_filter(
+        StateKeys.FILTER, StateKeys.TZ, {param: key for param, (_, key) in DRILL_DOWNS.items()}
+    )
     with st.sidebar:
         _draw_navigation(flt)
         page = Page(page_key, settings, flt, version, st.session_state.get(StateKeys.TZ, "UTC"))
@@ -173,7 +175,7 @@ def page_setup(page_key: str) -> Page:
         flt = draw_filter(StateKeys.FILTER, StateKeys.FILTER_ERROR, choices)
         zone = _draw_zone_picker()
     page = Page(page_key, settings, flt, version, zone)
-    mirror_to_url(flt, zone)
+    mirror_to_url(flt, zone, _drill_down_params(page_key))
     st.title(t(f"page.{page_key}"))
     st.caption(t(f"intro.{page_key}"))
     if page_key != "ingest":
@@ -185,6 +187,22 @@ def page_setup(page_key: str) -> Page:
     if problem:
         st.error(markdown_escape(problem))
     return page
+
+
+# What a link can open besides the filter: URL parameter -> (page, session key of its
+# picker). ``/Sources?ip=192.0.2.1`` opens that source's detail, ``/Reports?report=12``
+# that report (a report ID instead of a key opens it as typed).
+DRILL_DOWNS = {"ip": ("sources", "sources_ip"), "report": ("reports", "reports_pick")}
+
+
+def _drill_down_params(page_key: str) -> dict[str, str]:
+    """The URL parameters of what is picked on this page (only this page writes them)."""
+    params = {}
+    for param, (owner, key) in DRILL_DOWNS.items():
+        value = st.session_state.get(key)
+        if owner == page_key and value is not None and str(value).strip():
+            params[param] = str(value)
+    return params
 
 
 _UP_TO_DATE: set[str] = set()  # databases this process has opened read-write

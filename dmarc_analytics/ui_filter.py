@@ -34,11 +34,22 @@ def shadow_key(name: str) -> str:
     return f"_filter_{name}"
 
 
-def restore_filter(state_key: str, tz_key: str) -> Filter:
-    """The session's filter; on a session's first run, the one in the URL (if any)."""
+def restore_filter(
+    state_key: str, tz_key: str, drill_downs: dict[str, str] | None = None
+) -> Filter:
+    """The session's filter; on a session's first run, the one in the URL (if any).
+
+    ``drill_downs`` maps other URL parameters (a picked source, a picked report) to the
+    session keys of their pickers, which are set from the link too.
+    """
     if state_key in st.session_state:
         return st.session_state[state_key]
     params = {key: st.query_params.get_all(key) for key in st.query_params}
+    for param, key in (drill_downs or {}).items():
+        value = params.pop(param, None)
+        if value and value[-1].strip():
+            text = value[-1].strip()[:200]
+            st.session_state[key] = int(text) if text.isdigit() else text
     zone = params.pop(TZ_PARAM, None)
     if zone and is_time_zone(zone[-1]):
         st.session_state[tz_key] = zone[-1]
@@ -71,11 +82,13 @@ def _filter_from_link(params: dict[str, list[str]]) -> Filter:
         return Filter()
 
 
-def mirror_to_url(flt: Filter, zone: str) -> None:
-    """Write the filter (and a non-UTC zone) to the URL; Streamlit clears it on page switch."""
+def mirror_to_url(flt: Filter, zone: str, extra: dict[str, str] | None = None) -> None:
+    """Write the filter (and a non-UTC zone, and ``extra``: the page's picked source or
+    report) to the URL; Streamlit clears it on page switch."""
     wanted = flt.to_params()
     if zone != "UTC":
         wanted[TZ_PARAM] = zone
+    wanted.update(extra or {})
     current = {key: st.query_params.get(key) for key in st.query_params}
     if current != wanted:
         st.query_params.from_dict(wanted)

@@ -315,6 +315,27 @@ def test_a_link_with_filter_params_restores_the_filter(loaded):
     assert six(at)["Messages"] == "10"
 
 
+def test_a_link_opens_the_source_or_report_it_names_and_picking_one_writes_it(loaded):
+    # A picked source or report was not in the URL, so a shared link lost it.
+    at = start("pages/1_Sources.py", params={"ip": "192.0.2.1", "since": "2026-11-01"})
+    assert not at.error
+    assert at.session_state["filter"] == Filter(since=date(2026, 11, 1))
+    assert at.selectbox(key="sources_ip").value == "192.0.2.1"
+    assert at.query_params == {"since": "2026-11-01", "ip": "192.0.2.1"}
+    other = next(o for o in at.selectbox(key="sources_ip").options if o != "192.0.2.1")
+    at.selectbox(key="sources_ip").set_value(other).run()
+    assert at.query_params["ip"] == other
+    at.switch_page(APP).run()
+    assert "ip" not in at.query_params  # only the page it belongs to writes it
+    with open_store(loaded.db) as con:
+        key = int(con.execute("SELECT min(report_key) FROM reports").fetchall()[0][0])
+    at = start("pages/4_Reports.py", params={"report": str(key)})
+    assert at.selectbox(key="reports_pick").value == key
+    assert at.query_params == {"report": str(key)}
+    assert any(d.value["field"].tolist()[:1] == ["Reporter"] for d in at.dataframe
+               if "field" in d.value.columns)  # the report's detail is shown
+
+
 def test_a_bad_link_param_is_a_clear_error_and_the_page_still_works(loaded):
     at = start(params={"dmarc": "maybe"})
     assert [plain(e.value) for e in at.error] == [
