@@ -148,33 +148,36 @@ def stacked_days(
     axis = t("chart.day_axis", zone=escape(zone))
     monthly = monthly_title is not None and days is not None and len(days) > MONTHLY_AFTER_DAYS
     period: dict = {}  # weeks and months are bars across their period (few, so cheap)
+    stamps = days_of  # each row's bucket (day, week or month), as datetimes: parsed once
     if monthly:
-        stamps = pd.to_datetime(frame["day"])
-        frame = frame.assign(day=stamps.dt.to_period("M").dt.start_time.dt.date)
+        stamps = stamps.dt.to_period("M").dt.start_time
         days = pd.date_range(pd.Timestamp(first).to_period("M").start_time, last, freq="MS")
         step = pd.DateOffset(months=1)
         title, axis = monthly_title, t("chart.month_axis", zone=escape(zone))
         period = {"xperiod": "M1", "width": DAY_MS * 24}
     elif days is not None and weekly_title is not None:
-        stamps = pd.to_datetime(frame["day"])
-        starts = stamps - pd.to_timedelta(stamps.dt.day_of_week, unit="D")  # the week's Monday
-        frame = frame.assign(day=starts.dt.date)
+        stamps = stamps - pd.to_timedelta(stamps.dt.day_of_week, unit="D")  # the week's Monday
         monday = pd.Timestamp(first) - pd.Timedelta(days=pd.Timestamp(first).day_of_week)
         days = pd.date_range(monday, last, freq="7D")
         step = pd.Timedelta(days=7)
         title, axis = weekly_title, t("chart.week_axis", zone=escape(zone))
         period = {"xperiod": DAY_MS * 7, "width": DAY_MS * 6}
+    # One grouping for all series (a grouping and a date parse per series cost 30 ms of a
+    # page's 0.8 s at a year of days).
+    sums = None if days is None else (
+        frame["messages"].groupby([stamps, series]).sum().unstack(fill_value=0)
+    )  # fmt: skip
     traces = []
     for value in values:
-        part = frame[series == value]
         name = series_label(value, "disposition" if by_disposition else "result")
         if days is None:  # a bar is most of its day wide, also when it is alone
+            part = frame[series == value]
             traces.append({"type": "bar", "x": part["day"], "y": part["messages"], "name": name,
                            "marker": {"color": colours[value]}, "hovertemplate": hover,
                            "width": DAY_MS * 0.8})  # fmt: skip
             continue
-        daily = part.groupby(pd.to_datetime(part["day"]))["messages"].sum()
-        daily = daily.reindex(days, fill_value=0)
+        assert sums is not None
+        daily = sums[value].reindex(days, fill_value=0)
         if period:  # a sparse month among busy ones stays visible as a bar, not a spike
             traces.append({
                 "type": "bar", "x": days.date, "y": daily.to_numpy(), "name": name,
@@ -199,7 +202,8 @@ def stacked_days(
             # a tick per day: left to itself, Plotly marks hours (or fractions of a second)
             xaxis |= {"dtick": DAY_MS, "tickformat": "%Y-%m-%d"}
     yaxis: dict = {"title": {"text": t("chart.messages_axis")}, "rangemode": "tozero"}
-    if len(frame) and frame.groupby("day")["messages"].sum().max() <= FEW_MESSAGES:
+    peak = (frame.groupby("day")["messages"].sum() if sums is None else sums.sum(axis=1)).max()
+    if len(frame) and peak <= FEW_MESSAGES:
         yaxis |= {"dtick": 1, "tickformat": ",d"}  # no 0.2 of a message
     title_spec: dict = {"text": title}
     if subtitle is not None:
