@@ -240,7 +240,7 @@ def _reparse_form(page: Page) -> None:
         if done.kept:
             notice += " " + t(
                 "manage.reparse_kept", done.kept, reports=f"{done.kept:,}",
-                folder=str(page.settings.archive_folder),
+                folder=markdown_code(str(page.settings.archive_folder)),
             )  # fmt: skip
         st.session_state[StateKeys.NOTICE] = notice
         clear_caches()

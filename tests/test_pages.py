@@ -1123,6 +1123,23 @@ def test_reparse_rebuilds_every_report_from_the_archive(loaded):
                        "Reporters": "2", "Source IPs": "4", "Domains": "2"}  # fmt: skip
 
 
+def test_reparse_in_the_app_says_which_reports_it_could_not_rebuild(app_env):
+    Ingestor(replace(app_env, workers=1, archive=False), via="test").ingest_blobs(
+        [("y.xml", FIXTURE["yahoo.com!example.com!y1.xml"])]
+    )
+    at = start("pages/5_Ingest.py")
+    at.checkbox(key="ingest_reparse_confirm").check().run()
+    at.button(key="ingest_reparse").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == [
+        "Re-parsed 0 archived files: 0 inserted, 0 rejected. 1 report was kept as it was: the "
+        f"archive `{app_env.archive_folder}` has no original of it (ingested with archiving "
+        "off, or the archive was moved)."
+    ]
+    at.switch_page(APP).run()
+    assert six(at)["Reports"] == "1"
+
+
 def test_the_archive_toggle_applies_to_this_session(app_env):
     at = start("pages/5_Ingest.py")
     at.toggle(key="_archive").set_value(False).run()
