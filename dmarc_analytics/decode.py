@@ -25,6 +25,7 @@ from dmarc_analytics import decode_mail, decode_zip
 from dmarc_analytics.config import Limits
 from dmarc_analytics.decode_base import (
     GZIP_MAGIC,
+    OUTLOOK_MSG,
     TLS_REPORT_REASON,
     Context,
     Item,
@@ -343,11 +344,13 @@ def _reject_text(ctx: Context, data: bytes) -> Iterator[Item]:
 
 
 def _reject_other(ctx: Context, data: bytes) -> Iterator[Item]:
-    yield ctx.reject(
-        f"{other_format(data)}, a format DMARC reports are not sent in; unpack it and give the "
-        "files inside",
-        "not-a-report",
+    name = other_format(data)
+    advice = (  # Outlook saves mails as .msg: what to give instead
+        "save the report attachment itself (or the mail as .eml) and give that"
+        if name == OUTLOOK_MSG
+        else "unpack it and give the files inside"
     )
+    yield ctx.reject(f"{name}, a format DMARC reports are not sent in; {advice}", "not-a-report")
 
 
 def _reject_unknown(ctx: Context, data: bytes) -> Iterator[Item]:

@@ -32,12 +32,14 @@ WHITESPACE = b" \t\r\n\f\v"
 ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
 
 # Compressed data and archives that DMARC reports do not come in: refused by name.
+OUTLOOK_MSG = "an Outlook message (.msg) or another Microsoft Office file"
 OTHER_FORMATS = (
     (b"BZh", "bzip2 data"),
     (b"\xfd7zXZ\x00", "xz data"),
     (b"7z\xbc\xaf\x27\x1c", "7z archive"),
     (b"Rar!\x1a\x07", "RAR archive"),
     (b"\x28\xb5\x2f\xfd", "Zstandard data"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", OUTLOOK_MSG),  # an OLE compound file
 )
 
 # Optional continuation lines (a message saved mid-header), then a header field name.

@@ -367,6 +367,13 @@ REJECTIONS: list[tuple[str, Callable[[], bytes], list[Expected]]] = [
             ("7z archive", b"7z\xbc\xaf\x27\x1c\x00\x04"),
         ]
     ],
+    (
+        "outlook-msg",  # Outlook saves a mail as an OLE compound file: say what to give instead
+        lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024),
+        [("in", "not-a-report", "an Outlook message (.msg) or another Microsoft Office file, a "
+          "format DMARC reports are not sent in; save the report attachment itself (or the mail "
+          "as .eml) and give that")],
+    ),
     ("mail-without-attachment", lambda: PLAIN_MAIL, [("in", "not-a-report", "e-mail without")]),
     (
         "mail-attachment-unused",
