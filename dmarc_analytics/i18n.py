@@ -53,6 +53,13 @@ def t(key: str, count: int | None = None, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def word(kind: str, code: object) -> str:
+    """A stored code (an outcome, how an input came in) as the catalogue words it; a code it
+    does not know (written by another version) as it is."""
+    text = _lookup(f"{kind}.{code}")
+    return str(code) if text is None else text
+
+
 def _lookup(key: str) -> str | None:
     text = CATALOGUE.get(_language, ENGLISH).get(key)
     return text if text is not None else ENGLISH.get(key)

@@ -421,6 +421,16 @@ ENGLISH: dict[str, str] = {
     "reason of its file below).",
     "upload.none": "No uploads in this session yet.",
     "ledger.outcome": "Outcome",
+    # an input's outcome, and how it came in (codes of the ledger and of ingest --json)
+    "outcome.inserted": "inserted",
+    "outcome.duplicate": "duplicate",
+    "outcome.rejected": "rejected",
+    "via.cli": "command line",
+    "via.watch": "command line (--watch)",
+    "via.upload": "upload",
+    "via.dropfolder": "drop folder",
+    "via.demo": "demo data",
+    "via.reparse": "re-parse",
     "ledger.all": "All",
     "ledger.search": "Search file names and reasons",
     "dropfolder.status": "Files put in {inbox} are ingested within a few seconds while the "

@@ -17,7 +17,7 @@ import streamlit as st
 
 from dmarc_analytics import insights, maintenance, synth
 from dmarc_analytics.errors import DmarcAnalyticsError
-from dmarc_analytics.i18n import markdown_escape, t
+from dmarc_analytics.i18n import markdown_escape, t, word
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.ui import Page, StateKeys, clear_caches, markdown_code, show_error
@@ -117,7 +117,7 @@ def upload_section(page: Page) -> None:
     st.subheader(t("section.outcomes"))
     rows = st.session_state.get(StateKeys.UPLOADS, [])
     if rows:
-        show_table(pd.DataFrame(rows, columns=list(OUTCOME_COLUMNS)), "ingest_outcomes")
+        show_table(in_words(pd.DataFrame(rows, columns=list(OUTCOME_COLUMNS))), "ingest_outcomes")
     else:
         st.caption(t("upload.none"))
 
@@ -130,13 +130,23 @@ def _rows(outcomes: list[FileOutcome]) -> list[tuple[Any, ...]]:
     ]  # fmt: skip
 
 
+def in_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """Outcome and ``via`` codes (``inserted``, ``upload``, ...) as the catalogue words them;
+    the codes stay what the CLI's JSON and the database hold."""
+    words = {"outcome": "outcome", "via": "via"}
+    return frame.assign(**{
+        column: frame[column].map(lambda code, kind=kind: word(kind, code))
+        for column, kind in words.items() if column in frame.columns
+    })  # fmt: skip
+
+
 def ledger_section(page: Page) -> None:
     """The whole ingest ledger, newest first, filterable by outcome and text."""
     st.subheader(t("section.ledger"))
     left, right = st.columns(2)
     outcome = left.selectbox(
         t("ledger.outcome"), ["", "inserted", "duplicate", "rejected"], key="ingest_ledger_outcome",
-        format_func=lambda v: v or t("ledger.all"),
+        format_func=lambda v: t(f"outcome.{v}") if v else t("ledger.all"),
     )
     search = right.text_input(t("ledger.search"), key="ingest_ledger_search").strip()
     args = {"outcome": outcome or None, "search": search or None}
@@ -144,8 +154,8 @@ def ledger_section(page: Page) -> None:
     frame = page.lookup(insights.ledger, limit=limit, **args)
     total = page.lookup(insights.count_ledger, **args)
     settings = page.settings
-    show_table(frame, "ingest_ledger", page.zone, total,
-               lambda: _direct(settings, insights.ledger, **args))  # fmt: skip
+    show_table(in_words(frame), "ingest_ledger", page.zone, total,
+               lambda: in_words(_direct(settings, insights.ledger, **args)))  # fmt: skip
 
 
 def _direct(settings: Any, func: Any, **kwargs: Any) -> Any:

@@ -911,6 +911,17 @@ def test_the_zones_offered_are_those_both_pandas_and_duckdb_convert_in():
     assert export_columns("Etc/GMT+5")[0][0] == "report_begin_etc_gmtplus5"
 
 
+def test_outcome_and_via_codes_are_worded_by_the_catalogue():
+    from dmarc_analytics.ui_ingest import in_words
+
+    frame = pandas.DataFrame({"via": ["cli", "dropfolder", "older-version"],
+                              "outcome": ["inserted", "rejected", "duplicate"]})  # fmt: skip
+    shown = in_words(frame)
+    assert shown["via"].tolist() == ["command line", "drop folder", "older-version"]
+    assert shown["outcome"].tolist() == ["inserted", "rejected", "duplicate"]
+    assert i18n.word("outcome", "inserted") == i18n.t("outcome.inserted")
+
+
 def test_a_download_is_named_after_the_app_the_table_and_the_day():
     day = date(2026, 11, 28)
     assert ui_tables.download_name("overview_sources.csv", day) == (
