@@ -133,10 +133,9 @@ def _rows(outcomes: list[FileOutcome]) -> list[tuple[Any, ...]]:
 def in_words(frame: pd.DataFrame) -> pd.DataFrame:
     """Outcome and ``via`` codes (``inserted``, ``upload``, ...) as the catalogue words them;
     the codes stay what the CLI's JSON and the database hold."""
-    words = {"outcome": "outcome", "via": "via"}
     return frame.assign(**{
-        column: frame[column].map(lambda code, kind=kind: word(kind, code))
-        for column, kind in words.items() if column in frame.columns
+        kind: frame[kind].map(lambda code, kind=kind: word(kind, code))
+        for kind in ("outcome", "via") if kind in frame.columns
     })  # fmt: skip
 
 

@@ -25,6 +25,8 @@ from dmarc_analytics.ui_tables import show_table, shown_rows, table_height
 # up to XML_HIGHLIGHT_BYTES (the usual report of a few records) are highlighted.
 XML_SHOWN_BYTES = 100_000
 XML_HIGHLIGHT_BYTES = 16_000
+XML_HEIGHT = 1250  # about as tall as the report and policy tables beside it
+ROWS_IN_VIEW = 20  # a report's rows shown without scrolling; more scroll in the table
 META_FIELDS = (
     "reporter", "org_name", "email", "extra_contact_info", "report_id", "begin_utc", "end_utc",
     "format", "version", "generator", "errors", "records", "messages", "partial", "multi_day",
@@ -90,11 +92,6 @@ def show_report(page: Page, report_key: int) -> None:
     show_table(shown, "reports_rows", page.zone, total=len(records), all_rows=lambda: records,
                styler=_coloured, height=table_height(min(len(shown), ROWS_IN_VIEW)))  # fmt: skip
 
-
-ROWS_IN_VIEW = 20  # a report's rows shown without scrolling; more scroll in the table
-
-
-XML_HEIGHT = 1250  # about as tall as the report and policy tables beside it
 
 
 def _metadata(report: dict[str, Any], zone: str) -> pd.DataFrame:
