@@ -213,7 +213,7 @@ def purge(
         raise click.UsageError("give --demo, --since/--until or --policy-domain")
     domains = split_values(policy_domain)  # commas and quotes as in the filter options
     if policy_domain and not domains:  # " " or ",": never purge every domain instead
-        raise FilterError("policy_domain: no domain given")
+        raise FilterError.worded("filter_error.no_domain")
     removed = purge_reports(
         _settings(db), since=since, until=until, policy_domain=domains, demo=demo
     )

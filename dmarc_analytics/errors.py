@@ -6,11 +6,29 @@ outcome for that input, and only ``cli`` and ``ui`` turn errors into exit codes 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+
+from dmarc_analytics.i18n_en import ENGLISH
 
 
 class DmarcAnalyticsError(Exception):
-    """Base class of every error this library raises on purpose."""
+    """Base class of every error this library raises on purpose.
+
+    An error made with ``worded(key, **values)`` has its text in the catalogue: ``str()`` is
+    the English text (the CLI's), and the app words it in the user's language from ``key``
+    and ``values``. Other errors carry their English message only (``key`` is None).
+    """
+
+    key: str | None = None
+    values: Mapping[str, object] = MappingProxyType({})
+
+    @classmethod
+    def worded(cls, key: str, **values: object) -> DmarcAnalyticsError:
+        error = cls(ENGLISH[key].format(**values))
+        error.key, error.values = key, values
+        return error
 
 
 class ConfigError(DmarcAnalyticsError):

@@ -93,13 +93,17 @@ class Filter:
             key = name.replace("-", "_")
             spec = FIELD_BY_NAME.get(key)
             if spec is None:
-                raise FilterError(f"unknown filter {name!r}; known: {', '.join(FIELD_BY_NAME)}")
+                raise FilterError.worded(
+                    "filter_error.unknown", name=name, known=", ".join(FIELD_BY_NAME)
+                )
             parts = _split(raw)
             if parts:
                 values[key] = _convert(spec, parts)
         result = cls(**values)  # type: ignore[arg-type]
         if result.since and result.until and result.since > result.until:
-            raise FilterError(f"since ({result.since}) is after until ({result.until})")
+            raise FilterError.worded(
+                "filter_error.since_after_until", since=result.since, until=result.until
+            )
         return result
 
     def replace(self, **changes: object) -> Filter:
@@ -161,27 +165,37 @@ def quote_value(value: str) -> str:
 def _convert(spec: Field, parts: list[str]) -> object:
     if spec.kind == "date":
         if len(parts) != 1:
-            raise FilterError(f"{spec.name} takes one date, got {','.join(parts)!r}")
+            raise FilterError.worded(
+                "filter_error.one_date", field=spec.name, value=",".join(parts)
+            )
         try:
             day = date.fromisoformat(parts[0])
         except ValueError as exc:
-            raise FilterError(f"{spec.name}: {parts[0]!r} is not a date (YYYY-MM-DD)") from exc
+            raise FilterError.worded(
+                "filter_error.not_a_date", field=spec.name, value=parts[0]
+            ) from exc
         if not FIRST_DAY <= day <= LAST_DAY:
-            raise FilterError(f"{spec.name}: {day} is not between {FIRST_DAY} and {LAST_DAY}")
+            raise FilterError.worded(
+                "filter_error.date_out_of_range", field=spec.name, day=day, first=FIRST_DAY,
+                last=LAST_DAY,
+            )  # fmt: skip
         return day
     if spec.kind == "yesno":
         value = YES_NO.get(parts[-1].lower())
         if value is None or len(parts) != 1:
-            raise FilterError(f"{spec.name} must be yes or no, got {','.join(parts)!r}")
+            raise FilterError.worded("filter_error.yes_no", field=spec.name, value=",".join(parts))
         return value
     if spec.kind == "choice":
         lowered = tuple(dict.fromkeys(p.lower() for p in parts))
         bad = [p for p in lowered if p not in spec.choices]
         if bad:
-            raise FilterError(f"{spec.name}: {bad[0]!r} is not one of {', '.join(spec.choices)}")
+            raise FilterError.worded(
+                "filter_error.not_one_of", field=spec.name, value=bad[0],
+                choices=", ".join(spec.choices),
+            )  # fmt: skip
         if spec.name == "dmarc":
             if len(lowered) != 1:
-                raise FilterError("dmarc takes one value: pass or fail")
+                raise FilterError.worded("filter_error.dmarc_one")
             return lowered[0]
         return lowered
     if spec.kind == "network":
@@ -200,7 +214,7 @@ def _network(text: str) -> str:
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
-        raise FilterError(f"source_ip: {text!r} is not an IP address or CIDR range") from exc
+        raise FilterError.worded("filter_error.not_a_network", value=text) from exc
     mapped = getattr(net.network_address, "ipv4_mapped", None)
     if mapped is not None and net.prefixlen >= _MAPPED_PREFIX:
         # Stored as the IPv4 address it maps (as reports' ::ffff:192.0.2.1 are read).

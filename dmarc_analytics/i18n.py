@@ -60,6 +60,13 @@ def word(kind: str, code: object) -> str:
     return str(code) if text is None else text
 
 
+def error_text(error: Exception) -> str:
+    """A library error in the active language: worded by the catalogue when it has a key
+    (``DmarcAnalyticsError.worded``), its English message otherwise."""
+    key = getattr(error, "key", None)
+    return str(error) if key is None else t(key, **getattr(error, "values", {}))
+
+
 def _lookup(key: str) -> str | None:
     text = CATALOGUE.get(_language, ENGLISH).get(key)
     return text if text is not None else ENGLISH.get(key)

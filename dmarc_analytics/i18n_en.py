@@ -68,6 +68,18 @@ ENGLISH: dict[str, str] = {
     "filter.bad_zone": "The link's time zone {zone} is not one this app knows; times are "
     "shown in UTC.",
     "filter.bad_value": "Not applied: {message}",
+    # filter errors (the library's FilterError; the CLI prints the English text)
+    "filter_error.unknown": "unknown filter {name!r}; known: {known}",
+    "filter_error.since_after_until": "since ({since}) is after until ({until})",
+    "filter_error.one_date": "{field} takes one date, got {value!r}",
+    "filter_error.not_a_date": "{field}: {value!r} is not a date (YYYY-MM-DD)",
+    "filter_error.date_out_of_range": "{field}: {day} is not between {first} and {last}",
+    "filter_error.yes_no": "{field} must be yes or no, got {value!r}",
+    "filter_error.not_one_of": "{field}: {value!r} is not one of {choices}",
+    "filter_error.dmarc_one": "dmarc takes one value: pass or fail",
+    "filter_error.not_a_network": "source_ip: {value!r} is not an IP address or CIDR range",
+    "filter_error.no_domain": "policy_domain: no domain given",
+    "filter_error.purge_needs_condition": "purge needs at least one condition",
     "filter.help.since": "Reports whose period begins on or after this UTC day.",
     "filter.help.until": "Reports whose period begins on or before this UTC day.",
     "filter.help.policy_domain": "The domains the reports are about (their published policy).",

@@ -86,7 +86,7 @@ def purge(
     """
     domains = [policy_domain] if isinstance(policy_domain, str) else list(policy_domain or [])
     if domains and not any(d.strip() for d in domains):
-        raise FilterError("policy_domain: no domain given")
+        raise FilterError.worded("filter_error.no_domain")
     params: dict[str, object] = {
         "since": None if since is None else str(since),
         "until": None if until is None else str(until),
@@ -106,7 +106,7 @@ def purge(
     if demo:
         clauses.append("demo")
     if not clauses:
-        raise FilterError("purge needs at least one condition")
+        raise FilterError.worded("filter_error.purge_needs_condition")
     with open_store(settings.db, timeout=settings.lock_timeout, must_exist=True) as con:
         count = delete_reports(con, " AND ".join(clauses), bound)
         if demo and len(clauses) == 1:

@@ -32,7 +32,7 @@ from dmarc_analytics import export, i18n, insights
 from dmarc_analytics.config import Settings, load_settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
-from dmarc_analytics.i18n import markdown_escape, percent, single_address, t
+from dmarc_analytics.i18n import error_text, markdown_escape, percent, single_address, t
 from dmarc_analytics.parse_fields import normalise_ip
 from dmarc_analytics.store import data_version, pending_migrations
 from dmarc_analytics.ui_connect import connect
@@ -400,7 +400,7 @@ def markdown_code(text: str) -> str:
 
 def show_error(exc: DmarcAnalyticsError) -> NoReturn:
     """An expected library error: its message, and nothing more on this page."""
-    st.error(markdown_escape(str(exc)))
+    st.error(markdown_escape(error_text(exc)))
     st.stop()
     raise AssertionError("unreachable")  # st.stop raises; this satisfies type checkers
 

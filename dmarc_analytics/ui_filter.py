@@ -17,7 +17,7 @@ import streamlit as st
 
 from dmarc_analytics.errors import FilterError
 from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter, quote_value
-from dmarc_analytics.i18n import markdown_escape, single_address, t
+from dmarc_analytics.i18n import error_text, markdown_escape, single_address, t
 from dmarc_analytics.zones import is_time_zone
 
 ANY = "any"
@@ -72,13 +72,13 @@ def _filter_from_link(params: dict[str, list[str]]) -> Filter:
         try:
             Filter.from_params({name: value})
         except FilterError as exc:
-            st.error(t("filter.bad_link", message=markdown_escape(str(exc))))
+            st.error(t("filter.bad_link", message=markdown_escape(error_text(exc))))
         else:
             good[name] = value
     try:
         return Filter.from_params(good)
     except FilterError as exc:  # fields that are fine alone but not together (the dates)
-        st.error(t("filter.bad_link", message=markdown_escape(str(exc))))
+        st.error(t("filter.bad_link", message=markdown_escape(error_text(exc))))
         return Filter()
 
 
@@ -191,6 +191,6 @@ def _apply(name: str, state_key: str, error_key: str) -> None:
     try:
         st.session_state[state_key] = Filter.from_params(params)
     except FilterError as exc:
-        st.session_state[error_key] = (name, str(exc))
+        st.session_state[error_key] = (name, error_text(exc))
         return
     st.session_state.pop(error_key, None)

@@ -17,7 +17,7 @@ import streamlit as st
 
 from dmarc_analytics import insights, maintenance, synth
 from dmarc_analytics.errors import DmarcAnalyticsError
-from dmarc_analytics.i18n import markdown_escape, t, word
+from dmarc_analytics.i18n import error_text, markdown_escape, t, word
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.ui import Page, StateKeys, clear_caches, markdown_code, show_error
@@ -73,7 +73,7 @@ def remove_demo(page: Page) -> None:
     try:
         count = maintenance.purge(page.settings, demo=True)
     except DmarcAnalyticsError as exc:
-        st.session_state[StateKeys.NOTICE_ERROR] = str(exc)
+        st.session_state[StateKeys.NOTICE_ERROR] = error_text(exc)
         return
     st.session_state[StateKeys.NOTICE] = t("demo.removed", count, reports=f"{count:,}")
     clear_caches()

@@ -1,11 +1,14 @@
 """The filter model: params round trips and the compiled SQL, as one table."""
 
+import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from dmarc_analytics.errors import FilterError
 from dmarc_analytics.filters import FIELDS, Filter, compile_filter, quote_value
+from dmarc_analytics.i18n_en import ENGLISH
 
 CASES = [
     ({}, "TRUE", {}),
@@ -95,6 +98,24 @@ def test_report_level_compilation_ignores_record_fields():
 def test_invalid_params_are_filter_errors(params, message):
     with pytest.raises(FilterError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Filter.from_params(params)
+
+
+def test_filter_errors_carry_their_catalogue_key_and_values():
+    with pytest.raises(FilterError) as caught:
+        Filter.from_params({"since": "yesterday"})
+    error = caught.value
+    assert (error.key, dict(error.values)) == (
+        "filter_error.not_a_date", {"field": "since", "value": "yesterday"}
+    )
+    assert str(error) == "since: 'yesterday' is not a date (YYYY-MM-DD)"  # the CLI's text
+
+
+def test_every_worded_error_key_is_in_the_english_catalogue():
+    library = Path(__file__).resolve().parents[1] / "dmarc_analytics"
+    keys = {key for path in library.glob("*.py")
+            for key in re.findall(r"""\.worded\(\s*["']([a-z_.0-9]+)["']""", path.read_text())}
+    assert len(keys) >= 11
+    assert sorted(keys - set(ENGLISH)) == []
 
 
 def test_every_field_is_a_filter_attribute():

@@ -361,6 +361,22 @@ def test_an_invalid_sidebar_value_is_reported_and_not_applied(loaded):
     assert six(at)["Messages"] == "45"
 
 
+def test_a_filter_error_is_worded_by_the_active_catalogue(loaded, monkeypatch):
+    # A second language words the library's filter errors too, without touching a page.
+    other = {"filter.bad_value": "Nicht angewandt: {message}",
+             "filter_error.not_a_network": "{value!r} ist keine IP-Adresse"}  # fmt: skip
+    monkeypatch.setitem(i18n.CATALOGUE, "xx", other)
+    monkeypatch.setattr(i18n, "DEFAULT_LANGUAGE", "xx")
+    try:
+        at = start()
+        at.text_input(key="_filter_source_ip").input("not-an-ip").run()
+        assert [plain(e.value) for e in at.error] == [
+            "Nicht angewandt: 'not-an-ip' ist keine IP-Adresse"
+        ]
+    finally:
+        i18n.set_language("en")
+
+
 def test_a_time_zone_relabels_days_and_times(loaded):
     at = start()
     at.selectbox(key="_tz").set_value("Asia/Tokyo").run()
