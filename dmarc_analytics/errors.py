@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Self
 
 from dmarc_analytics.i18n_en import ENGLISH
 
@@ -25,7 +26,7 @@ class DmarcAnalyticsError(Exception):
     values: Mapping[str, object] = MappingProxyType({})
 
     @classmethod
-    def worded(cls, key: str, **values: object) -> DmarcAnalyticsError:
+    def worded(cls, key: str, **values: object) -> Self:
         error = cls(ENGLISH[key].format(**values))
         error.key, error.values = key, values
         return error

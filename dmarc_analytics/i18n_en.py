@@ -68,6 +68,11 @@ ENGLISH: dict[str, str] = {
     "filter.bad_zone": "The link's time zone {zone} is not one this app knows; times are "
     "shown in UTC.",
     "filter.bad_value": "Not applied: {message}",
+    # library errors the app may show (the CLI prints the English text)
+    "error.store_busy_held": "database {path} is busy: another process held its lock for more "
+    "than {seconds} s (lock held by {program} (PID {pid})); try again when it has finished",
+    "error.store_busy": "database {path} is busy: another process held its lock for more than "
+    "{seconds} s ({detail}); try again when it has finished",
     # filter errors (the library's FilterError; the CLI prints the English text)
     "filter_error.unknown": "unknown filter {name!r}; known: {known}",
     "filter_error.since_after_until": "since ({since}) is after until ({until})",

@@ -104,23 +104,25 @@ def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.D
             if not any(word in message for word in _LOCK_WORDS):
                 raise StoreError(f"cannot open database {path}: {message}") from exc
             if time.monotonic() + delay > deadline:
-                raise StoreBusyError(
-                    f"database {path} is busy: another process held its lock for more than "
-                    f"{timeout:g} s ({_lock_holder(message)}); try again when it has finished"
-                ) from exc
+                raise _busy(path, timeout, message) from exc
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
 
 
-def _lock_holder(message: str) -> str:
-    """Who holds the lock, from DuckDB's message: "... Conflicting lock is held in
-    /usr/bin/python3.11 (PID 4242) by user root. See also ..."."""
+def _busy(path: Path, timeout: float, message: str) -> StoreBusyError:
+    """The busy error, naming who holds the lock when DuckDB's message says ("... Conflicting
+    lock is held in /usr/bin/python3.11 (PID 4242) by user root. See also ...")."""
     held = re.search(r"held in (.+?) \(PID (\d+)\)", message)
     if held:
-        return f"lock held by {held.group(1)} (PID {held.group(2)})"
-    return message.splitlines()[0]
+        return StoreBusyError.worded(
+            "error.store_busy_held", path=path, seconds=f"{timeout:g}",
+            program=held.group(1), pid=held.group(2),
+        )  # fmt: skip
+    return StoreBusyError.worded(
+        "error.store_busy", path=path, seconds=f"{timeout:g}", detail=message.splitlines()[0]
+    )
 
 
 def duckdb_time_zones() -> frozenset[str]:

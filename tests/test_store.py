@@ -209,3 +209,5 @@ def test_a_busy_database_names_the_process_that_holds_it(tmp_path):
     message = str(caught.value)
     assert message.startswith(f"database {db} is busy: another process held its lock for ")
     assert f"(PID {holder.pid}))" in message and "lock held by /" in message
+    assert caught.value.key == "error.store_busy_held"  # the app words it from the catalogue
+    assert caught.value.values["pid"] == str(holder.pid)
