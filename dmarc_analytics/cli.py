@@ -135,6 +135,7 @@ def summary(db: str | None, as_json: bool, **options: Any) -> None:
         settings.db, read_only=True, timeout=settings.lock_timeout, must_exist=True
     ) as con:
         result = summarise(con, flt)
+        _warn_if_reparse_unfinished(con)
     if as_json:
         click.echo(json.dumps(result.as_json(), sort_keys=False))
         return
@@ -177,7 +178,20 @@ def export(
         settings.db, read_only=True, timeout=settings.lock_timeout, must_exist=True
     ) as con:
         rows = export_records_csv(con, flt, Path(output), bom=bom, zone=zone)
+        _warn_if_reparse_unfinished(con)
     click.echo(f"wrote {rows} records to {output} in {time.monotonic() - started:.2f} s", err=True)
+
+
+def _warn_if_reparse_unfinished(con: Any) -> None:
+    from dmarc_analytics.store import reparse_started
+
+    started = reparse_started(con)
+    if started is not None:
+        click.echo(
+            f"warning: a reparse started at {started:%Y-%m-%d %H:%M} UTC has not finished, so "
+            "reports are missing until it does; if it was stopped, run `reparse` again",
+            err=True,
+        )
 
 
 @main.command()

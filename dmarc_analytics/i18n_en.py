@@ -453,6 +453,9 @@ ENGLISH: dict[str, str] = {
     "dropfolder.status": "Files put in {inbox} are ingested within a few seconds while the "
     "app is open in a browser, and at the next page load otherwise. Each file is ingested "
     "once: the ledger knows it by its hash.",
+    "store.reparse_unfinished": "A re-parse started at {started} UTC has not finished, so "
+    "reports are missing until it does. If it was stopped, run it again (Ingest page, *Re-parse "
+    "from the archive*, or `python -m dmarc_analytics reparse`).",
     "store.upgrading": "Upgrading the database for this version of the app. This happens "
     "once; on millions of records it takes a minute or so.",
     "dropfolder.count": "{files} files in the folder. The last check ({when}, {zone}) "

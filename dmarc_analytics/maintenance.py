@@ -23,7 +23,13 @@ from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.rollups import mark_stale, refresh
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
-from dmarc_analytics.store import bump_data_version, fetch_one, open_store, transaction
+from dmarc_analytics.store import (
+    REPARSE_STARTED,
+    bump_data_version,
+    fetch_one,
+    open_store,
+    transaction,
+)
 
 _CHILD_TABLES = ("records", "dkim_results", "spf_results", "override_reasons", "report_issues")
 
@@ -234,6 +240,10 @@ def reparse(
                 "GROUP BY sha256) i ON i.sha256 = r.input_sha256 "
                 "WHERE NOT r.demo AND r.input_sha256 NOT IN (SELECT sha256 FROM reread)"
             ).fetchall()[0]
+            con.execute(  # cleared at the end: a stopped reparse leaves reports missing
+                "INSERT OR REPLACE INTO state VALUES ($key, epoch(now())::BIGINT)",
+                {"key": REPARSE_STARTED},
+            )
             delete_reports(
                 con, "input_sha256 IN (SELECT sha256 FROM reread)", {}, remember=False
             )
@@ -251,6 +261,7 @@ def reparse(
     outcomes = ingestor.ingest_pages(_pages(settings, archived))
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
         delete_reports(con, "identity IN (SELECT identity FROM purged_reports)", {})
+        con.execute("DELETE FROM state WHERE key = $key", {"key": REPARSE_STARTED})
     names = tuple(name for name in kept[1] or () if name)
     return Reparsed(outcomes, int(kept[0]), names, int(kept[2]))
 

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -144,6 +145,18 @@ def data_version(con: duckdb.DuckDBPyConnection) -> int:
 
 def bump_data_version(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE state SET value = value + 1 WHERE key = 'data_version'")
+
+
+# Set while a reparse has removed reports it has not rebuilt yet (the Unix time it started):
+# a reparse that was stopped leaves it, so the app and the CLI can say reports are missing.
+REPARSE_STARTED = "reparse_started"
+
+
+def reparse_started(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the reparse that has not finished began (UTC), or None."""
+    rows = con.execute("SELECT value FROM state WHERE key = $key", {"key": REPARSE_STARTED})
+    found = rows.fetchall()
+    return datetime.fromtimestamp(found[0][0], UTC).replace(tzinfo=None) if found else None
 
 
 def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:

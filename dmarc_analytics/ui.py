@@ -34,7 +34,7 @@ from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.i18n import error_text, markdown_escape, percent, single_address, t
 from dmarc_analytics.parse_fields import normalise_ip
-from dmarc_analytics.store import data_version, pending_migrations
+from dmarc_analytics.store import data_version, pending_migrations, reparse_started
 from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import scan_inbox, watch_inbox
 from dmarc_analytics.ui_filter import draw_filter, mirror_to_url, restore_filter
@@ -160,7 +160,7 @@ def page_setup(page_key: str) -> Page:
         settings = app_settings()
         upgrade_store(settings)
         ingested = scan_inbox(settings) + watch_inbox(settings, StateKeys.INBOX_SEEN)
-        version = read_version(settings)
+        version, reparse_started = read_state(settings)
     except DmarcAnalyticsError as exc:
         show_error(exc)
     if ingested:
@@ -183,6 +183,8 @@ def page_setup(page_key: str) -> Page:
     notice = st.session_state.pop(StateKeys.NOTICE, None)
     if notice:
         st.success(notice)
+    if reparse_started is not None:
+        st.warning(t("store.reparse_unfinished", started=f"{reparse_started:%Y-%m-%d %H:%M}"))
     problem = st.session_state.pop(StateKeys.NOTICE_ERROR, None)
     if problem:
         st.error(markdown_escape(problem))
@@ -224,10 +226,11 @@ def upgrade_store(settings: Settings) -> None:
     _UP_TO_DATE.add(key)
 
 
-def read_version(settings: Settings) -> int:
-    """The data version, read with a short-lived connection on every run."""
+def read_state(settings: Settings) -> tuple[int, datetime | None]:
+    """The data version and when an unfinished reparse began (or None), read with a
+    short-lived connection on every run."""
     with connect(settings.db, settings.lock_timeout) as con:
-        return data_version(con)
+        return data_version(con), reparse_started(con)
 
 
 def _draw_navigation(flt: Filter) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dmarc_analytics import __version__
+from dmarc_analytics.store import open_store
 from dmarc_analytics.synth import write_corpus
 from tests.builders import CANONICAL_XML, WRAPPERS
 from tests.support import back_to_before_rollups
@@ -284,6 +285,24 @@ def test_reparse_names_what_it_could_not_rebuild_and_keeps_it(tmp_path, inputs):
         "moved)"
     ) in out.stderr
     assert json.loads(cli("summary", "--db", db, "--json").stdout) == before
+
+
+def test_summary_and_export_say_when_a_reparse_has_not_finished(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    assert cli("ingest", str(inputs / "a.xml"), "--db", db).returncode == 0
+    with open_store(Path(db)) as con:  # as a reparse stopped half-way leaves it
+        con.execute("INSERT INTO state VALUES ('reparse_started', 1795000000)")
+    warning = (
+        "warning: a reparse started at 2026-11-18 11:06 UTC has not finished, so reports are "
+        "missing until it does; if it was stopped, run `reparse` again"
+    )
+    summary = cli("summary", "--db", db, "--json")
+    assert (summary.returncode, summary.stderr.strip()) == (0, warning)
+    assert json.loads(summary.stdout)["reports"] == 1  # the JSON itself is unchanged
+    export = cli("export", "--db", db, "-o", str(tmp_path / "x.csv"))
+    assert export.returncode == 0 and warning in export.stderr
+    assert cli("reparse", "--db", db).returncode == 0
+    assert cli("summary", "--db", db).stderr == ""
 
 
 def test_purge_reads_dates_and_domains_as_the_filter_does(tmp_path):

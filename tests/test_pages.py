@@ -1150,6 +1150,19 @@ def test_reparse_rebuilds_every_report_from_the_archive(loaded):
                        "Reporters": "2", "Source IPs": "4", "Domains": "2"}  # fmt: skip
 
 
+def test_every_page_says_when_a_reparse_has_not_finished(loaded):
+    with open_store(loaded.db) as con:  # as a reparse stopped half-way leaves it
+        con.execute("INSERT INTO state VALUES ('reparse_started', 1795000000)")
+    at = start()
+    assert [w.value for w in at.warning][:1] == [
+        i18n.t("store.reparse_unfinished", started="2026-11-18 11:06")
+    ]
+    at.switch_page("pages/5_Ingest.py").run()
+    at.checkbox(key="ingest_reparse_confirm").check().run()
+    at.button(key="ingest_reparse").click().run()
+    assert not [w for w in at.warning if "has not finished" in w.value]
+
+
 def test_reparse_in_the_app_says_which_reports_it_could_not_rebuild(app_env):
     Ingestor(replace(app_env, workers=1, archive=False), via="test").ingest_blobs(
         [("y.xml", FIXTURE["yahoo.com!example.com!y1.xml"])]

@@ -7,6 +7,7 @@ import os
 import re
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from dmarc_analytics.parse import parse_report
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.queries import summary
 from dmarc_analytics.sources import expand_inputs
-from dmarc_analytics.store import open_store
+from dmarc_analytics.store import open_store, reparse_started
 from tests.builders import CANONICAL_XML, PAYLOAD_COUNTS, WRAPPERS, gzip_bomb, zip_archive
 
 CANONICAL = parse_report(CANONICAL_XML)
@@ -330,6 +331,31 @@ def test_archive_reparse_and_purge(tmp_path):
     (tmp_path / "a.xml.gz").write_bytes(original)
     (again,) = ingest(settings, tmp_path / "a.xml.gz")
     assert again.outcome == "inserted"
+
+
+def test_a_stopped_reparse_is_remembered_until_one_finishes(tmp_path, monkeypatch):
+    settings = settings_for(tmp_path)
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    ingest(settings, tmp_path / "a.xml")
+    before = totals(settings)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the reports were removed, before they are back
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Ingestor, "ingest_pages", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            reparse(settings)
+    assert totals(settings).reports == 0
+    with open_store(settings.db, read_only=True) as con:
+        started = reparse_started(con)
+    assert started is not None and abs(started - datetime.now(UTC).replace(tzinfo=None)) < (
+        timedelta(minutes=5)
+    )
+    reparse(settings)  # run again: everything is back and nothing is said any more
+    assert totals(settings) == before
+    with open_store(settings.db, read_only=True) as con:
+        assert reparse_started(con) is None
 
 
 def test_purged_reports_stay_removed_through_a_reparse(tmp_path):
