@@ -17,7 +17,7 @@ import streamlit as st
 
 from dmarc_analytics.charts import PASS_COLOUR
 from dmarc_analytics.export import frame_to_csv_bytes
-from dmarc_analytics.i18n import t, visible_controls
+from dmarc_analytics.i18n import percent, t, visible_controls
 
 STEP = 1000  # rows shown at first, and added by each "show more"
 # A table with coloured cells goes through pandas' Styler, which writes HTML and CSS for
@@ -66,12 +66,43 @@ def csv_frame(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
         elif pd.api.types.is_bool_dtype(values):
             values = values.map({True: "true", False: "false"})
         elif name in RATE_COLUMNS or name in SHARE_COLUMNS:
-            values = values.astype("float64").round(CSV_DECIMALS)
+            values = _csv_fraction(values.astype("float64"))
         elif pd.api.types.is_float_dtype(values):  # shown as %.1f: 7.3, not 7.333333333333333
             values = values.round(1)
         label = _label(name, zone)
         columns[label if label not in columns else f"{label} ({name})"] = values
     return pd.DataFrame(columns, index=frame.index)
+
+
+def _csv_fraction(values: pd.Series) -> pd.Series:
+    """Rates and shares to ``CSV_DECIMALS`` places, with more where that would round a
+    fraction strictly between 0 and 1 to 0 or 1 (29,999 of 30,000 is 0.99997, not 1.0)."""
+    rounded = values.round(CSV_DECIMALS)
+    for decimals in range(CSV_DECIMALS + 1, 10):
+        hidden = (values > 0) & (values < 1) & ((rounded == 0) | (rounded == 1))
+        if not hidden.any():
+            break
+        rounded = rounded.mask(hidden, values.round(decimals))
+    return rounded
+
+
+# The grid's percent format shows at most two decimals (99.997 % reads "100%"): a rate
+# strictly between 0 and 1 is shown no closer to either than these (as ``i18n.percent``
+# does in words).
+_SHOWN_LOW, _SHOWN_HIGH = 0.0001, 0.9999
+
+
+def _shown_fractions(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rates and shares as the grid can show them honestly: never 0 % or 100 % unless exact."""
+    names = [c for c in frame.columns if c in RATE_COLUMNS or c in SHARE_COLUMNS]
+    if not names:
+        return frame
+    changes = {}
+    for name in names:
+        values = frame[name].astype("float64")
+        between = (values > 0) & (values < 1)
+        changes[name] = values.mask(between, values.clip(_SHOWN_LOW, _SHOWN_HIGH))
+    return frame.assign(**changes)
 
 
 def _shown_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -195,7 +226,7 @@ def show_table(
     """
     if columns is not None:
         frame = frame[columns]
-    shown = _shown_text(localize(frame, zone))
+    shown = _shown_fractions(_shown_text(localize(frame, zone)))
     if shown.empty:
         st.caption(empty or t("table.empty"))
     else:
@@ -289,7 +320,7 @@ def alignment_grid_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     order = (True, False)
     values = [[cells.get((spf, dkim), (0, 0.0)) for dkim in order] for spf in order]
     grid = pd.DataFrame(
-        [[f"{messages:,} ({share:.1%})" for messages, share in row] for row in values],
+        [[f"{messages:,} ({percent(share)})" for messages, share in row] for row in values],
         index=[t("matrix.spf", state=labels[spf]) for spf in order],
         columns=[t("matrix.dkim", state=labels[dkim]) for dkim in order],
     )

@@ -951,6 +951,23 @@ def test_a_table_csv_rounds_fractions_as_the_page_shows_them():
     assert ui_tables.csv_frame(frame, "UTC").iloc[0].tolist() == [7.3, 0.9997]
 
 
+def test_rates_never_read_all_or_nothing_unless_they_are():
+    # 29,999 of 30,000 passing: the grid's percent format (two decimals at most) showed
+    # "100%", the CSV 1.0 and the alignment grid "100.0%"; one failure in a million "0%".
+    rates = [29_999 / 30_000, 1 / 1_000_000, 1.0, 0.0, 0.5, None]
+    frame = pandas.DataFrame({"dmarc_pass_rate": rates, "share": rates})
+    shown = ui_tables._shown_fractions(frame)
+    assert shown["dmarc_pass_rate"].tolist()[:5] == [0.9999, 0.0001, 1.0, 0.0, 0.5]
+    assert shown["share"].isna().tolist() == [False] * 5 + [True]
+    assert ui_tables.csv_frame(frame, "UTC")["DMARC pass"].tolist()[:5] == [
+        0.99997, 0.000001, 1.0, 0.0, 0.5
+    ]
+    matrix = pandas.DataFrame({"spf_aligned": [True, False], "dkim_aligned": [True, False],
+                               "messages": [29_999, 1], "share": [29_999 / 30_000, 1 / 30_000]})
+    grid, _ = ui_tables.alignment_grid_frame(matrix)
+    assert [grid.iloc[0, 0], grid.iloc[1, 1]] == ["29,999 (99.997%)", "1 (0.003%)"]
+
+
 def test_a_table_csv_keeps_two_columns_that_share_a_label():
     frame = pandas.DataFrame({"messages": [3], "count": [3]})  # both labelled "Messages"
     assert list(ui_tables.csv_frame(frame, "UTC").columns) == ["Messages", "Messages (count)"]
