@@ -90,18 +90,19 @@ def _existing_identities(
     con: duckdb.DuckDBPyConnection, files: list[FileResult]
 ) -> dict[str, tuple]:
     """identity -> (report key, content sha256, partial, where its rows are, where it was
-    found) of the stored reports; where = None: in the database (see ``digests.Digests``)."""
+    found, messages) of the stored reports; where = None: in the database (see
+    ``digests.Digests``)."""
     identities = [p.report.identity for f in files for p in f.parts if p.report is not None]
     if not identities:
         return {}
     rows = con.execute(
-        "SELECT identity, report_key, content_sha256, partial, origin FROM reports "
+        "SELECT identity, report_key, content_sha256, partial, origin, messages FROM reports "
         "WHERE identity IN (SELECT unnest($ids))",
         {"ids": identities},
     ).fetchall()
     return {
-        identity: (key, content, partial, None, origin)
-        for identity, key, content, partial, origin in rows
+        identity: (key, content, partial, None, origin, messages)
+        for identity, key, content, partial, origin, messages in rows
     }
 
 
@@ -151,7 +152,8 @@ def _place_file(
             outcome.reports += 1
             here = (chunk_number, report.index)
             seen[report.identity] = (
-                next_key, report.content_sha256, report.partial, here, part.origin
+                next_key, report.content_sha256, report.partial, here, part.origin,
+                report.messages,
             )  # fmt: skip
             keys[report.index] = next_key
             outcome.records += report.records
@@ -173,7 +175,7 @@ def _place_file(
                 PartOutcome(
                     part.origin,
                     "conflict",
-                    _conflict_reason(known, report.partial),
+                    _conflict_reason(known, report.partial, report.messages),
                     report_key=known[0],
                 )  # fmt: skip
             )
@@ -197,17 +199,25 @@ _CONFLICT = (
     "a report with the same identity but different data is already stored (report {key}, "
     "from {origin}); the earlier one is kept"
 )
-_PARTIAL_KEPT = (
-    " (it is partial, read from broken XML, and this copy is complete: the totals may miss "
-    "messages that only this copy has)"
-)
+_MESSAGES_DIFFER = " and counted: {kept} {kept_word}, against {new} in this copy"
+_PARTIAL_KEPT = "; the kept one is partial, read from broken XML, and this copy is complete"
 
 
-def _conflict_reason(kept: tuple, new_partial: bool) -> str:
-    """Why a report is a conflict, naming the report kept (a value of ``seen``)."""
-    key, _, kept_partial, _, origin = kept
+def _conflict_reason(kept: tuple, new_partial: bool, new_messages: int) -> str:
+    """Why a report is a conflict, naming the report kept (a value of ``seen``) and, when
+    the copies count different messages, both totals."""
+    key, _, kept_partial, _, origin, kept_messages = kept
     reason = _CONFLICT.format(key=key, origin=origin)
+    if kept_messages != new_messages:
+        reason += _MESSAGES_DIFFER.format(
+            kept=f"{kept_messages:,}", kept_word=_messages_word(kept_messages),
+            new=f"{new_messages:,}",
+        )  # fmt: skip
     return reason + (_PARTIAL_KEPT if kept_partial and not new_partial else "")
+
+
+def _messages_word(count: int) -> str:
+    return "message" if count == 1 else "messages"
 
 
 def _settle_outcome(outcome: FileOutcome) -> None:

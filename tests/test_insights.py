@@ -65,7 +65,8 @@ T2 = datetime(2026, 11, 28, 13, 0, 0)
 T3 = datetime(2026, 11, 28, 14, 0, 0)
 CONFLICT_REASON = (
     "a-changed.xml/0: conflict: a report with the same identity but different data is "
-    "already stored (report 1, from batch1.zip/0); the earlier one is kept"
+    "already stored (report 1, from batch1.zip/0); the earlier one is kept and counted: 18 "
+    "messages, against 19 in this copy"
 )
 
 
