@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import unicodedata
 
 from dmarc_analytics.errors import Issue, ParseError
 
@@ -178,9 +179,22 @@ def normalise_domain(raw: str) -> tuple[str | None, tuple[str, ...]]:
     return lowered, tuple(codes)
 
 
+_IDNA_DOTS = frozenset("\u3002\uff0e\uff61")  # full stops IDNA reads as "."
+
+
 def ascii_domain(name: str) -> str:
-    """The ASCII form of a domain name (IDNA); the name itself if it has none."""
+    """The ASCII form of a domain name (IDNA); the name itself if it has none.
+
+    Python's codec (IDNA 2003) also encodes punctuation and symbols: "bad_byte‘" from a
+    damaged report became the made-up name "xn--bad_byte-9o3d". Internationalised names
+    are letters, marks and digits, so only those are encoded; anything else stays as written.
+    """
     if name.isascii() or len(name) > 253:  # longer is no DNS name (punycode is quadratic)
+        return name
+    if not all(
+        char.isascii() or char in _IDNA_DOTS or unicodedata.category(char)[0] in "LMN"
+        for char in name
+    ):
         return name
     try:
         return name.encode("idna").decode("ascii")

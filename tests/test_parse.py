@@ -664,6 +664,25 @@ def test_internationalised_domain_names_are_stored_in_their_ascii_form():
     assert issue(report, "idn-ascii").path == "record[1]/identifiers/header_from"
 
 
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("bad_byte\u2018", "bad_byte\u2018"),  # damaged bytes: no made-up xn-- name
+        ("mail\u2122.example", "mail\u2122.example"),  # a symbol is no IDN letter either
+        ("例え。jp", "xn--r8jz45g.jp"),  # an ideographic full stop is IDNA's "."
+        ("Bücher.example", "xn--bcher-kva.example"),
+    ],
+)
+def test_only_letters_marks_and_digits_make_an_internationalised_name(raw, stored):
+    records = (
+        "<record><row><source_ip>192.0.2.1</source_ip><count>2</count><policy_evaluated>"
+        "<disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>"
+        f"</row><identifiers><header_from>{raw}</header_from></identifiers></record>"
+    )
+    (record,) = parse_report(minimal_report(records=records)).records
+    assert record.header_from == stored
+
+
 def test_a_flood_of_any_element_is_refused_before_the_tree_is_built():
     # 2M empty extension elements: the tree would take about 30 times the XML's size.
     data = minimal_report().replace(b"<email>", b"<x>" + b"<y/>" * 2_000_000 + b"</x><email>")
