@@ -81,17 +81,25 @@ ISSUE_KINDS: dict[str, tuple[str, str, str]] = {
 class IssueLog:
     """Collects issues for one report: one ``Issue`` per code, with a count and a first path."""
 
-    __slots__ = ("_counted", "_single")
+    __slots__ = ("_counted", "_damaged", "_single")
 
     def __init__(self) -> None:
         self._counted: dict[str, list] = {}
         self._single: list[Issue] = []
+        self._damaged: set[str] = set()  # paths of values dropped as damaged
 
     def note(self, code: str, where: str, detail: str | None = None, record: int = 0) -> None:
-        """Count one occurrence of ``code``; ``record`` (1-based) prefixes the path."""
+        """Count one occurrence of ``code``; ``record`` (1-based) prefixes the path.
+
+        A value dropped as damaged is not counted again as missing: one problem, one issue.
+        """
+        path = f"record[{record}]/{where}" if record else where
+        if code == "damaged-value":
+            self._damaged.add(path)
+        elif code == "missing-field" and path in self._damaged:
+            return
         entry = self._counted.get(code)
         if entry is None:
-            path = f"record[{record}]/{where}" if record else where
             self._counted[code] = [1, path, detail]
         else:
             entry[0] += 1
