@@ -33,6 +33,7 @@ class FileResult:
     parts: list[PartResult] = field(default_factory=list)
     known_reports: int | None = None  # set when the same bytes were ingested before
     known_rejected_parts: int = 0
+    known_conflicts: int = 0  # of ``known_reports``, those that conflicted then
     error: str | None = None  # the input as a whole could not be read
     packed: tuple[str, int] | None = None  # (pack, position) of its original, see archive
     stat: tuple | None = None  # (absolute path, *signature) when read, see pipeline._signature

@@ -191,7 +191,7 @@ def _identify(
     result = FileResult(item.display, sha256, size, stat=(path, *stat) if stat else None)
     known = context.known.get(sha256)
     if known is not None:
-        result.known_reports, result.known_rejected_parts = known
+        result.known_reports, result.known_rejected_parts, result.known_conflicts = known
     return result, data
 
 
@@ -208,7 +208,7 @@ def _unchanged_known(
     if known is None or _signature(os.stat(path)) != tuple(signature):
         return None
     result = FileResult(display, sha256, signature[0])
-    result.known_reports, result.known_rejected_parts = known
+    result.known_reports, result.known_rejected_parts, result.known_conflicts = known
     return result
 
 
@@ -230,7 +230,7 @@ def process_blob(
     result = FileResult(name, sha256, len(data))
     known = context.known.get(sha256)
     if known is not None:
-        result.known_reports, result.known_rejected_parts = known
+        result.known_reports, result.known_rejected_parts, result.known_conflicts = known
         return result
     if len(data) > context.limits.max_input_bytes:
         result.error = f"input is larger than the limit of {context.limits.max_input_bytes} bytes"

@@ -159,10 +159,14 @@ def reparse_started(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return datetime.fromtimestamp(found[0][0], UTC).replace(tzinfo=None) if found else None
 
 
-def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
-    """Inputs ingested before whose reports are all still stored: sha256 → (reports, rejected)."""
-    rows = con.execute("SELECT sha256, reports, rejected_parts FROM inputs").fetchall()
-    return {sha: (reports, rejected) for sha, reports, rejected in rows}
+def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
+    """Inputs ingested before whose reports are all still stored: sha256 → (reports found,
+    rejected parts, reports that conflicted with a stored one)."""
+    rows = con.execute(
+        "SELECT i.sha256, i.reports, i.rejected_parts, count(DISTINCT c.origin) FROM inputs i "
+        "LEFT JOIN conflicts c ON c.input_sha256 = i.sha256 GROUP BY ALL"
+    ).fetchall()
+    return {sha: (reports, rejected, conflicts) for sha, reports, rejected, conflicts in rows}
 
 
 def file_stats(con: duckdb.DuckDBPyConnection) -> dict[bytes, tuple[int, int, int, int, int, str]]:

@@ -136,8 +136,10 @@ def _place_file(
 ) -> tuple[FileOutcome, int]:
     outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     if file.known_reports is not None:
-        outcome.outcome, outcome.reason = "duplicate", "this file was ingested before"
-        outcome.found = outcome.duplicates = file.known_reports
+        outcome.outcome, outcome.reason = "duplicate", _known_reason(file.known_conflicts)
+        outcome.found = file.known_reports
+        outcome.conflicts = file.known_conflicts  # as the first time: still not counted
+        outcome.duplicates = file.known_reports - file.known_conflicts
         outcome.rejected_parts = file.known_rejected_parts
         outcome.parts.append(PartOutcome(file.name, "duplicate", outcome.reason))
     for part in file.parts:
@@ -191,6 +193,17 @@ def _place_file(
             (file.sha256, file.size, outcome.found, outcome.rejected_parts, file.name, now),
         )
     return outcome, next_key
+
+
+def _known_reason(conflicts: int) -> str:
+    if not conflicts:
+        return "this file was ingested before"
+    reports = "1 of its reports" if conflicts == 1 else f"{conflicts} of its reports"
+    verb = "is" if conflicts == 1 else "are"
+    return (
+        f"this file was ingested before; {reports} conflicted with a stored report and "
+        f"{verb} not counted (the first ingest's ledger line says why)"
+    )
 
 
 _DUPLICATE = "report already stored"

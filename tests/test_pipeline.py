@@ -770,6 +770,24 @@ def test_a_file_that_just_changed_is_not_remembered(tmp_path, monkeypatch):
     assert reads == [folder / "a.xml"]  # read again: it was written a moment ago
 
 
+def test_a_file_ingested_again_is_still_a_conflict_where_it_was_one(tmp_path):
+    # It had read "1 duplicate, 0 conflicts" the second time: the conflict was forgotten.
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    changed = CANONICAL_XML.replace(b"<count>", b"<count>1", 1)
+    (tmp_path / "b.xml").write_bytes(changed)
+    settings = settings_for(tmp_path)
+    first = ingest(settings, tmp_path / "a.xml", tmp_path / "b.xml")
+    assert [(o.duplicates, o.conflicts) for o in first] == [(0, 0), (0, 1)]
+    again = ingest(settings, tmp_path / "a.xml", tmp_path / "b.xml")
+    assert [(o.outcome, o.found, o.duplicates, o.conflicts) for o in again] == [
+        ("duplicate", 1, 1, 0), ("duplicate", 1, 0, 1),
+    ]  # fmt: skip
+    assert again[1].reason == (
+        "this file was ingested before; 1 of its reports conflicted with a stored report and "
+        "is not counted (the first ingest's ledger line says why)"
+    )
+
+
 def test_a_complete_copy_of_a_partial_report_is_a_conflict_that_says_so(tmp_path):
     # The first copy stays (the identity rule); the reason says what the totals may miss.
     cut = CANONICAL_XML.rfind(b"<record>")
