@@ -37,7 +37,10 @@ FIELDS: tuple[Field, ...] = (
     Field("until", "date", "last UTC day (YYYY-MM-DD) of report begin, inclusive", (), True),
     Field("policy_domain", "list", "policy domain(s) the reports are about", (), True),
     Field("header_from", "list", "RFC5322.From domain(s) of the messages"),
-    Field("reporter", "list", "reporting organisation(s), case-insensitive", (), True),
+    Field(
+        "reporter", "list", "reporting organisation(s), case-insensitive, a final dot ignored",
+        (), True,
+    ),
     Field("source_ip", "network", "sending IP address(es) or CIDR range(s)"),
     Field("disposition", "choice", "what the receiver applied", DISPOSITIONS),
     Field("dmarc", "choice", "DMARC result: pass = DKIM or SPF aligned", ("pass", "fail")),
@@ -243,7 +246,10 @@ def compile_filter(flt: Filter, report_level_only: bool = False) -> Where:
         params["until"] = flt.until
     _in(clauses, params, "policy_domain", "policy_domain", flt.policy_domain)
     if flt.reporter:
-        clauses.append("lower(reporter) IN (SELECT lower(unnest($reporter)))")
+        # most names are domains: "google.com." is google.com, as for the domain fields
+        clauses.append(
+            "rtrim(lower(reporter), '.') IN (SELECT rtrim(lower(unnest($reporter)), '.'))"
+        )
         params["reporter"] = list(flt.reporter)
     if not report_level_only:
         _in(clauses, params, "header_from", "header_from", flt.header_from)

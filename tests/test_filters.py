@@ -25,7 +25,7 @@ CASES = [
     ),
     (
         {"reporter": ["Google.com", "Outlook.com"]},
-        "lower(reporter) IN (SELECT lower(unnest($reporter)))",
+        "rtrim(lower(reporter), '.') IN (SELECT rtrim(lower(unnest($reporter)), '.'))",
         {"reporter": ["Google.com", "Outlook.com"]},
     ),
     (
@@ -76,7 +76,10 @@ def test_params_round_trip(params, sql, bound):
 def test_report_level_compilation_ignores_record_fields():
     flt = Filter.from_params({"reporter": "google.com", "dmarc": "fail", "since": "2026-01-01"})
     where = compile_filter(flt, report_level_only=True)
-    assert where.sql == "day >= $since AND lower(reporter) IN (SELECT lower(unnest($reporter)))"
+    assert where.sql == (
+        "day >= $since AND rtrim(lower(reporter), '.') IN "
+        "(SELECT rtrim(lower(unnest($reporter)), '.'))"
+    )
     assert flt.has_record_conditions
     assert not Filter.from_params({"reporter": "x"}).has_record_conditions
 

@@ -208,6 +208,7 @@ OVERVIEWS = [
     (ALL, 58, 40, 5, 3, 5, 2, B1, END_D),
     (DEC_2_3, 39, 26, 3, 2, 4, 2, B2, END3),
     (GOOGLE, 26, 19, 2, 1, 3, 2, B1, END3),
+    (Filter(reporter=("Google.com.",)), 26, 19, 2, 1, 3, 2, B1, END3),  # a final dot: the same
     (NET_V4, 49, 37, 4, 3, 3, 2, B1, END_D),
     (NET_V6, 5, 3, 2, 1, 1, 2, B1, END3),
     (FAIL, 18, 0, 3, 2, 3, 2, B1, END3),
