@@ -157,21 +157,23 @@ def summary(db: str | None, as_json: bool, **options: Any) -> None:
 @click.option("-o", "--output", required=True, metavar="FILE", help="Where to write.")
 @click.option("--bom", is_flag=True, help="Start with a UTF-8 BOM, so Excel reads UTF-8.")
 @click.option(
-    "--tz", "zone", default="UTC", show_default=True, metavar="ZONE",
-    help="Time zone of the report times (an IANA name such as Asia/Tokyo).",
+    "--tz", "zone", metavar="ZONE",
+    help="Time zone of the report times (an IANA name such as Asia/Tokyo; default: the "
+    "time_zone setting, UTC unless set).",
 )  # fmt: skip
 @library_errors
 def export(
-    db: str | None, fmt: str, output: str, bom: bool, zone: str, **options: Any
+    db: str | None, fmt: str, output: str, bom: bool, zone: str | None, **options: Any
 ) -> None:
     """Write the records matching the filter, one row per record."""
     from dmarc_analytics.export import export_records_csv
     from dmarc_analytics.store import open_store
     from dmarc_analytics.zones import is_time_zone
 
-    if not is_time_zone(zone):
+    if zone is not None and not is_time_zone(zone):
         raise click.BadParameter(f"{zone!r} is not a time zone name", param_hint="--tz")
     settings = _settings(db)
+    zone = zone or settings.time_zone
     flt = filter_from_options(options)
     started = time.monotonic()
     with open_store(

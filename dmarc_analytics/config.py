@@ -46,6 +46,7 @@ class Settings:
     archive: bool = True  # keep originals, content-addressed, for `reparse`
     lock_timeout: float = 20.0  # seconds to retry a locked database before giving up
     workers: int = 0  # parse processes; 0 = one per CPU core
+    time_zone: str = "UTC"  # the app's zone until one is picked, and ``export --tz``'s default
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -107,7 +108,19 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> Settings:
         else:
             kind = Path if name in _PATHS else type(getattr(settings, name))
             changes[name] = _coerce(name, raw, kind, where)
+            if name == "time_zone":
+                _check_zone(changes[name], where)
     return replace(settings, **changes)
+
+
+def _check_zone(zone: str, where: str) -> None:
+    from dmarc_analytics.zones import is_time_zone  # asks DuckDB: only when a zone is set
+
+    if not is_time_zone(zone):
+        raise ConfigError(
+            f"invalid value {zone!r} for time_zone in {where}: not a time zone name (an IANA "
+            "name such as Asia/Tokyo)"
+        )
 
 
 def _apply_limits(limits: Limits, values: dict[str, Any], where: str) -> Limits:

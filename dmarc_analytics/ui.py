@@ -170,12 +170,13 @@ def page_setup(page_key: str) -> Page:
     )
     with st.sidebar:
         _draw_navigation(flt)
-        page = Page(page_key, settings, flt, version, st.session_state.get(StateKeys.TZ, "UTC"))
+        zone = st.session_state.get(StateKeys.TZ, settings.time_zone)
+        page = Page(page_key, settings, flt, version, zone)
         choices = page.lookup(insights.filter_choices)
         flt = draw_filter(StateKeys.FILTER, StateKeys.FILTER_ERROR, choices)
-        zone = _draw_zone_picker()
+        zone = _draw_zone_picker(settings.time_zone)
     page = Page(page_key, settings, flt, version, zone)
-    mirror_to_url(flt, zone, _drill_down_params(page_key))
+    mirror_to_url(flt, zone, _drill_down_params(page_key), settings.time_zone)
     st.title(t(f"page.{page_key}"))
     st.caption(t(f"intro.{page_key}"))
     if page_key != "ingest":
@@ -240,9 +241,10 @@ def _draw_navigation(flt: Filter) -> None:
     st.divider()
 
 
-def _draw_zone_picker() -> str:
+def _draw_zone_picker(default: str) -> str:
+    """The zone picker: the session's zone, else ``default`` (the ``time_zone`` setting)."""
     shadow = "_" + StateKeys.TZ
-    current = st.session_state.get(StateKeys.TZ, "UTC")
+    current = st.session_state.get(StateKeys.TZ, default)
     st.session_state[shadow] = current if current in ZONES else "UTC"
 
     def copy() -> None:

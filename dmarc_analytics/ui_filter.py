@@ -82,11 +82,14 @@ def _filter_from_link(params: dict[str, list[str]]) -> Filter:
         return Filter()
 
 
-def mirror_to_url(flt: Filter, zone: str, extra: dict[str, str] | None = None) -> None:
-    """Write the filter (and a non-UTC zone, and ``extra``: the page's picked source or
-    report) to the URL; Streamlit clears it on page switch."""
+def mirror_to_url(
+    flt: Filter, zone: str, extra: dict[str, str] | None = None, default_zone: str = "UTC"
+) -> None:
+    """Write the filter (and the zone, unless both it and the app's default are UTC, and
+    ``extra``: the page's picked source or report) to the URL; Streamlit clears it on page
+    switch. A link then opens in its zone whatever the default of whoever opens it."""
     wanted = flt.to_params()
-    if zone != "UTC":
+    if zone != "UTC" or default_zone != "UTC":
         wanted[TZ_PARAM] = zone
     wanted.update(extra or {})
     current = {key: st.query_params.get(key) for key in st.query_params}

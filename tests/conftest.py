@@ -28,3 +28,4 @@ def _archives_beside_the_test_databases(monkeypatch):
     """CLI runs in tests work in the repo folder; their originals go beside their temporary
     databases (the default), whatever the environment of the shell running the tests."""
     monkeypatch.delenv("DMARC_ANALYTICS_ARCHIVE_DIR", raising=False)
+    monkeypatch.delenv("DMARC_ANALYTICS_TIME_ZONE", raising=False)

@@ -175,6 +175,12 @@ def test_export_csv_is_safe_for_spreadsheets(tmp_path, inputs):
     assert (first["report_begin_asia_tokyo"], first["report_end_asia_tokyo"]) == (
         "2023-11-15 09:00:00", "2023-11-16 08:59:59"
     )
+    # The time_zone setting is the default; --tz still wins.
+    tokyo_env = {"DMARC_ANALYTICS_TIME_ZONE": "Asia/Tokyo"}
+    assert cli("export", "--db", db, "-o", str(tokyo), env=tokyo_env).returncode == 0
+    assert list(next(csv.DictReader(tokyo.open(encoding="utf-8"))))[0] == "report_begin_asia_tokyo"
+    assert cli("export", "--db", db, "-o", str(tokyo), "--tz", "UTC", env=tokyo_env).returncode == 0
+    assert list(next(csv.DictReader(tokyo.open(encoding="utf-8"))))[0] == "report_begin_utc"
     for zone in ("Mars/Olympus", "localtime"):  # Python knows localtime, DuckDB does not
         bad = cli("export", "--db", db, "-o", str(tokyo), "--tz", zone)
         assert bad.returncode == 2 and f"'{zone}' is not a time zone name" in bad.stderr

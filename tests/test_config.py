@@ -41,6 +41,9 @@ def test_precedence_file_then_environment_then_options(tmp_path):
         ({"DMARC_ANALYTICS_ARCHIVE": "maybe"}, "invalid value 'maybe' for archive"),
         ({"DMARC_ANALYTICS_MAX_DEPTH": "-1"}, "must be positive"),
         ({"DMARC_ANALYTICS_LOCK_TIMEOUT": "soon"}, "invalid value 'soon' for lock_timeout"),
+        # localtime is no zone DuckDB converts in (it had crashed an export mid-way)
+        ({"DMARC_ANALYTICS_TIME_ZONE": "localtime"}, "invalid value 'localtime' for time_zone"),
+        ({"DMARC_ANALYTICS_TIME_ZONE": "JST"}, "not a time zone name"),
     ],
 )
 def test_invalid_values(tmp_path, env, message):
@@ -52,3 +55,9 @@ def test_unknown_key_in_file(tmp_path):
     (tmp_path / "cfg.toml").write_text("colour = 'red'\n")
     with pytest.raises(ConfigError, match="unknown setting 'colour'"):
         load_settings(environ={"DMARC_ANALYTICS_CONFIG": str(tmp_path / "cfg.toml")}, cwd=tmp_path)
+
+
+def test_a_time_zone_for_the_app_and_the_export(tmp_path):
+    (tmp_path / "dmarc-analytics.toml").write_text('time_zone = "Asia/Tokyo"\n')
+    assert load_settings(environ={}, cwd=tmp_path).time_zone == "Asia/Tokyo"
+    assert load_settings(environ={}, cwd=tmp_path / "elsewhere").time_zone == "UTC"

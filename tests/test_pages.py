@@ -386,6 +386,18 @@ def test_a_time_zone_relabels_days_and_times(loaded):
     assert at.query_params == {"tz": "Asia/Tokyo"}
 
 
+def test_the_time_zone_setting_is_the_app_s_zone_until_one_is_picked(loaded, monkeypatch):
+    monkeypatch.setenv("DMARC_ANALYTICS_TIME_ZONE", "Asia/Tokyo")
+    at = start()
+    assert at.selectbox(key="_tz").value == "Asia/Tokyo"
+    assert any(c.value == "Reports from 2026-11-01 09:00 to 2026-11-04 08:59 (Asia/Tokyo)."
+               for c in at.caption)  # fmt: skip
+    assert at.query_params == {"tz": "Asia/Tokyo"}
+    at.selectbox(key="_tz").set_value("UTC").run()  # picked: the link says so, for anyone
+    assert at.query_params == {"tz": "UTC"}
+    assert chart(at)["layout"]["xaxis"]["title"]["text"] == "Day (UTC)"
+
+
 def test_a_link_with_a_time_zone_uses_it_and_an_unknown_one_says_so(loaded):
     at = start(params={"tz": "Asia/Tokyo"})
     assert not at.error
