@@ -19,6 +19,7 @@ from dmarc_analytics.errors import ConfigError
 
 ENV_PREFIX = "DMARC_ANALYTICS_"
 _PATHS = frozenset({"db", "inbox", "archive_dir"})
+_KINDS = {"archive": bool}  # settings whose default (None) does not tell their type
 CONFIG_FILE_NAME = "dmarc-analytics.toml"
 MiB = 1024 * 1024
 
@@ -43,7 +44,9 @@ class Settings:
     db: Path = Path("data/dmarc.duckdb")
     inbox: Path = Path("data/inbox")
     archive_dir: Path | None = None  # None: the folder ``archive`` beside the database
-    archive: bool = True  # keep originals, content-addressed, for `reparse`
+    # Keep originals, content-addressed, for `reparse`. None: not set here, so the choice
+    # stored in the database (the app's switch) holds, and without one, True.
+    archive: bool | None = None
     lock_timeout: float = 20.0  # seconds to retry a locked database before giving up
     workers: int = 0  # parse processes; 0 = one per CPU core
     time_zone: str = "UTC"  # the app's zone until one is picked, and ``export --tz``'s default
@@ -106,7 +109,7 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> Settings:
                 raise ConfigError(f"'limits' in {where} must be a table")
             changes[name] = _apply_limits(settings.limits, raw, where)
         else:
-            kind = Path if name in _PATHS else type(getattr(settings, name))
+            kind = Path if name in _PATHS else _KINDS.get(name) or type(getattr(settings, name))
             changes[name] = _coerce(name, raw, kind, where)
             if name == "time_zone":
                 _check_zone(changes[name], where)

@@ -498,7 +498,10 @@ ENGLISH: dict[str, str] = {
     "manage.reparsed.one": "Re-parsed {total} archived file: {inserted} inserted, {rejected} "
     "rejected.",
     "manage.archive": "Keep originals in the archive",
-    "manage.archive_help": "For this session: archived originals are what re-parse and the "
-    "Reports page's original XML read. Default from the settings: {default}.",
+    "manage.archive_help": "Kept with the database: uploads, the drop folder and the command "
+    "line follow it. Archived originals are what re-parse and the Reports page's original XML "
+    "read; with this off, files are still ingested but not kept.",
+    "manage.archive_configured": "Set by the `archive` setting (config file, "
+    "`DMARC_ANALYTICS_ARCHIVE` or a command-line option): {state}.",
     "manage.archive_dir": "Archive folder: {path}.",
 }

@@ -24,9 +24,11 @@ from dmarc_analytics.rollups import mark_stale, refresh
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
 from dmarc_analytics.store import (
+    ARCHIVE_CHOICE,
     REPARSE_STARTED,
     bump_data_version,
     fetch_one,
+    keeps_originals,
     open_store,
     transaction,
 )
@@ -264,6 +266,22 @@ def reparse(
         con.execute("DELETE FROM state WHERE key = $key", {"key": REPARSE_STARTED})
     names = tuple(name for name in kept[1] or () if name)
     return Reparsed(outcomes, int(kept[0]), names, int(kept[2]))
+
+
+def archive_switch(settings: Settings) -> tuple[bool, bool]:
+    """Whether ingesting keeps originals, and whether the app's switch decides it (False
+    when the ``archive`` setting is configured: the file, environment or option wins)."""
+    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
+        return keeps_originals(con, settings.archive), settings.archive is None
+
+
+def set_archive_switch(settings: Settings, keep: bool) -> None:
+    """Store the app's archive choice with the database, for every writer to follow."""
+    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+        con.execute(
+            "INSERT OR REPLACE INTO state VALUES ($key, $value)",
+            {"key": ARCHIVE_CHOICE, "value": int(keep)},
+        )
 
 
 def purged_count(settings: Settings) -> int:

@@ -31,7 +31,7 @@ from dmarc_analytics.parse import parse_report
 from dmarc_analytics.rollups import refresh as refresh_rollups
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
-from dmarc_analytics.store import file_stats, known_inputs, open_store
+from dmarc_analytics.store import file_stats, keeps_originals, known_inputs, open_store
 from dmarc_analytics.writer import write_batch
 
 BATCH_RECORDS = 100_000
@@ -369,8 +369,8 @@ class Ingestor:
             known = known_inputs(con)
             # As many rows as distinct files ingested, like the inputs above (5,000: 20 ms).
             self._stats = file_stats(con) if with_stats and known else {}
-        # The demo dataset is generated, not given: nothing to keep, nothing to reparse.
-        keep = self.settings.archive and not self.demo
+            # The demo dataset is generated, not given: nothing to keep, nothing to reparse.
+            keep = not self.demo and keeps_originals(con, self.settings.archive)
         archive_dir = self.settings.archive_folder if keep else None
         return WorkerContext(self.settings.limits, archive_dir, known)
 

@@ -147,6 +147,27 @@ def bump_data_version(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE state SET value = value + 1 WHERE key = 'data_version'")
 
 
+# The app's archive switch, kept with the database so that every tab, the drop folder and
+# the CLI follow it (1 = keep originals, 0 = not); absent until the switch is used.
+ARCHIVE_CHOICE = "archive"
+
+
+def archive_choice(con: duckdb.DuckDBPyConnection) -> bool | None:
+    found = con.execute(
+        "SELECT value FROM state WHERE key = $key", {"key": ARCHIVE_CHOICE}
+    ).fetchall()
+    return bool(found[0][0]) if found else None
+
+
+def keeps_originals(con: duckdb.DuckDBPyConnection, configured: bool | None) -> bool:
+    """Whether ingesting keeps originals: the ``archive`` setting where one is configured
+    (file, environment or option), else the database's stored choice, else yes."""
+    if configured is not None:
+        return configured
+    stored = archive_choice(con)
+    return True if stored is None else stored
+
+
 # Set while a reparse has removed reports it has not rebuilt yet (the Unix time it started):
 # a reparse that was stopped leaves it, so the app and the CLI can say reports are missing.
 REPARSE_STARTED = "reparse_started"

@@ -52,7 +52,6 @@ class StateKeys:
     FILTER = "filter"
     FILTER_ERROR = "filter_error"
     TZ = "tz"
-    ARCHIVE = "archive"
     UPLOADS = "ingest_uploads"
     UPLOADED_IDS = "ingest_uploaded_ids"
     NOTICE = "notice"  # a success message for the next run (after a rerun)
@@ -139,11 +138,9 @@ class Page:
 
 
 def app_settings() -> Settings:
-    """The settings (defaults, config file, environment), with this session's archive choice."""
+    """The settings (defaults, config file, environment). Whether originals are kept is
+    the database's (``maintenance.archive_switch``), the same for every tab and writer."""
     settings = load_settings()
-    archive = st.session_state.get(StateKeys.ARCHIVE)
-    if archive is not None:
-        settings = replace(settings, archive=bool(archive))
     # Parsing in forked workers from inside a threaded server is not worth the risk.
     return replace(settings, workers=1)
 

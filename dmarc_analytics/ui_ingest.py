@@ -257,16 +257,24 @@ def _reparse_form(page: Page) -> None:
 
 
 def _archive_toggle(page: Page) -> None:
-    from dmarc_analytics.config import load_settings
+    """The archive switch, stored with the database: every tab, the drop folder and the CLI
+    follow it. Where the ``archive`` setting is configured, that decides and the switch
+    only shows it."""
+    try:
+        keep, switchable = maintenance.archive_switch(page.settings)
+    except DmarcAnalyticsError as exc:
+        show_error(exc)
+    shadow = "_archive"
+    st.session_state[shadow] = keep
 
-    default = load_settings().archive
-    st.session_state.setdefault(StateKeys.ARCHIVE, default)
-    shadow = "_" + StateKeys.ARCHIVE
-    st.session_state[shadow] = st.session_state[StateKeys.ARCHIVE]
+    def save() -> None:
+        try:
+            maintenance.set_archive_switch(page.settings, bool(st.session_state[shadow]))
+        except DmarcAnalyticsError as exc:
+            st.session_state[StateKeys.NOTICE_ERROR] = error_text(exc)
 
-    def copy() -> None:
-        st.session_state[StateKeys.ARCHIVE] = st.session_state[shadow]
-
-    st.toggle(t("manage.archive"), key=shadow, on_change=copy,
-              help=t("manage.archive_help", default=t("bool.true" if default else "bool.false")))
+    st.toggle(t("manage.archive"), key=shadow, on_change=save, disabled=not switchable,
+              help=t("manage.archive_help"))  # fmt: skip
+    if not switchable:
+        st.caption(t("manage.archive_configured", state=t("bool.true" if keep else "bool.false")))
     st.caption(t("manage.archive_dir", path=markdown_code(str(page.settings.archive_folder))))

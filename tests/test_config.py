@@ -11,7 +11,7 @@ def test_defaults(tmp_path):
     assert settings == Settings()
     assert settings.db == Path("data/dmarc.duckdb")
     assert settings.archive_folder == Path("data/archive")
-    assert settings.archive is True
+    assert settings.archive is None  # not configured: the database's switch, else on
 
 
 def test_the_archive_follows_the_database_unless_set(tmp_path):

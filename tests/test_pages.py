@@ -33,6 +33,7 @@ from dmarc_analytics.config import load_settings
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.queries import summary
+from dmarc_analytics.sources import expand_inputs
 from dmarc_analytics.store import open_store
 from tests.support import back_to_before_rollups
 
@@ -1209,21 +1210,47 @@ def test_reparse_in_the_app_says_which_reports_it_could_not_rebuild(app_env):
     assert six(at)["Reports"] == "1"
 
 
-def test_the_archive_toggle_applies_to_this_session(app_env):
+def test_the_archive_switch_is_kept_with_the_database_for_every_writer(app_env, tmp_path):
+    # It had been per browser tab: a reload switched it back on, and which tab's choice the
+    # drop folder followed was arbitrary.
     at = start("pages/5_Ingest.py")
     at.toggle(key="_archive").set_value(False).run()
-    assert at.session_state["archive"] is False
     name, data = next(iter(FIXTURE.items()))
     at.get("file_uploader")[0].set_value([(name, data, "text/xml")]).run()
     assert at.dataframe[0].value["outcome"].tolist() == ["inserted"]
-    assert not app_env.archive_dir.exists() or not any(app_env.archive_dir.rglob("*"))
     with open_store(app_env.db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM originals").fetchall() == [(0,)]
-    at.toggle(key="_archive").set_value(True).run()
+    # Another tab (a new session) shows it off, and the drop folder follows it.
+    assert start("pages/5_Ingest.py").toggle(key="_archive").value is False
+    app_env.inbox.mkdir(parents=True, exist_ok=True)
     name, data = list(FIXTURE.items())[1]
-    at.get("file_uploader")[0].set_value([(name, data, "text/xml")]).run()
+    (app_env.inbox / name).write_bytes(data)
+    start()
+    with open_store(app_env.db, read_only=True) as con:
+        assert con.execute("SELECT count(*), count(*) FILTER (WHERE via = 'dropfolder') "
+                           "FROM ingest_ledger").fetchall() == [(2, 1)]  # fmt: skip
+        assert con.execute("SELECT count(*) FROM originals").fetchall() == [(0,)]
+    # So does the CLI, unless told otherwise.
+    name, data = list(FIXTURE.items())[2]
+    (tmp_path / name).write_bytes(data)
+    Ingestor(replace(app_env, workers=1), via="test").ingest_paths(
+        expand_inputs([str(tmp_path / name)])
+    )
+    with open_store(app_env.db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM originals").fetchall() == [(0,)]
+    at = start("pages/5_Ingest.py")
+    at.toggle(key="_archive").set_value(True).run()
+    at.get("file_uploader")[0].set_value([("again.xml", data + b"\n", "text/xml")]).run()
     with open_store(app_env.db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM originals").fetchall() == [(1,)]
+
+
+def test_a_configured_archive_setting_decides_and_the_switch_says_so(app_env, monkeypatch):
+    monkeypatch.setenv("DMARC_ANALYTICS_ARCHIVE", "false")
+    at = start("pages/5_Ingest.py")
+    switch = at.toggle(key="_archive")
+    assert (switch.value, switch.disabled) == (False, True)
+    assert any("Set by the `archive` setting" in c.value for c in at.caption)
 
 
 def test_the_alignment_chart_buckets_days_in_the_chosen_zone(loaded):
