@@ -468,6 +468,10 @@ ENGLISH: dict[str, str] = {
     "dropfolder.scan": "Check the folder now",
     "dropfolder.ingested": "Drop folder: ingested {files} new files.",
     "dropfolder.ingested.one": "Drop folder: ingested {files} new file.",
+    "dropfolder.ingested_rejected": "Drop folder: {files} new files, {rejected} of them "
+    "rejected (the Ingest page's ledger says why).",
+    "dropfolder.ingested_rejected.one": "Drop folder: {files} new file, rejected (the Ingest "
+    "page's ledger says why).",
     "manage.demo": "Demo data",
     "manage.no_demo": "No demo data is stored.",
     "manage.purge": "Remove reports",

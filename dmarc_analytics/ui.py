@@ -36,7 +36,7 @@ from dmarc_analytics.i18n import error_text, markdown_escape, percent, single_ad
 from dmarc_analytics.parse_fields import normalise_ip
 from dmarc_analytics.store import data_version, pending_migrations, reparse_started
 from dmarc_analytics.ui_connect import connect
-from dmarc_analytics.ui_dropfolder import scan_inbox, watch_inbox
+from dmarc_analytics.ui_dropfolder import Arrivals, scan_inbox, watch_inbox
 from dmarc_analytics.ui_filter import draw_filter, mirror_to_url, restore_filter
 from dmarc_analytics.ui_tables import GO_TO, csv_download
 from dmarc_analytics.zones import time_zones
@@ -161,7 +161,7 @@ def page_setup(page_key: str) -> Page:
     except DmarcAnalyticsError as exc:
         show_error(exc)
     if ingested:
-        st.toast(t("dropfolder.ingested", ingested, files=f"{ingested:,}"))
+        st.toast(arrivals_text(ingested))
     flt = restore_filter(
         StateKeys.FILTER, StateKeys.TZ, {param: key for param, (_, key) in DRILL_DOWNS.items()}
     )
@@ -222,6 +222,15 @@ def upgrade_store(settings: Settings) -> None:
         ):
             pass
     _UP_TO_DATE.add(key)
+
+
+def arrivals_text(arrivals: Arrivals) -> str:
+    """What the drop folder gave, rejected files included (they were announced as ingested)."""
+    files = f"{arrivals.files:,}"
+    if not arrivals.rejected:
+        return t("dropfolder.ingested", arrivals.files, files=files)
+    return t("dropfolder.ingested_rejected", arrivals.files, files=files,
+             rejected=f"{arrivals.rejected:,}")  # fmt: skip
 
 
 def read_state(settings: Settings) -> tuple[int, datetime | None]:

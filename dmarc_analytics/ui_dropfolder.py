@@ -40,6 +40,20 @@ _LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Arrivals:
+    """New files the drop folder gave, and how many of them were rejected."""
+
+    files: int = 0
+    rejected: int = 0
+
+    def __add__(self, other: Arrivals) -> Arrivals:
+        return Arrivals(self.files + other.files, self.rejected + other.rejected)
+
+    def __bool__(self) -> bool:
+        return self.files > 0
+
+
+@dataclass(frozen=True, slots=True)
 class InboxStatus:
     folder: Path
     exists: bool
@@ -47,20 +61,21 @@ class InboxStatus:
     last_scan: float | None  # epoch seconds
 
 
-def scan_inbox(settings: Settings) -> int:
-    """Ingest the files in the drop folder that the ledger does not know; return how many.
+def scan_inbox(settings: Settings) -> Arrivals:
+    """Ingest the files in the drop folder that the ledger does not know; return how many
+    (and how many of them were rejected).
 
-    Returns 0 at once when another session of this server is scanning the same database's
+    Returns nothing at once when another session of this server is scanning the same database's
     drop folder (a scan for another database neither waits for it nor is skipped).
     """
     lock = _scanning.setdefault(str(settings.db), threading.Lock())  # atomic under the GIL
     if not lock.acquire(blocking=False):
-        return 0
+        return Arrivals()
     try:
         candidates = _candidates(settings)
         if candidates:
             return _ingest_new(settings, candidates)
-        return 0
+        return Arrivals()
     finally:
         _last_scan[str(settings.db)] = time.time()
         lock.release()
@@ -101,7 +116,7 @@ def _candidates(settings: Settings) -> dict[Path, tuple[int, int]]:
     return found
 
 
-def _ingest_new(settings: Settings, candidates: dict[Path, tuple[int, int]]) -> int:
+def _ingest_new(settings: Settings, candidates: dict[Path, tuple[int, int]]) -> Arrivals:
     with connect(settings.db, settings.lock_timeout) as con:
         known = seen_inputs(con)
     new = []
@@ -113,11 +128,13 @@ def _ingest_new(settings: Settings, candidates: dict[Path, tuple[int, int]]) -> 
         if digest not in known:
             known.add(digest)
             new.append(InputFile(path, shown_name(str(path))))
+    rejected = 0
     if new:
-        Ingestor(settings, via="dropfolder").ingest_paths(new)
+        outcomes = Ingestor(settings, via="dropfolder").ingest_paths(new)
+        rejected = sum(o.outcome == "rejected" for o in outcomes)
     for path, signature in candidates.items():
         _handled[(str(settings.db), str(path))] = signature
-    return len(new)
+    return Arrivals(len(new), rejected)
 
 
 class _Watcher:
@@ -133,7 +150,7 @@ class _Watcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sessions: dict[str, Settings] = {}  # session id → settings of its last run
-        self._events: dict[str, list[tuple[int, int]]] = {}  # db → [(sequence, files)]
+        self._events: dict[str, list[tuple[int, Arrivals]]] = {}  # db → [(sequence, files)]
         self._sequence = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -153,10 +170,11 @@ class _Watcher:
             events = self._events.get(db)
             return events[-1][0] if events else 0
 
-    def files_since(self, db: str, sequence: int) -> int:
+    def files_since(self, db: str, sequence: int) -> Arrivals:
         """Files the watcher ingested into ``db`` after event ``sequence``."""
         with self._lock:
-            return sum(files for seq, files in self._events.get(db, ()) if seq > sequence)
+            events = self._events.get(db, ())
+            return sum((files for seq, files in events if seq > sequence), Arrivals())
 
     def stop(self) -> None:
         """Stop the thread (at exit: it must not be inside DuckDB when the interpreter stops)."""
@@ -165,14 +183,14 @@ class _Watcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
 
-    def scan_once(self) -> dict[str, int]:
+    def scan_once(self) -> dict[str, Arrivals]:
         """One round: scan each registered inbox; rerun the sessions that have new data."""
         self._forget_closed()
         with self._lock:
             by_inbox: dict[tuple[str, str], Settings] = {}
             for settings in self._sessions.values():
                 by_inbox[(str(settings.db), str(settings.inbox))] = settings
-        ingested: dict[str, int] = {}
+        ingested: dict[str, Arrivals] = {}
         for (db, _), settings in by_inbox.items():
             try:
                 count = scan_inbox(settings)
@@ -180,7 +198,7 @@ class _Watcher:
                 _LOG.warning("drop folder %s: %s", settings.inbox, exc)
                 continue
             if count:
-                ingested[db] = ingested.get(db, 0) + count
+                ingested[db] = ingested.get(db, Arrivals()) + count
         for db, count in ingested.items():
             with self._lock:
                 self._sequence += 1
@@ -232,7 +250,7 @@ _watcher = _Watcher()
 atexit.register(_watcher.stop)
 
 
-def watch_inbox(settings: Settings, seen_key: str) -> int:
+def watch_inbox(settings: Settings, seen_key: str) -> Arrivals:
     """Keep this session's drop folder watched; the files ingested since its last run.
 
     Renders nothing. ``seen_key`` (a session-state key) remembers the last ingest event
@@ -240,12 +258,12 @@ def watch_inbox(settings: Settings, seen_key: str) -> int:
     """
     ctx = get_script_run_ctx()
     if ctx is None or not runtime.exists():
-        return 0
+        return Arrivals()
     _watcher.register(ctx.session_id, settings)
     db = str(settings.db)
     latest = _watcher.last_event(db)
     seen = st.session_state.get(seen_key)
     st.session_state[seen_key] = latest
     if seen is None:  # the session's first run: nothing to report yet
-        return 0
+        return Arrivals()
     return _watcher.files_since(db, seen)

@@ -20,7 +20,14 @@ from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.i18n import error_text, markdown_escape, t, word
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
-from dmarc_analytics.ui import Page, StateKeys, clear_caches, markdown_code, show_error
+from dmarc_analytics.ui import (
+    Page,
+    StateKeys,
+    arrivals_text,
+    clear_caches,
+    markdown_code,
+    show_error,
+)
 from dmarc_analytics.ui_connect import release
 from dmarc_analytics.ui_dropfolder import inbox_status, scan_inbox
 from dmarc_analytics.ui_tables import show_table, shown_rows
@@ -182,7 +189,7 @@ def dropfolder_section(page: Page) -> None:
         except DmarcAnalyticsError as exc:
             show_error(exc)
         if count:
-            st.session_state[StateKeys.NOTICE] = t("dropfolder.ingested", count, files=f"{count:,}")
+            st.session_state[StateKeys.NOTICE] = arrivals_text(count)
             clear_caches()
             st.rerun()
 

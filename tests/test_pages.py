@@ -1014,20 +1014,40 @@ def test_the_drop_folder_scan_takes_each_file_once_and_waits_for_writes_to_settl
     names = list(FIXTURE)
     (app_env.inbox / names[0]).write_bytes(FIXTURE[names[0]])
     os.utime(app_env.inbox / names[0], old)
-    assert scan_inbox(app_env) == 1
-    assert scan_inbox(app_env) == 0
+    assert scan_inbox(app_env).files == 1
+    assert scan_inbox(app_env).files == 0
     (app_env.inbox / "copy.xml").write_bytes(FIXTURE[names[0]])  # same bytes, other name
     os.utime(app_env.inbox / "copy.xml", old)
-    assert scan_inbox(app_env) == 0
+    assert scan_inbox(app_env).files == 0
     (app_env.inbox / names[1]).write_bytes(FIXTURE[names[1]])  # just written: not yet
-    assert scan_inbox(app_env) == 0
+    assert scan_inbox(app_env).files == 0
     os.utime(app_env.inbox / names[1], old)
-    assert scan_inbox(app_env) == 1
+    assert scan_inbox(app_env).files == 1
     with open_store(app_env.db) as con:
         assert insights.overview(con, Filter()).reports == 2
         assert len(insights.ledger(con)) == 2
     status = inbox_status(app_env)
     assert (status.exists, status.files) == (True, 3) and status.last_scan is not None
+
+
+def test_a_rejected_drop_folder_file_is_not_announced_as_ingested(app_env):
+    # A text file in the folder read "Drop folder: ingested 1 new file."
+    from dmarc_analytics.ui_dropfolder import Arrivals, scan_inbox
+
+    app_env.inbox.mkdir(parents=True)
+    (app_env.inbox / "notes.txt").write_bytes(b"not a report")
+    (app_env.inbox / "a.xml").write_bytes(next(iter(FIXTURE.values())))
+    for name in ("notes.txt", "a.xml"):
+        os.utime(app_env.inbox / name, (1_700_000_000, 1_700_000_000))
+    arrivals = scan_inbox(app_env)
+    assert arrivals == Arrivals(2, 1)
+    assert ui.arrivals_text(arrivals) == (
+        "Drop folder: 2 new files, 1 of them rejected (the Ingest page's ledger says why)."
+    )
+    assert ui.arrivals_text(Arrivals(1, 1)) == (
+        "Drop folder: 1 new file, rejected (the Ingest page's ledger says why)."
+    )
+    assert ui.arrivals_text(Arrivals(1, 0)) == "Drop folder: ingested 1 new file."
 
 
 def test_a_scan_of_another_databases_drop_folder_does_not_make_this_one_skip(app_env, tmp_path):
@@ -1044,13 +1064,13 @@ def test_a_scan_of_another_databases_drop_folder_does_not_make_this_one_skip(app
     other = str(tmp_path / "other.duckdb")
     busy = ui_dropfolder._scanning.setdefault(other, threading.Lock())
     with busy:  # another database's scan is under way
-        assert scan_inbox(app_env) == 1
+        assert scan_inbox(app_env).files == 1
         mine = ui_dropfolder._scanning[str(app_env.db)]
         with mine:  # a scan of this database is under way: this one skips, as designed
             (app_env.inbox / "second.xml").write_bytes(FIXTURE[list(FIXTURE)[1]])
             os.utime(app_env.inbox / "second.xml", (1_700_000_000, 1_700_000_000))
-            assert scan_inbox(app_env) == 0
-    assert scan_inbox(app_env) == 1
+            assert scan_inbox(app_env).files == 0
+    assert scan_inbox(app_env).files == 1
 
 
 def test_the_drop_folder_watcher_ingests_in_the_background_and_reruns_only_on_news(
@@ -1067,10 +1087,10 @@ def test_the_drop_folder_watcher_ingests_in_the_background_and_reruns_only_on_ne
     name = next(iter(FIXTURE))
     (app_env.inbox / name).write_bytes(FIXTURE[name])
     os.utime(app_env.inbox / name, (1_700_000_000, 1_700_000_000))
-    assert watcher.scan_once() == {str(app_env.db): 1}
+    assert watcher.scan_once() == {str(app_env.db): ui_dropfolder.Arrivals(1, 0)}
     assert sorted(reruns) == ["a", "b"]
-    assert watcher.files_since(str(app_env.db), 0) == 1
-    assert watcher.files_since(str(app_env.db), watcher.last_event(str(app_env.db))) == 0
+    assert watcher.files_since(str(app_env.db), 0).files == 1
+    assert not watcher.files_since(str(app_env.db), watcher.last_event(str(app_env.db)))
     assert watcher.scan_once() == {} and len(reruns) == 2  # each file once
 
 
