@@ -77,8 +77,12 @@ def _filter_from_link(params: dict[str, list[str]]) -> Filter:
             good[name] = value
     try:
         return Filter.from_params(good)
-    except FilterError as exc:  # fields that are fine alone but not together (the dates)
+    except FilterError as exc:  # fields that are fine alone but not together: the dates
         st.error(t("filter.bad_link", message=markdown_escape(error_text(exc))))
+    dateless = {name: value for name, value in good.items() if name not in ("since", "until")}
+    try:
+        return Filter.from_params(dateless)  # the rest of the link still applies
+    except FilterError:
         return Filter()
 
 

@@ -351,6 +351,14 @@ def test_a_bad_link_param_is_a_clear_error_and_the_page_still_works(loaded):
     assert at.session_state["filter"] == Filter(since=date(2026, 11, 1), reporter=("Yahoo",))
 
 
+def test_a_link_whose_dates_are_reversed_keeps_the_rest_of_its_filter(loaded):
+    at = start(params={"since": "2026-11-03", "until": "2026-11-01", "reporter": "Yahoo"})
+    assert [plain(e.value) for e in at.error] == [
+        "Left out of the link's filter: since (2026-11-03) is after until (2026-11-01)"
+    ]
+    assert at.session_state["filter"] == Filter(reporter=("Yahoo",))
+
+
 def test_an_invalid_sidebar_value_is_reported_and_not_applied(loaded):
     at = start()
     at.text_input(key="_filter_source_ip").input("not-an-ip").run()
