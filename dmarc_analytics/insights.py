@@ -34,6 +34,7 @@ from dmarc_analytics.insights_reports import (
     has_demo_data,
     ledger,
     report_detail,
+    report_link,
     report_list,
 )
 from dmarc_analytics.insights_sources import (
@@ -72,7 +73,8 @@ __all__ = [
     "Overview", "ReportDetail", "alignment_matrix", "authenticated_unaligned", "count_ledger",
     "count_reports", "count_sources", "daily_messages", "data_quality", "disposition_over_time",
     "filter_choices", "find_reports", "has_data", "has_demo_data", "ledger", "overview",
-    "override_reasons", "policy_applied", "report_detail", "report_list", "reporters",
+    "override_reasons", "policy_applied", "report_detail", "report_link", "report_list",
+    "reporters",
     "source_auth", "source_records", "source_summary", "source_timeline", "top_sources",
 ]  # fmt: skip
 

@@ -155,6 +155,22 @@ def find_reports(con: duckdb.DuckDBPyConnection, text: str) -> list[int]:
     return []
 
 
+def report_link(con: duckdb.DuckDBPyConnection, report_key: int) -> str | None:
+    """How a link names the report: its report ID where no other stored report has it (a
+    re-parse gives reports new keys, never new IDs), else ``#`` and its key; None when there
+    is no such report. ``find_reports`` reads either back."""
+    rows = con.execute(
+        "WITH ids AS (SELECT report_key, trim(trim(trim(report_id), '<>')) AS bare "
+        "FROM reports) SELECT bare, (SELECT count(*) FROM ids o "
+        "WHERE lower(o.bare) = lower(ids.bare)) FROM ids WHERE report_key = $key",
+        {"key": int(report_key)},
+    ).fetchall()
+    if not rows:
+        return None
+    bare, sharing = rows[0]
+    return bare if sharing == 1 and bare else f"#{int(report_key)}"
+
+
 def report_detail(con: duckdb.DuckDBPyConnection, report_key: int) -> ReportDetail | None:
     """One stored report with its records and issues; None when there is no such report."""
     params: dict[str, object] = {"q_key": int(report_key)}

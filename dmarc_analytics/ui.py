@@ -201,8 +201,20 @@ def _drill_down_params(page_key: str) -> dict[str, str]:
     for param, (owner, key) in DRILL_DOWNS.items():
         value = st.session_state.get(key)
         if owner == page_key and value is not None and str(value).strip():
-            params[param] = str(value)
+            params[param] = st.session_state.get(LINK_NAMES, {}).get(value, str(value))
     return params
+
+
+# Session key: picked value -> how the link names it, where that differs (a report's ID
+# instead of its key, which a re-parse changes). Set by the page that shows the pick.
+LINK_NAMES = "link_names"
+
+
+def name_in_link(param: str, picked: Any, name: str) -> None:
+    """Name the picked value ``picked`` in the URL as ``name`` (now, and on every run)."""
+    st.session_state.setdefault(LINK_NAMES, {})[picked] = name
+    if st.query_params.get(param) != name:
+        st.query_params[param] = name
 
 
 _UP_TO_DATE: set[str] = set()  # databases this process has opened read-write

@@ -48,8 +48,8 @@ def restore_filter(
     for param, key in (drill_downs or {}).items():
         value = params.pop(param, None)
         if value and value[-1].strip():
-            text = value[-1].strip()[:200]
-            st.session_state[key] = int(text) if text.isdigit() else text
+            # as typed: the page reads it (a report link's "13" may be a report ID or a key)
+            st.session_state[key] = value[-1].strip()[:200]
     zone = params.pop(TZ_PARAM, None)
     if zone and is_time_zone(zone[-1]):
         st.session_state[tz_key] = zone[-1]

@@ -47,4 +47,7 @@ if isinstance(key, str):  # typed: a report ID or a report key
                      keys=", ".join(f"#{k}" for k in found)))  # fmt: skip
     key = found[0]
 if key is not None:
+    link = page.lookup(insights.report_link, key)
+    if link is not None:  # by its report ID where unique: a re-parse renumbers reports
+        ui.name_in_link("report", st.session_state["reports_pick"], link)
     show_report(page, key)

@@ -28,7 +28,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dmarc_analytics import charts, i18n, insights, ui, ui_report, ui_tables
+from dmarc_analytics import charts, i18n, insights, maintenance, ui, ui_report, ui_tables
 from dmarc_analytics.config import load_settings
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.pipeline import Ingestor
@@ -330,11 +330,43 @@ def test_a_link_opens_the_source_or_report_it_names_and_picking_one_writes_it(lo
     assert "ip" not in at.query_params  # only the page it belongs to writes it
     with open_store(loaded.db) as con:
         key = int(con.execute("SELECT min(report_key) FROM reports").fetchall()[0][0])
+        report_id = con.execute(
+            "SELECT report_id FROM reports WHERE report_key = $key", {"key": key}
+        ).fetchall()[0][0]
     at = start("pages/4_Reports.py", params={"report": str(key)})
-    assert at.selectbox(key="reports_pick").value == key
-    assert at.query_params == {"report": str(key)}
+    assert at.selectbox(key="reports_pick").value == str(key)
+    # named by its report ID, which a re-parse keeps (it gives reports new keys)
+    assert at.query_params == {"report": report_id}
     assert any(d.value["field"].tolist()[:1] == ["Reporter"] for d in at.dataframe
                if "field" in d.value.columns)  # the report's detail is shown
+    at.selectbox(key="reports_pick").set_value(key).run()  # picked from the list: the same
+    assert at.query_params == {"report": report_id}
+
+
+def test_a_report_link_still_opens_its_report_after_a_reparse(loaded):
+    # A re-parse stores every report again under new keys: a link by key opened another
+    # report or none. A link names the report by its ID where that is unique.
+    unarchived = report_xml("google.com", "g9", "example.com", date(2026, 11, 5), G1)
+    Ingestor(replace(loaded, workers=1, archive=False), via="test").ingest_blobs(
+        [("g9.xml", unarchived)]
+    )  # kept by the reparse (no original), so the others come back under new keys
+    with open_store(loaded.db) as con:
+        key, report_id = con.execute(
+            "SELECT report_key, report_id FROM reports WHERE report_id = 'g2'"
+        ).fetchall()[0]
+    at = start("pages/4_Reports.py")
+    at.selectbox(key="reports_pick").set_value(key).run()
+    assert at.query_params["report"] == report_id
+    maintenance.reparse(replace(loaded, workers=1))
+    with open_store(loaded.db) as con:
+        assert con.execute(
+            "SELECT report_key FROM reports WHERE report_id = $id", {"id": report_id}
+        ).fetchall() != [(key,)]  # renumbered
+    st.cache_data.clear()
+    at = start("pages/4_Reports.py", params={"report": report_id})
+    assert not at.warning and not at.info
+    shown = [d.value for d in at.dataframe if "field" in d.value.columns][0]
+    assert report_id in shown["value"].astype(str).tolist()
 
 
 def test_a_bad_link_param_is_a_clear_error_and_the_page_still_works(loaded):
