@@ -1285,6 +1285,7 @@ def test_the_archive_switch_is_kept_with_the_database_for_every_writer(app_env, 
     app_env.inbox.mkdir(parents=True, exist_ok=True)
     name, data = list(FIXTURE.items())[1]
     (app_env.inbox / name).write_bytes(data)
+    os.utime(app_env.inbox / name, (1_700_000_000, 1_700_000_000))  # settled, not being written
     start()
     with open_store(app_env.db, read_only=True) as con:
         assert con.execute("SELECT count(*), count(*) FILTER (WHERE via = 'dropfolder') "
