@@ -220,6 +220,8 @@ ENGLISH: dict[str, str] = {
     "address to see it.",
     "drill.pick_placeholder": "Pick or type an address",
     "drill.no_mail": "No mail from {ip} matches the filter.",
+    "drill.not_an_address": "{ip} is not an IP address, and no report names it as a source "
+    "for this filter.",
     "drill.opened": "{ip} is shown in detail [below the table](#source-detail).",
     "drill.no_dkim": "The reports give no DKIM result for this mail: it was not signed, or "
     "the receiver did not say.",

@@ -302,6 +302,12 @@ def typed_source_ip(value: str) -> str:
     return normalise_ip(typed)[0] or typed
 
 
+def is_ip_address(value: str) -> bool:
+    """Whether ``value`` is an IP address (a report may carry something else, kept as
+    reported, so a value that is none can still match stored mail)."""
+    return "invalid-source-ip" not in normalise_ip(value)[1]
+
+
 _INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")  # pasted along with an address
 
 

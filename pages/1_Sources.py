@@ -30,7 +30,8 @@ ip = ui.typed_source_ip(ip)
 
 summary = page.query(insights.source_summary, ip)
 if summary.empty:
-    st.info(t("drill.no_mail", ip=ui.markdown_code(ip)))
+    shown = ui.markdown_code(ip)
+    st.info(t("drill.no_mail" if ui.is_ip_address(ip) else "drill.not_an_address", ip=shown))
     st.stop()
 st.markdown(f"**{t('section.drill_summary')}**")
 show_source_summary(summary, page.zone)

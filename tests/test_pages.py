@@ -369,6 +369,15 @@ def test_a_report_link_still_opens_its_report_after_a_reparse(loaded):
     assert report_id in shown["value"].astype(str).tolist()
 
 
+def test_a_source_link_that_is_no_address_says_so(loaded):
+    at = start("pages/1_Sources.py", params={"ip": "999.1.1.1"})
+    assert [plain(i.value) for i in at.info] == [
+        "999.1.1.1 is not an IP address, and no report names it as a source for this filter."
+    ]
+    at = start("pages/1_Sources.py", params={"ip": "203.0.113.77"})
+    assert [plain(i.value) for i in at.info] == ["No mail from 203.0.113.77 matches the filter."]
+
+
 def test_a_bad_link_param_is_a_clear_error_and_the_page_still_works(loaded):
     at = start(params={"dmarc": "maybe"})
     assert [plain(e.value) for e in at.error] == [
