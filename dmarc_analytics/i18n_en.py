@@ -28,6 +28,8 @@ ENGLISH: dict[str, str] = {
     "the original XML beside it.",
     "intro.ingest": "Add reports: drop files here (XML, gzip, zip, e-mail, mbox, any mix), or "
     "put them in the drop folder. Each file is stored once.",
+    "ingest.filter_note": "The sidebar filter applies to the other pages; this page lists "
+    "every input.",
     # empty database and demo data
     "empty.title": "No reports yet",
     "empty.body": "This database holds no DMARC aggregate reports. Add some on the Ingest page "

@@ -37,7 +37,7 @@ from dmarc_analytics.parse_fields import normalise_ip
 from dmarc_analytics.store import data_version, pending_migrations, reparse_started
 from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import Arrivals, scan_inbox, watch_inbox
-from dmarc_analytics.ui_filter import draw_filter, mirror_to_url, restore_filter
+from dmarc_analytics.ui_filter import LINK_PROBLEMS, draw_filter, mirror_to_url, restore_filter
 from dmarc_analytics.ui_tables import GO_TO, csv_download
 from dmarc_analytics.zones import time_zones
 
@@ -178,6 +178,10 @@ def page_setup(page_key: str) -> Page:
     st.caption(t(f"intro.{page_key}"))
     if page_key != "ingest":
         st.markdown(i18n.describe_filter(flt, quote=markdown_code))
+    else:
+        st.caption(t("ingest.filter_note"))
+    for problem in st.session_state.pop(LINK_PROBLEMS, ()):
+        st.error(problem)
     notice = st.session_state.pop(StateKeys.NOTICE, None)
     if notice:
         st.success(notice)

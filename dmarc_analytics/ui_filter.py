@@ -54,7 +54,7 @@ def restore_filter(
     if zone and is_time_zone(zone[-1]):
         st.session_state[tz_key] = zone[-1]
     elif zone:
-        st.error(t("filter.bad_zone", zone=markdown_escape(zone[-1][:100])))
+        _link_problem(t("filter.bad_zone", zone=markdown_escape(zone[-1][:100])))
     flt = _filter_from_link(params)
     st.session_state[state_key] = flt
     return flt
@@ -72,18 +72,27 @@ def _filter_from_link(params: dict[str, list[str]]) -> Filter:
         try:
             Filter.from_params({name: value})
         except FilterError as exc:
-            st.error(t("filter.bad_link", message=markdown_escape(error_text(exc))))
+            _link_problem(t("filter.bad_link", message=markdown_escape(error_text(exc))))
         else:
             good[name] = value
     try:
         return Filter.from_params(good)
     except FilterError as exc:  # fields that are fine alone but not together: the dates
-        st.error(t("filter.bad_link", message=markdown_escape(error_text(exc))))
+        _link_problem(t("filter.bad_link", message=markdown_escape(error_text(exc))))
     dateless = {name: value for name, value in good.items() if name not in ("since", "until")}
     try:
         return Filter.from_params(dateless)  # the rest of the link still applies
     except FilterError:
         return Filter()
+
+
+LINK_PROBLEMS = "link_problems"  # what a link's parameters could not say, shown by the page
+
+
+def _link_problem(message: str) -> None:
+    """Keep a message about the link for the page to show under its title (shown at once,
+    above the title, it read like a crash)."""
+    st.session_state.setdefault(LINK_PROBLEMS, []).append(message)
 
 
 def mirror_to_url(

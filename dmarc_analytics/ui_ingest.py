@@ -218,8 +218,10 @@ def _purge_form(page: Page) -> None:
     st.caption(t("manage.purge_help"))
     choices = page.lookup(insights.filter_choices)
     c1, c2, c3 = st.columns(3)
-    since = c1.date_input(t("manage.purge_since"), value=None, key="ingest_purge_since")
-    until = c2.date_input(t("manage.purge_until"), value=None, key="ingest_purge_until")
+    since = c1.date_input(t("manage.purge_since"), value=None, key="ingest_purge_since",
+                          format="YYYY-MM-DD")
+    until = c2.date_input(t("manage.purge_until"), value=None, key="ingest_purge_until",
+                          format="YYYY-MM-DD")
     domain = c3.selectbox(t("manage.purge_domain"), ["", *choices.policy_domains],
                           format_func=lambda v: v or t("manage.purge_any_domain"),
                           key="ingest_purge_domain")  # fmt: skip

@@ -4,10 +4,12 @@ import streamlit as st
 
 from dmarc_analytics import charts, insights, ui
 from dmarc_analytics.i18n import t
+from dmarc_analytics.ui_ingest import demo_banner
 from dmarc_analytics.ui_tables import show_source_summary, show_table, shown_rows
 
 page = ui.page_setup("sources")
 ui.require_data(page)
+demo_banner(page)  # the numbers below include made-up reports
 
 picked = st.session_state.get("sources_ip")
 if st.session_state.pop(ui.StateKeys.OPENED_BY_ROW, False) and picked:  # its detail is far below

@@ -4,10 +4,12 @@ import streamlit as st
 
 from dmarc_analytics import charts, insights, ui
 from dmarc_analytics.i18n import t
+from dmarc_analytics.ui_ingest import demo_banner
 from dmarc_analytics.ui_tables import alignment_grid, show_policy_applied, show_table, shown_rows
 
 page = ui.page_setup("alignment")
 ui.require_data(page)
+demo_banner(page)  # the numbers below include made-up reports
 
 page.prefetch(
     ui.ask(insights.disposition_over_time, tz=page.zone),

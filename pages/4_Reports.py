@@ -6,11 +6,13 @@ import streamlit as st
 
 from dmarc_analytics import insights, ui
 from dmarc_analytics.i18n import t
+from dmarc_analytics.ui_ingest import demo_banner
 from dmarc_analytics.ui_report import report_label, show_report
 from dmarc_analytics.ui_tables import show_table, shown_rows
 
 page = ui.page_setup("reports")
 ui.require_data(page)
+demo_banner(page)  # the numbers below include made-up reports
 
 st.subheader(t("section.reports"))
 shown = st.columns(3)[0].selectbox(

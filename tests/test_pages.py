@@ -392,6 +392,29 @@ def test_a_bad_link_param_is_a_clear_error_and_the_page_still_works(loaded):
     assert at.session_state["filter"] == Filter(since=date(2026, 11, 1), reporter=("Yahoo",))
 
 
+def test_a_link_s_problems_are_shown_under_the_page_title(loaded):
+    # Shown where the filter was read, above the title, they read like a crash.
+    at = start(params={"dmarc": "maybe", "tz": "Mars/Base"})
+    kinds = [node.type for node in at.main if node.type in ("title", "error")]
+    assert kinds == ["title", "error", "error"]
+    at.run()  # shown once, not on every run
+    assert not at.error
+
+
+def test_the_ingest_page_says_the_sidebar_filter_is_not_its_own(loaded):
+    at = start("pages/5_Ingest.py", params={"since": "2026-11-20"})
+    assert i18n.t("ingest.filter_note") in [c.value for c in at.caption]
+    assert not [m for m in at.markdown if m.value.startswith("Showing")]
+
+
+def test_every_data_page_says_when_demo_data_is_in_its_numbers(app_env):
+    at = start()
+    at.button(key="demo_load").click().run()
+    for path in PAGES[:4]:
+        at.switch_page(path).run()
+        assert i18n.t("demo.banner") in [i.value for i in at.info], path
+
+
 def test_a_link_whose_dates_are_reversed_keeps_the_rest_of_its_filter(loaded):
     at = start(params={"since": "2026-11-03", "until": "2026-11-01", "reporter": "Yahoo"})
     assert [plain(e.value) for e in at.error] == [
