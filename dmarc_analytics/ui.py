@@ -157,7 +157,7 @@ def page_setup(page_key: str) -> Page:
         settings = app_settings()
         upgrade_store(settings)
         ingested = scan_inbox(settings) + watch_inbox(settings, StateKeys.INBOX_SEEN)
-        version, reparse_started = read_state(settings)
+        version, unfinished_reparse = read_state(settings)
     except DmarcAnalyticsError as exc:
         show_error(exc)
     if ingested:
@@ -185,8 +185,9 @@ def page_setup(page_key: str) -> Page:
     notice = st.session_state.pop(StateKeys.NOTICE, None)
     if notice:
         st.success(notice)
-    if reparse_started is not None:
-        st.warning(t("store.reparse_unfinished", started=f"{reparse_started:%Y-%m-%d %H:%M}"))
+    if unfinished_reparse is not None:
+        started = f"{unfinished_reparse:%Y-%m-%d %H:%M}"
+        st.warning(t("store.reparse_unfinished", started=started))
     problem = st.session_state.pop(StateKeys.NOTICE_ERROR, None)
     if problem:
         st.error(markdown_escape(problem))
