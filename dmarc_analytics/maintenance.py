@@ -28,7 +28,6 @@ from dmarc_analytics.store import (
     REPARSE_STARTED,
     bump_data_version,
     fetch_one,
-    keeps_originals,
     open_store,
     transaction,
 )
@@ -268,20 +267,15 @@ def reparse(
     return Reparsed(outcomes, int(kept[0]), names, int(kept[2]))
 
 
-def archive_switch(settings: Settings) -> tuple[bool, bool]:
-    """Whether ingesting keeps originals, and whether the app's switch decides it (False
-    when the ``archive`` setting is configured: the file, environment or option wins)."""
-    with open_store(settings.db, read_only=True, timeout=settings.lock_timeout) as con:
-        return keeps_originals(con, settings.archive), settings.archive is None
-
-
 def set_archive_switch(settings: Settings, keep: bool) -> None:
-    """Store the app's archive choice with the database, for every writer to follow."""
-    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+    """Store the app's archive choice with the database, for every writer to follow
+    (``store.keeps_originals``); the data version moves, so cached answers are read again."""
+    with open_store(settings.db, timeout=settings.lock_timeout) as con, transaction(con):
         con.execute(
             "INSERT OR REPLACE INTO state VALUES ($key, $value)",
             {"key": ARCHIVE_CHOICE, "value": int(keep)},
         )
+        bump_data_version(con)
 
 
 def purged_count(settings: Settings) -> int:

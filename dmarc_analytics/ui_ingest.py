@@ -20,6 +20,7 @@ from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.i18n import error_text, markdown_escape, t, word
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
+from dmarc_analytics.store import keeps_originals
 from dmarc_analytics.ui import (
     Page,
     StateKeys,
@@ -269,10 +270,8 @@ def _archive_toggle(page: Page) -> None:
     """The archive switch, stored with the database: every tab, the drop folder and the CLI
     follow it. Where the ``archive`` setting is configured, that decides and the switch
     only shows it."""
-    try:
-        keep, switchable = maintenance.archive_switch(page.settings)
-    except DmarcAnalyticsError as exc:
-        show_error(exc)
+    keep = page.lookup(keeps_originals, page.settings.archive)
+    switchable = page.settings.archive is None  # else configured: the setting decides
     shadow = "_archive"
     st.session_state[shadow] = keep
 
