@@ -177,7 +177,9 @@ ENGLISH: dict[str, str] = {
     "section.unaligned_caption": "Senders whose SPF or DKIM passed for another domain than "
     "the header-from, with the domain they used. Those with messages failing DMARC come "
     "first: third-party services to configure before p=reject. The others passed DMARC by "
-    "another, aligned result. Click a row to see that address in detail.",
+    "another, aligned result. Mail that passed for two such domains (DKIM for one, SPF for "
+    "another) is in a row for each, so the rows add up to more than the messages. Click a row "
+    "to see that address in detail.",
     "section.overrides": "Override reasons",
     "section.overrides_caption": "Why receivers applied another disposition than your policy "
     "asked for (forwarding, mailing lists, local policy), with their comments.",
