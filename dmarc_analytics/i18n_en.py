@@ -431,6 +431,9 @@ ENGLISH: dict[str, str] = {
     "upload.label": "Drop report files here",
     "upload.help": "Any mix of .xml, .xml.gz, .zip, .eml and .mbox files; the format is "
     "recognised from the content. Files are ingested as soon as they are uploaded.",
+    "upload.limit": "Up to {megabytes} MB per file. A bigger one, such as a whole mailbox "
+    "exported as mbox, goes in the drop folder {inbox} or to `python -m dmarc_analytics "
+    "ingest`.",
     "upload.progress": "Ingesting {name} ({done} of {total})…",
     "upload.done": "Ingested {total} files: {inserted} inserted, {duplicate} duplicate, "
     "{rejected} rejected.",

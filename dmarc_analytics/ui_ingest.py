@@ -99,6 +99,8 @@ def upload_section(page: Page) -> None:
     files = st.file_uploader(
         t("upload.label"), accept_multiple_files=True, key="ingest_files", help=t("upload.help")
     ) or []
+    st.caption(t("upload.limit", megabytes=st.get_option("server.maxUploadSize"),
+                 inbox=markdown_code(str(page.settings.inbox))))  # fmt: skip
     done: set[str] = st.session_state.setdefault(StateKeys.UPLOADED_IDS, set())
     new = [f for f in files if f.file_id not in done]
     if new:

@@ -401,6 +401,16 @@ def test_a_link_s_problems_are_shown_under_the_page_title(loaded):
     assert not at.error
 
 
+def test_the_uploader_says_its_size_limit_and_where_bigger_files_go(app_env):
+    at = start("pages/5_Ingest.py")
+    limit = [plain(c.value) for c in at.caption if "MB per file" in c.value]
+    assert limit == [
+        f"Up to {st.get_option('server.maxUploadSize')} MB per file. A bigger one, such as a "
+        f"whole mailbox exported as mbox, goes in the drop folder {app_env.inbox} or to "
+        "python -m dmarc_analytics ingest."
+    ]
+
+
 def test_the_ingest_page_says_the_sidebar_filter_is_not_its_own(loaded):
     at = start("pages/5_Ingest.py", params={"since": "2026-11-20"})
     assert i18n.t("ingest.filter_note") in [c.value for c in at.caption]
