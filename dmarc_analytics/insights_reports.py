@@ -168,7 +168,12 @@ def report_link(con: duckdb.DuckDBPyConnection, report_key: int) -> str | None:
     if not rows:
         return None
     bare, sharing = rows[0]
-    return bare if sharing == 1 and bare else f"#{int(report_key)}"
+    if sharing == 1 and bare and len(bare) <= LINK_VALUE_MAX:
+        return bare
+    return f"#{int(report_key)}"
+
+
+LINK_VALUE_MAX = 200  # characters of a link's value that the app reads
 
 
 def report_detail(con: duckdb.DuckDBPyConnection, report_key: int) -> ReportDetail | None:

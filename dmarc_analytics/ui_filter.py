@@ -18,6 +18,7 @@ import streamlit as st
 from dmarc_analytics.errors import FilterError
 from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter, quote_value
 from dmarc_analytics.i18n import error_text, markdown_escape, single_address, t
+from dmarc_analytics.insights_reports import LINK_VALUE_MAX
 from dmarc_analytics.zones import is_time_zone
 
 ANY = "any"
@@ -49,7 +50,7 @@ def restore_filter(
         value = params.pop(param, None)
         if value and value[-1].strip():
             # as typed: the page reads it (a report link's "13" may be a report ID or a key)
-            st.session_state[key] = value[-1].strip()[:200]
+            st.session_state[key] = value[-1].strip()[:LINK_VALUE_MAX]
     zone = params.pop(TZ_PARAM, None)
     if zone and is_time_zone(zone[-1]):
         st.session_state[tz_key] = zone[-1]

@@ -343,6 +343,21 @@ def test_a_link_opens_the_source_or_report_it_names_and_picking_one_writes_it(lo
     assert at.query_params == {"report": report_id}
 
 
+def test_a_report_link_uses_the_key_where_the_id_cannot_name_the_report(loaded):
+    long_id = "x" * 250  # longer than a link value the app reads
+    shared = report_xml("Yahoo", "g1", "example.com", date(2026, 11, 6), Y1)  # google's ID too
+    Ingestor(replace(loaded, workers=1), via="test").ingest_blobs([
+        ("long.xml", report_xml("google.com", long_id, "example.com", date(2026, 11, 5), G1)),
+        ("shared.xml", shared),
+    ])  # fmt: skip
+    with open_store(loaded.db) as con:
+        keys = dict(con.execute("SELECT report_id, report_key FROM reports").fetchall())
+        assert insights.report_link(con, keys[long_id]) == f"#{keys[long_id]}"
+        assert insights.report_link(con, keys["g1"]) == f"#{keys['g1']}"
+        assert insights.report_link(con, keys["y1"]) == "y1"
+        assert insights.report_link(con, 10_000) is None
+
+
 def test_a_report_link_still_opens_its_report_after_a_reparse(loaded):
     # A re-parse stores every report again under new keys: a link by key opened another
     # report or none. A link names the report by its ID where that is unique.
