@@ -29,6 +29,7 @@ from dmarc_analytics.insights_reports import (
     count_reports,
     data_quality,
     filter_choices,
+    find_linked_report,
     find_reports,
     has_data,
     has_demo_data,
@@ -72,9 +73,9 @@ __all__ = [
     "POLICY_VERDICTS", "REPORT_KINDS", "SOURCE_CATEGORIES", "DataQuality", "FilterChoices",
     "Overview", "ReportDetail", "alignment_matrix", "authenticated_unaligned", "count_ledger",
     "count_reports", "count_sources", "daily_messages", "data_quality", "disposition_over_time",
-    "filter_choices", "find_reports", "has_data", "has_demo_data", "ledger", "overview",
-    "override_reasons", "policy_applied", "report_detail", "report_link", "report_list",
-    "reporters",
+    "filter_choices", "find_linked_report", "find_reports", "has_data", "has_demo_data",
+    "ledger", "overview", "override_reasons", "policy_applied", "report_detail", "report_link",
+    "report_list", "reporters",
     "source_auth", "source_records", "source_summary", "source_timeline", "top_sources",
 ]  # fmt: skip
 

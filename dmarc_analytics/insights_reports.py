@@ -5,6 +5,7 @@ Part of the ``insights`` questions; import them from ``dmarc_analytics.insights`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -137,22 +138,46 @@ def find_reports(con: duckdb.DuckDBPyConnection, text: str) -> list[int]:
     with or without ``<...>``; several reporters may use one ID), else the one with that
     key (the list's Key column: ``1234``, ``1,234`` or ``#1234``). Empty when none."""
     typed = text.strip()
-    bare = typed.removeprefix("<").removesuffix(">").strip().lower()
-    if bare:
-        rows = con.execute(
-            "SELECT report_key FROM reports "
-            "WHERE lower(trim(trim(trim(report_id), '<>'))) = $id ORDER BY report_key",
-            {"id": bare},
-        ).fetchall()
-        if rows:
-            return [int(key) for (key,) in rows]
+    found = _with_id(con, typed)
+    if found:
+        return found
     number = typed.removeprefix("#").replace(",", "")
     if number.isascii() and number.isdigit() and len(number) < 19:
-        rows = con.execute(
-            "SELECT report_key FROM reports WHERE report_key = $key", {"key": int(number)}
-        ).fetchall()
-        return [int(key) for (key,) in rows]
+        return _with_key(con, int(number))
     return []
+
+
+def find_linked_report(con: duckdb.DuckDBPyConnection, text: str) -> list[int]:
+    """The reports a link names (``report_link``): ``#`` and a key, or else a report ID and
+    nothing but an ID. Unlike typed text, a link's number is never taken for a key: a
+    link to report ID "2" whose report was purged must not open the report numbered 2."""
+    value = text.strip()
+    key = _KEY_LINK.fullmatch(value)
+    return _with_key(con, int(key.group(1))) if key else _with_id(con, value)
+
+
+_KEY_LINK = re.compile(r"#([0-9]{1,18})")
+
+
+def _with_id(con: duckdb.DuckDBPyConnection, text: str) -> list[int]:
+    """Reports with this ID, in any case (DuckDB's lower() on both sides: Python's differs
+    for some letters, such as İ), with or without ``<...>``."""
+    bare = text.removeprefix("<").removesuffix(">").strip()
+    if not bare:
+        return []
+    rows = con.execute(
+        "SELECT report_key FROM reports "
+        "WHERE lower(trim(trim(trim(report_id), '<>'))) = lower($id) ORDER BY report_key",
+        {"id": bare},
+    ).fetchall()
+    return [int(key) for (key,) in rows]
+
+
+def _with_key(con: duckdb.DuckDBPyConnection, key: int) -> list[int]:
+    rows = con.execute(
+        "SELECT report_key FROM reports WHERE report_key = $key", {"key": key}
+    ).fetchall()
+    return [int(found) for (found,) in rows]
 
 
 def report_link(con: duckdb.DuckDBPyConnection, report_key: int) -> str | None:
@@ -168,9 +193,9 @@ def report_link(con: duckdb.DuckDBPyConnection, report_key: int) -> str | None:
     if not rows:
         return None
     bare, sharing = rows[0]
-    if sharing == 1 and bare and len(bare) <= LINK_VALUE_MAX:
+    if sharing == 1 and bare and len(bare) <= LINK_VALUE_MAX and not _KEY_LINK.fullmatch(bare):
         return bare
-    return f"#{int(report_key)}"
+    return f"#{int(report_key)}"  # an ID that is shared, too long, or itself reads "#12"
 
 
 LINK_VALUE_MAX = 200  # characters of a link's value that the app reads

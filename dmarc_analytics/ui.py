@@ -37,7 +37,12 @@ from dmarc_analytics.parse_fields import normalise_ip
 from dmarc_analytics.store import data_version, pending_migrations, reparse_started
 from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import Arrivals, scan_inbox, watch_inbox
-from dmarc_analytics.ui_filter import LINK_PROBLEMS, draw_filter, mirror_to_url, restore_filter
+from dmarc_analytics.ui_filter import (
+    LINK_PROBLEMS,
+    draw_filter,
+    mirror_to_url,
+    restore_filter,
+)
 from dmarc_analytics.ui_tables import GO_TO, csv_download
 from dmarc_analytics.zones import time_zones
 
@@ -195,8 +200,8 @@ def page_setup(page_key: str) -> Page:
 
 
 # What a link can open besides the filter: URL parameter -> (page, session key of its
-# picker). ``/Sources?ip=192.0.2.1`` opens that source's detail, ``/Reports?report=12``
-# that report (a report ID instead of a key opens it as typed).
+# picker). ``/Sources?ip=192.0.2.1`` opens that source's detail, ``/Reports?report=g1``
+# the report with ID g1 (``#12``: the report numbered 12; ``insights.find_linked_report``).
 DRILL_DOWNS = {"ip": ("sources", "sources_ip"), "report": ("reports", "reports_pick")}
 
 

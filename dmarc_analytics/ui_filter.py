@@ -49,8 +49,10 @@ def restore_filter(
     for param, key in (drill_downs or {}).items():
         value = params.pop(param, None)
         if value and value[-1].strip():
-            # as typed: the page reads it (a report link's "13" may be a report ID or a key)
-            st.session_state[key] = value[-1].strip()[:LINK_VALUE_MAX]
+            # as written: the page reads it by the link's rules (``linked_pick``)
+            text = value[-1].strip()[:LINK_VALUE_MAX]
+            st.session_state[key] = text
+            st.session_state.setdefault(LINKED_PICKS, {})[key] = text
     zone = params.pop(TZ_PARAM, None)
     if zone and is_time_zone(zone[-1]):
         st.session_state[tz_key] = zone[-1]
@@ -87,7 +89,14 @@ def _filter_from_link(params: dict[str, list[str]]) -> Filter:
         return Filter()
 
 
+LINKED_PICKS = "linked_picks"  # picker key -> the value a link gave it (see ``linked_pick``)
 LINK_PROBLEMS = "link_problems"  # what a link's parameters could not say, shown by the page
+
+
+def linked_pick(key: str) -> str | None:
+    """The value a link gave the picker ``key`` (a link is read by stricter rules than
+    typed text: its report number is never taken for a report key)."""
+    return st.session_state.get(LINKED_PICKS, {}).get(key)
 
 
 def _link_problem(message: str) -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dmarc_analytics import insights, ui
 from dmarc_analytics.i18n import t
+from dmarc_analytics.ui_filter import linked_pick
 from dmarc_analytics.ui_ingest import demo_banner
 from dmarc_analytics.ui_report import report_label, show_report
 from dmarc_analytics.ui_tables import show_table, shown_rows
@@ -39,8 +40,10 @@ key = st.selectbox(t("report.pick"), ui.with_picked(list(labels), "reports_pick"
                    key="reports_pick",
                    format_func=lambda k: labels.get(k, str(k)), help=t("report.pick_help"),
                    accept_new_options=True, placeholder=t("report.pick_placeholder"))  # fmt: skip
-if isinstance(key, str):  # typed: a report ID or a report key
-    found = page.lookup(insights.find_reports, key)
+if isinstance(key, str):  # typed (a report ID or a report key), or from a link
+    linked = linked_pick("reports_pick") == key
+    find = insights.find_linked_report if linked else insights.find_reports
+    found = page.lookup(find, key)
     if not found:
         st.info(t("report.not_found", text=ui.markdown_code(key)))
         st.stop()

@@ -333,8 +333,8 @@ def test_a_link_opens_the_source_or_report_it_names_and_picking_one_writes_it(lo
         report_id = con.execute(
             "SELECT report_id FROM reports WHERE report_key = $key", {"key": key}
         ).fetchall()[0][0]
-    at = start("pages/4_Reports.py", params={"report": str(key)})
-    assert at.selectbox(key="reports_pick").value == str(key)
+    at = start("pages/4_Reports.py", params={"report": f"#{key}"})  # a key: "#" and it
+    assert at.selectbox(key="reports_pick").value == f"#{key}"
     # named by its report ID, which a re-parse keeps (it gives reports new keys)
     assert at.query_params == {"report": report_id}
     assert any(d.value["field"].tolist()[:1] == ["Reporter"] for d in at.dataframe
@@ -356,6 +356,39 @@ def test_a_report_link_uses_the_key_where_the_id_cannot_name_the_report(loaded):
         assert insights.report_link(con, keys["g1"]) == f"#{keys['g1']}"
         assert insights.report_link(con, keys["y1"]) == "y1"
         assert insights.report_link(con, 10_000) is None
+
+
+def test_a_report_link_never_takes_a_report_number_for_a_key(loaded):
+    # A link to report ID "2" whose report was purged opened the report numbered 2.
+    Ingestor(replace(loaded, workers=1), via="test").ingest_blobs(
+        [("two.xml", report_xml("google.com", "2", "example.net", date(2026, 11, 7), G1))]
+    )
+    at = start("pages/4_Reports.py", params={"report": "2"})
+    shown = [d.value for d in at.dataframe if "field" in d.value.columns][0]
+    assert "2026-11-07 00:00" in shown["value"].astype(str).tolist()  # report ID 2's
+    maintenance.purge(loaded, policy_domain="example.net")
+    st.cache_data.clear()
+    at = start("pages/4_Reports.py", params={"report": "2"})
+    assert [plain(i.value) for i in at.info] == [i18n.t("report.not_found", text="2")]
+    # "#" and a number is a key; an ID that itself reads "#1" is linked by its key instead
+    with open_store(loaded.db) as con:
+        assert insights.find_linked_report(con, "#2") == [2]
+        assert insights.find_linked_report(con, "#99") == []
+
+
+def test_a_report_id_matches_in_any_case_as_duckdb_lowers_it(loaded):
+    # Python lowers "İ" to "i̇", DuckDB to "i": the link to RAPOR-İ-1 found nothing.
+    Ingestor(replace(loaded, workers=1), via="test").ingest_blobs(
+        [("tr.xml", report_xml("google.com", "RAPOR-İ-1", "example.com", date(2026, 11, 8), G1)),
+         ("hash.xml", report_xml("google.com", "#1", "example.com", date(2026, 11, 9), G1))]
+    )  # fmt: skip
+    with open_store(loaded.db) as con:
+        (key,) = insights.find_reports(con, "rapor-İ-1")
+        assert insights.find_linked_report(con, "RAPOR-İ-1") == [key]
+        assert insights.report_link(con, key) == "RAPOR-İ-1"
+        (hashed,) = insights.find_reports(con, "#1")  # typed: the ID first
+        assert insights.report_link(con, hashed) == f"#{hashed}"
+        assert insights.find_linked_report(con, f"#{hashed}") == [hashed]
 
 
 def test_a_report_link_still_opens_its_report_after_a_reparse(loaded):
