@@ -188,26 +188,34 @@ def normalise_domain(raw: str) -> tuple[str | None, tuple[str, ...]]:
 
 
 _IDNA_DOTS = frozenset("\u3002\uff0e\uff61")  # full stops IDNA reads as "."
+# Punctuation and format characters that internationalised names do use (IDNA 2008's
+# CONTEXTJ and CONTEXTO rules): joiners in Persian or Sinhala, the middle dots of Catalan
+# l·l and Japanese katakana, Greek keraia, Hebrew geresh and gershayim.
+_IDNA_CONTEXT = frozenset("\u200c\u200d\u00b7\u0375\u05f3\u05f4\u30fb")
 
 
 def ascii_domain(name: str) -> str:
     """The ASCII form of a domain name (IDNA); the name itself if it has none.
 
-    Python's codec (IDNA 2003) also encodes punctuation and symbols: "bad_byte‘" from a
-    damaged report became the made-up name "xn--bad_byte-9o3d". Internationalised names
-    are letters, marks and digits, so only those are encoded; anything else stays as written.
+    Python's codec (IDNA 2003) also encodes punctuation, spaces and control characters:
+    "bad_byte‘" from a damaged report became the made-up name "xn--bad_byte-9o3d". A name
+    holding any of those (but the few that IDNA allows in context) stays as written;
+    letters, marks, digits and symbols (emoji domains exist) are encoded.
     """
     if name.isascii() or len(name) > 253:  # longer is no DNS name (punycode is quadratic)
         return name
-    if not all(
-        char.isascii() or char in _IDNA_DOTS or unicodedata.category(char)[0] in "LMN"
-        for char in name
-    ):
+    if not all(_idn_character(char) for char in name):
         return name
     try:
         return name.encode("idna").decode("ascii")
     except UnicodeError:  # not a valid internationalised name: kept as written
         return name
+
+
+def _idn_character(char: str) -> bool:
+    if char.isascii() or char in _IDNA_DOTS or char in _IDNA_CONTEXT:
+        return True
+    return unicodedata.category(char)[0] not in "PZC"  # punctuation, separators, controls
 
 
 def normalise_text(raw: str) -> tuple[str | None, tuple[str, ...]]:

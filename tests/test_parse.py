@@ -668,12 +668,16 @@ def test_internationalised_domain_names_are_stored_in_their_ascii_form():
     ("raw", "stored"),
     [
         ("bad_byte\u2018", "bad_byte\u2018"),  # damaged bytes: no made-up xn-- name
-        ("mail\u2122.example", "mail\u2122.example"),  # a symbol is no IDN letter either
+        ("a b.example", "a b.example"),  # nor a space
+        # characters IDNA allows in context: a joiner (Persian), a middle dot (Catalan l·l)
+        ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.ir", "xn--mgbn2ecje63g.ir"),
+        ("l\u00b7l.cat", "xn--ll-0ea.cat"),
+        ("i\u2764.ws", "xn--i-7iq.ws"),  # emoji domains exist
         ("例え。jp", "xn--r8jz45g.jp"),  # an ideographic full stop is IDNA's "."
         ("Bücher.example", "xn--bcher-kva.example"),
     ],
 )
-def test_only_letters_marks_and_digits_make_an_internationalised_name(raw, stored):
+def test_punctuation_spaces_and_controls_make_no_internationalised_name(raw, stored):
     records = (
         "<record><row><source_ip>192.0.2.1</source_ip><count>2</count><policy_evaluated>"
         "<disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>"
