@@ -78,6 +78,7 @@ class FileOutcome:
     rejected_parts: int = 0
     parts: list[PartOutcome] = field(default_factory=list)
     found: int = 0  # reports found in it: added + duplicates + conflicts
+    seen_before: bool = False  # the same bytes were ingested before (counts as then)
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -97,6 +97,7 @@ class IssueLog:
         if code == "damaged-value":
             self._damaged.add(path)
         elif code == "missing-field" and path in self._damaged:
+            self._damaged.discard(path)  # once: another result of the record may be missing
             return
         entry = self._counted.get(code)
         if entry is None:

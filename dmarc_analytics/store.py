@@ -184,7 +184,11 @@ def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, in
     """Inputs ingested before whose reports are all still stored: sha256 → (reports found,
     rejected parts, reports that conflicted with a stored one)."""
     rows = con.execute(
-        "SELECT i.sha256, i.reports, i.rejected_parts, count(DISTINCT c.origin) FROM inputs i "
+        # a conflict is counted once per part of the input (two members of a zip may share
+        # a name), however many times the input was read
+        "SELECT i.sha256, i.reports, i.rejected_parts, "
+        "count(DISTINCT (c.origin, c.content_sha256)) FILTER (WHERE c.origin IS NOT NULL) "
+        "FROM inputs i "
         "LEFT JOIN conflicts c ON c.input_sha256 = i.sha256 GROUP BY ALL"
     ).fetchall()
     return {sha: (reports, rejected, conflicts) for sha, reports, rejected, conflicts in rows}

@@ -110,7 +110,8 @@ def mirror_to_url(
 ) -> None:
     """Write the filter (and the zone, unless both it and the app's default are UTC, and
     ``extra``: the page's picked source or report) to the URL; Streamlit clears it on page
-    switch. A link then opens in its zone whatever the default of whoever opens it."""
+    switch. A link from an app with another default zone names its zone; one without a zone
+    opens in the default zone of the app that opens it."""
     wanted = flt.to_params()
     if zone != "UTC" or default_zone != "UTC":
         wanted[TZ_PARAM] = zone

@@ -120,8 +120,10 @@ def upload_section(page: Page) -> None:
         tally = Counter(o.outcome for o in outcomes)
         st.success(t("upload.done", len(outcomes), total=len(outcomes), inserted=tally["inserted"],
                      duplicate=tally["duplicate"], rejected=tally["rejected"]))  # fmt: skip
-        conflicts = sum(o.conflicts for o in outcomes)
-        if conflicts:  # a file's outcome says what it added; its conflicts would go unseen
+        # a file's outcome says what it added; its conflicts would go unseen (those of a
+        # file uploaded before were reported then, and nothing new was kept for them)
+        conflicts = sum(o.conflicts for o in outcomes if not o.seen_before)
+        if conflicts:
             st.warning(t("upload.conflicts", conflicts, conflicts=conflicts))
         clear_caches()
     st.subheader(t("section.outcomes"))

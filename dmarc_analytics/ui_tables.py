@@ -78,12 +78,18 @@ def _csv_fraction(values: pd.Series) -> pd.Series:
     """Rates and shares to ``CSV_DECIMALS`` places, with more where that would round a
     fraction strictly between 0 and 1 to 0 or 1 (29,999 of 30,000 is 0.99997, not 1.0)."""
     rounded = values.round(CSV_DECIMALS)
-    for decimals in range(CSV_DECIMALS + 1, 10):
+    for decimals in range(CSV_DECIMALS + 1, _CSV_DECIMALS_MAX + 1):
         hidden = (values > 0) & (values < 1) & ((rounded == 0) | (rounded == 1))
         if not hidden.any():
-            break
+            return rounded
         rounded = rounded.mask(hidden, values.round(decimals))
-    return rounded
+    # closer to 0 or 1 than that (one message in billions): the nearest value short of it
+    nearest = 10.0**-_CSV_DECIMALS_MAX
+    hidden = (values > 0) & (values < 1) & ((rounded == 0) | (rounded == 1))
+    return rounded.mask(hidden, values.clip(nearest, 1 - nearest))
+
+
+_CSV_DECIMALS_MAX = 9
 
 
 # The grid's percent format shows at most two decimals (99.997 % reads "100%"): a rate

@@ -137,6 +137,7 @@ def _place_file(
     outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     if file.known_reports is not None:
         outcome.outcome, outcome.reason = "duplicate", _known_reason(file.known_conflicts)
+        outcome.seen_before = True
         outcome.found = file.known_reports
         outcome.conflicts = file.known_conflicts  # as the first time: still not counted
         outcome.duplicates = file.known_reports - file.known_conflicts

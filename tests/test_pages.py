@@ -1105,6 +1105,8 @@ def test_rates_never_read_all_or_nothing_unless_they_are():
     assert ui_tables.csv_frame(frame, "UTC")["DMARC pass"].tolist()[:5] == [
         0.99997, 0.000001, 1.0, 0.0, 0.5
     ]
+    beyond = pandas.DataFrame({"dmarc_pass_rate": [1 / 3e9, 1 - 1 / 3e9]})  # 1 in billions
+    assert ui_tables.csv_frame(beyond, "UTC")["DMARC pass"].tolist() == [1e-9, 1 - 1e-9]
     matrix = pandas.DataFrame({"spf_aligned": [True, False], "dkim_aligned": [True, False],
                                "messages": [29_999, 1], "share": [29_999 / 30_000, 1 / 30_000]})
     grid, _ = ui_tables.alignment_grid_frame(matrix)

@@ -788,6 +788,27 @@ def test_a_file_ingested_again_is_still_a_conflict_where_it_was_one(tmp_path):
     )
 
 
+def test_two_conflicting_members_of_one_name_stay_two_conflicts_when_given_again(tmp_path):
+    import io
+    import warnings
+    import zipfile
+
+    (tmp_path / "a.xml").write_bytes(_other_report("first"))
+    (tmp_path / "b.xml").write_bytes(_other_report("second"))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as archive_file:
+        warnings.simplefilter("ignore")  # "Duplicate name": what some mailers really send
+        archive_file.writestr("report.xml", _other_report("first", count="4"))
+        archive_file.writestr("report.xml", _other_report("second", count="5"))
+    (tmp_path / "c.zip").write_bytes(buffer.getvalue())
+    settings = settings_for(tmp_path)
+    ingest(settings, tmp_path / "a.xml", tmp_path / "b.xml")
+    (first,) = ingest(settings, tmp_path / "c.zip")
+    (again,) = ingest(settings, tmp_path / "c.zip")
+    assert (first.conflicts, again.conflicts, again.duplicates) == (2, 2, 0)
+    assert (first.seen_before, again.seen_before) == (False, True)
+
+
 def test_a_complete_copy_of_a_partial_report_is_a_conflict_that_says_so(tmp_path):
     # The first copy stays (the identity rule); the reason says what the totals may miss.
     cut = CANONICAL_XML.rfind(b"<record>")
