@@ -313,14 +313,18 @@ def _insert_reports(
         _insert_arrow(con, table, names, batch, extra, extra_values, params)
 
 
+_REPORTER_KEY = "rtrim(lower({}), '.')"  # one reporter, as filters.compile_filter reads it
+
+
 def _reporter_spellings(
     con: duckdb.DuckDBPyConnection, chunks: list[ChunkResult]
 ) -> dict[str, str]:
     """Reporter names to write differently: name -> the spelling already in use.
 
-    A reporter is one organisation whatever the case of its name (as in report identity
-    and the filter), so it gets one spelling: the one of its earliest stored report, or
-    else the first in this batch. Returns only the names that change.
+    A reporter is one organisation whatever the case of its name and a final dot (as the
+    filter reads it: "google.com." is google.com), so it gets one spelling: the one of its
+    earliest stored report, or else the first in this batch. Returns only the names that
+    change.
     """
     names: dict[str, None] = {}
     for chunk in chunks:
@@ -330,15 +334,17 @@ def _reporter_spellings(
         return {}
     stored = dict(
         con.execute(
-            "SELECT lower(reporter), arg_min(reporter, report_key) FROM reports "
-            "WHERE lower(reporter) IN (SELECT lower(unnest($names))) GROUP BY 1",
+            f"SELECT {_REPORTER_KEY.format('reporter')}, arg_min(reporter, report_key) "
+            f"FROM reports WHERE {_REPORTER_KEY.format('reporter')} IN "
+            f"(SELECT {_REPORTER_KEY.format('unnest($names)')}) GROUP BY 1",
             {"names": list(names)},
         ).fetchall()
     )
     # Keyed by DuckDB's lower(), as the stored names and the filter are: Python's differs
     # for some letters (a final capital sigma, a dotted capital I).
     (keys,) = con.execute(
-        "SELECT list_transform($names, lambda name: lower(name))", {"names": list(names)}
+        f"SELECT list_transform($names, lambda name: {_REPORTER_KEY.format('name')})",
+        {"names": list(names)},
     ).fetchall()[0]
     changes = {}
     for name, key in zip(names, keys, strict=True):
