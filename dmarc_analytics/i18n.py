@@ -143,6 +143,31 @@ def visible_controls(text: str) -> str:
     return _BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
+# A domain with an internationalised label, as stored (ASCII, "xn--").
+_IDN_DOMAIN = re.compile(
+    r"(?<![\w.-])((?:[a-z0-9_-]+\.)*xn--[a-z0-9-]+(?:\.[a-z0-9_-]+)*)(?![\w-])", re.IGNORECASE
+)
+
+
+def domain_display(text: str) -> str:
+    """Internationalised domain names in ``text`` shown in their own script, each followed
+    by the stored ASCII form: "例え.jp (xn--r8jz45g.jp)". Both, because a look-alike name
+    (Cyrillic "а" for Latin "a") must not pass for the real one in a tool that finds
+    spoofing; the ASCII form is what DNS and the CSV files hold."""
+    if "xn--" not in text.lower():
+        return text
+    return _IDN_DOMAIN.sub(_with_unicode, text)
+
+
+def _with_unicode(match: re.Match[str]) -> str:
+    name = match.group(1)
+    try:
+        unicode = name.encode("ascii").decode("idna")
+    except UnicodeError:
+        return name
+    return name if unicode == name else f"{unicode} ({name})"
+
+
 def markdown_escape(text: str) -> str:
     """Text from data made inert for Markdown, so it is shown exactly as it is
     (``st.markdown``, ``st.error`` and friends): every Markdown punctuation backslash-escaped,

@@ -17,7 +17,7 @@ import streamlit as st
 
 from dmarc_analytics.errors import FilterError
 from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter, quote_value
-from dmarc_analytics.i18n import error_text, markdown_escape, single_address, t
+from dmarc_analytics.i18n import domain_display, error_text, markdown_escape, single_address, t
 from dmarc_analytics.insights_reports import LINK_VALUE_MAX
 from dmarc_analytics.zones import is_time_zone
 
@@ -182,7 +182,7 @@ def _draw_widget(name: str, choices: Any, state_key: str, error_key: str) -> Non
     elif name in _CHOICE_LISTS:
         options = _options(name, st.session_state[state_key], choices)
         st.multiselect(label, options, placeholder=t("filter.any"), accept_new_options=True,
-                       **common)  # fmt: skip
+                       format_func=domain_display, **common)  # fmt: skip
     elif name == "source_ip":
         st.text_input(label, placeholder=t("filter.source_ip_placeholder"), **common)
     elif name == "disposition":

@@ -17,7 +17,7 @@ import streamlit as st
 
 from dmarc_analytics.charts import PASS_COLOUR
 from dmarc_analytics.export import frame_to_csv_bytes
-from dmarc_analytics.i18n import percent, t, visible_controls
+from dmarc_analytics.i18n import domain_display, percent, t, visible_controls
 
 STEP = 1000  # rows shown at first, and added by each "show more"
 # A table with coloured cells goes through pandas' Styler, which writes HTML and CSS for
@@ -34,6 +34,12 @@ COUNT_COLUMNS = frozenset({
 DATETIME_COLUMNS = frozenset({"first_seen", "last_seen", "begin_utc", "end_utc", "ingested_at"})
 DATE_COLUMNS = frozenset({"first_day", "last_day", "day"})
 WIDE_TEXT_COLUMNS = frozenset({"reason", "comment", "message", "meaning"})  # sentences
+# Columns of domain names: an internationalised one is shown in its script beside its ASCII
+# form (``i18n.domain_display``); the CSV keeps the ASCII form that is stored.
+DOMAIN_COLUMNS = frozenset({
+    "policy_domain", "header_from", "envelope_from", "envelope_to", "domain", "domains",
+    "dkim_results", "spf_results", "reporter", "reporters",
+})  # fmt: skip
 
 
 def localize(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
@@ -122,13 +128,20 @@ def _shown_text(frame: pd.DataFrame) -> pd.DataFrame:
     ]
     if not text:
         return frame
-    return frame.assign(**{c: frame[c].map(_shown_cell) for c in text})
+    return frame.assign(**{
+        c: frame[c].map(_shown_domains if c in DOMAIN_COLUMNS else _shown_cell) for c in text
+    })  # fmt: skip
 
 
 def _shown_cell(value: object) -> object:
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return ""
     return visible_controls(value) if isinstance(value, str) else value
+
+
+def _shown_domains(value: object) -> object:
+    shown = _shown_cell(value)
+    return domain_display(shown) if isinstance(shown, str) else shown
 
 
 def column_config(frame: pd.DataFrame, zone: str) -> dict[str, Any]:

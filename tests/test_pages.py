@@ -1113,6 +1113,26 @@ def test_rates_never_read_all_or_nothing_unless_they_are():
     assert [grid.iloc[0, 0], grid.iloc[1, 1]] == ["29,999 (99.997%)", "1 (0.003%)"]
 
 
+def test_an_internationalised_domain_is_shown_in_its_script_beside_its_ascii_form(
+    app_env, downloads
+):
+    # 例え.jp is stored (and exported) as xn--r8jz45g.jp, which a Japanese admin cannot read;
+    # shown alone, a look-alike (Cyrillic "а"pple.com) could pass for the real name.
+    rows = [("192.0.2.7", 4, "none", "pass", "pass", "例え.jp", "例え.jp", "xn--pple-43d.com")]
+    Ingestor(replace(app_env, workers=1), via="test").ingest_blobs(
+        [("idn.xml", report_xml("google.com", "i1", "例え.jp", date(2026, 11, 1), rows))]
+    )
+    at = start("pages/1_Sources.py")
+    table = at.dataframe[0].value
+    assert table["header_from"].tolist() == ["例え.jp (xn--r8jz45g.jp)"]
+    at.selectbox(key="sources_ip").set_value("192.0.2.7").run()
+    shown = {value for d in at.dataframe for column in ("domain", "spf_results", "dkim_results")
+             if column in d.value.columns for value in d.value[column].tolist()}  # fmt: skip
+    assert "аpple.com (xn--pple-43d.com)" in shown
+    assert csv_rows(downloads["sources_csv"][1])[0]["Header-from"] == "xn--r8jz45g.jp"
+    assert i18n.domain_display("plain.example, xn--zz") == "plain.example, xn--zz"
+
+
 def test_a_table_csv_keeps_two_columns_that_share_a_label():
     frame = pandas.DataFrame({"messages": [3], "count": [3]})  # both labelled "Messages"
     assert list(ui_tables.csv_frame(frame, "UTC").columns) == ["Messages", "Messages (count)"]
