@@ -137,10 +137,15 @@ def duckdb_time_zones() -> frozenset[str]:
         con.close()
 
 
+def _state(con: duckdb.DuckDBPyConnection, key: str) -> int | None:
+    """The value of ``key`` in the ``state`` table, or None when it is not set."""
+    rows = con.execute("SELECT value FROM state WHERE key = $key", {"key": key}).fetchall()
+    return int(rows[0][0]) if rows else None
+
+
 def data_version(con: duckdb.DuckDBPyConnection) -> int:
     """A number that grows with every write; caches key on it."""
-    rows = con.execute("SELECT value FROM state WHERE key = 'data_version'").fetchall()
-    return int(rows[0][0]) if rows else 0
+    return _state(con, "data_version") or 0
 
 
 def bump_data_version(con: duckdb.DuckDBPyConnection) -> None:
@@ -153,10 +158,8 @@ ARCHIVE_CHOICE = "archive"
 
 
 def archive_choice(con: duckdb.DuckDBPyConnection) -> bool | None:
-    found = con.execute(
-        "SELECT value FROM state WHERE key = $key", {"key": ARCHIVE_CHOICE}
-    ).fetchall()
-    return bool(found[0][0]) if found else None
+    stored = _state(con, ARCHIVE_CHOICE)
+    return None if stored is None else bool(stored)
 
 
 def keeps_originals(con: duckdb.DuckDBPyConnection, configured: bool | None) -> bool:
@@ -175,9 +178,8 @@ REPARSE_STARTED = "reparse_started"
 
 def reparse_started(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """When the reparse that has not finished began (UTC), or None."""
-    rows = con.execute("SELECT value FROM state WHERE key = $key", {"key": REPARSE_STARTED})
-    found = rows.fetchall()
-    return datetime.fromtimestamp(found[0][0], UTC).replace(tzinfo=None) if found else None
+    started = _state(con, REPARSE_STARTED)
+    return None if started is None else datetime.fromtimestamp(started, UTC).replace(tzinfo=None)
 
 
 def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:

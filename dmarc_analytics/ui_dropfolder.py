@@ -65,8 +65,8 @@ def scan_inbox(settings: Settings) -> Arrivals:
     """Ingest the files in the drop folder that the ledger does not know; return how many
     (and how many of them were rejected).
 
-    Returns nothing at once when another session of this server is scanning the same database's
-    drop folder (a scan for another database neither waits for it nor is skipped).
+    Returns no arrivals at once when another session of this server is scanning the same
+    database's drop folder (a scan for another database neither waits for it nor is skipped).
     """
     lock = _scanning.setdefault(str(settings.db), threading.Lock())  # atomic under the GIL
     if not lock.acquire(blocking=False):
