@@ -144,7 +144,7 @@ class Page:
 
 def app_settings() -> Settings:
     """The settings (defaults, config file, environment). Whether originals are kept is
-    the database's (``maintenance.archive_switch``), the same for every tab and writer."""
+    the database's (``store.keeps_originals``), the same for every tab and writer."""
     settings = load_settings()
     # Parsing in forked workers from inside a threaded server is not worth the risk.
     return replace(settings, workers=1)

@@ -193,16 +193,16 @@ class _Watcher:
         ingested: dict[str, Arrivals] = {}
         for (db, _), settings in by_inbox.items():
             try:
-                count = scan_inbox(settings)
+                arrivals = scan_inbox(settings)
             except DmarcAnalyticsError as exc:  # shown by the next page run's own scan
                 _LOG.warning("drop folder %s: %s", settings.inbox, exc)
                 continue
-            if count:
-                ingested[db] = ingested.get(db, Arrivals()) + count
-        for db, count in ingested.items():
+            if arrivals:
+                ingested[db] = ingested.get(db, Arrivals()) + arrivals
+        for db, arrivals in ingested.items():
             with self._lock:
                 self._sequence += 1
-                self._events.setdefault(db, []).append((self._sequence, count))
+                self._events.setdefault(db, []).append((self._sequence, arrivals))
                 del self._events[db][:-100]
                 sessions = [sid for sid, s in self._sessions.items() if str(s.db) == db]
             for session_id in sessions:

@@ -190,11 +190,11 @@ def dropfolder_section(page: Page) -> None:
                      zone=page.zone))  # fmt: skip
     if st.button(t("dropfolder.scan"), key="ingest_scan"):
         try:
-            count = scan_inbox(page.settings)
+            arrivals = scan_inbox(page.settings)
         except DmarcAnalyticsError as exc:
             show_error(exc)
-        if count:
-            st.session_state[StateKeys.NOTICE] = arrivals_text(count)
+        if arrivals:
+            st.session_state[StateKeys.NOTICE] = arrivals_text(arrivals)
             clear_caches()
             st.rerun()
 
