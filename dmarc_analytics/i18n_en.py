@@ -26,8 +26,8 @@ ENGLISH: dict[str, str] = {
     "the senders that authenticate but not for your domain.",
     "intro.reports": "Every stored report. Pick one to read it like a receiver wrote it, with "
     "the original XML beside it.",
-    "intro.ingest": "Add reports: drop files here (XML, gzip, zip, e-mail, mbox, any mix), or "
-    "put them in the drop folder. Each file is stored once.",
+    "intro.ingest": "Add reports: drop files or whole folders here (XML, gzip, zip, e-mail, "
+    "mbox, any mix), or put them in the drop folder. Each file is stored once.",
     "ingest.filter_note": "The sidebar filter applies to the other pages; this page lists "
     "every input.",
     # empty database and demo data
@@ -428,9 +428,10 @@ ENGLISH: dict[str, str] = {
     "series.disposition.quarantine": "quarantine",
     "series.disposition.reject": "reject",
     # ingest page
-    "upload.label": "Drop report files here",
-    "upload.help": "Any mix of .xml, .xml.gz, .zip, .eml and .mbox files; the format is "
-    "recognised from the content. Files are ingested as soon as they are uploaded.",
+    "upload.label": "Drop report files or folders here",
+    "upload.help": "Any mix of .xml, .xml.gz, .zip, .eml and .mbox files, or a folder of them "
+    "(its subfolders too); the format is recognised from the content. Files are ingested as "
+    "soon as they are uploaded.",
     "upload.limit": "Up to {megabytes} MB per file. A bigger one, such as a whole mailbox "
     "exported as mbox, goes in the drop folder {inbox} or to `python -m dmarc_analytics "
     "ingest`.",

@@ -324,6 +324,46 @@ def test_upload_several_reports_on_the_ingest_page(
     assert (summary["reports"], summary["messages"]) == (6, reports.uploaded_messages)
 
 
+def drop_from_desktop(page: Page, target: Locator, paths: list[Path]) -> None:
+    """Drag files or folders from the desktop onto ``target``: the browser is handed their
+    paths, as from the file manager, and reads folders itself."""
+    box = target.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
+    cdp = page.context.new_cdp_session(page)
+    try:
+        for kind in ("dragEnter", "dragOver", "drop"):
+            cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": data})
+    finally:
+        cdp.detach()
+
+
+def test_a_folder_dropped_on_the_uploader_is_ingested_with_its_subfolders(
+    app_page: Page, loaded: App, oracle: Oracle, tmp_path: Path
+) -> None:
+    # A newcomer drops the folder their mail client saved the reports in.
+    page = app_page
+    folder = tmp_path / "DMARC reports"
+    (folder / "October").mkdir(parents=True)
+    extra = list(synth.generate_reports(3, seed=23, start=date(2026, 10, 20), days=5))
+    for index, report in enumerate(extra):
+        name, data = synth.package_report(report, synth.CONTAINERS[index % 3])
+        (folder if index == 0 else folder / "October").joinpath(name).write_bytes(data)
+    before = oracle.expected().summary.result()
+    open_page(page, "/")
+    go_to(page, "Ingest")
+
+    drop_from_desktop(page, page.get_by_test_id("stFileUploaderDropzone"), [folder])
+    done = t("upload.done", total=3, inserted=3, duplicate=0, rejected=0)
+    expect(page.get_by_text(done, exact=True)).to_be_visible()
+    settle(page)
+    oracle.changed()
+    after = oracle.expected().summary.result()
+    assert after["reports"] - before["reports"] == 3
+    assert after["messages"] - before["messages"] == sum(r.messages for r in extra)
+
+
 def test_overview_matches_the_cli_and_grows_with_the_drop_folder(
     app_page: Page, loaded: App, reports: Reports, oracle: Oracle
 ) -> None:
