@@ -1,10 +1,9 @@
 """The DuckDB store: short-lived connections with retry, and one transaction per batch.
 
-Nobody keeps other processes out of the database file: DuckDB lets only one process open
-a file read-write, and any open connection (even read-only) locks other processes out. So
-every open retries on a lock with jittered backoff up to a deadline, touching a marker that
-asks an app keeping the file open between page runs to let go (``waiting_marker``), and
-writers keep their transaction to one batch (well under a second for the default size).
+Nobody holds the database file between operations: DuckDB lets only one process open a
+file read-write, and any open connection (even read-only) locks other processes out. So
+every open retries on a lock with jittered backoff up to a deadline, and writers keep their
+transaction to one batch (well under a second for the default batch size).
 """
 
 from __future__ import annotations
@@ -98,46 +97,19 @@ def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.D
             raise StoreError(f"cannot create folder {path.parent}: {exc.strerror}") from exc
     deadline = time.monotonic() + timeout
     delay = 0.01
-    waited = False
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             message = str(exc)
             if not any(word in message for word in _LOCK_WORDS):
                 raise StoreError(f"cannot open database {path}: {message}") from exc
             if time.monotonic() + delay > deadline:
-                _stop_waiting(path, waited)
                 raise _busy(path, timeout, message) from exc
-            waited = _say_waiting(path) or waited
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
         except duckdb.Error as exc:
-            _stop_waiting(path, waited)
             raise StoreError(f"cannot open database {path}: {exc}") from exc
-        else:
-            _stop_waiting(path, waited)
-            return con
-
-
-def waiting_marker(path: Path) -> Path:
-    """The file an open touches while it waits for the database: an app that keeps it open
-    between page runs (``ui_connect``) lets go as soon as it sees the file change."""
-    return path.with_name(path.name + ".waiting")
-
-
-def _say_waiting(path: Path) -> bool:
-    try:
-        waiting_marker(path).touch()
-    except OSError:  # a folder this process may not write to: the holder's idle time ends it
-        return False
-    return True
-
-
-def _stop_waiting(path: Path, waited: bool) -> None:
-    if waited:
-        with contextlib.suppress(OSError):
-            waiting_marker(path).unlink()
 
 
 def _busy(path: Path, timeout: float, message: str) -> StoreBusyError:

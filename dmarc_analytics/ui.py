@@ -6,10 +6,9 @@ config, ingests what is new in the drop folder (and keeps it watched), draws the
 the filter in words, and returns a ``Page`` whose ``query``/``lookup`` methods run library
 questions through ``st.cache_data``, keyed by the filter and the data version.
 
-Every query opens a short-lived read-write connection (``ui_connect``; DuckDB refuses
-read-only and read-write connections to one file in the same process at the same time). The
-file stays open for a few seconds after a page run and is released at once when the CLI or
-another process waits for it, so the app never locks them out.
+The database is never held between page runs: every query opens a short-lived read-write
+connection (``ui_connect``; DuckDB refuses read-only and read-write connections to one file
+in the same process at the same time, and a long-lived connection would lock the CLI out).
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """Short-lived database connections for the app, cheap when they come in bursts.
 
-Every use opens its own connection with ``store.open_store`` and closes it after. Opening
-a DuckDB file costs 25-40 ms (the database instance starts), and the first questions on a
-new instance run 15-25% slower (nothing is in its buffers yet); opening it again while
-another connection to it is open costs under 1 ms. So a keeper holds one idle connection
-from the first use until ``IDLE_SECONDS`` after the last one, over the page runs of a
-person changing filters, and then releases the file.
-
-Other processes must still be able to write (and read) while the app is open. An open
-that finds the file locked touches a marker beside it while it retries
-(``store.waiting_marker``); the keeper looks every ``POLL_SECONDS`` and releases the file
-as soon as the marker has changed since it opened it, so a waiting ingest or CLI command
-gets in within a few tenths of a second. A tool that knows nothing of the marker (the
-``duckdb`` shell) waits at most ``IDLE_SECONDS`` after the app's last page run. The
-keeper's connection is never used for queries (connections are not shared between threads).
+Every use opens its own connection with ``store.open_store`` and closes it after, so the
+app never holds the database between page runs and the CLI can write while the app is
+open. Opening a DuckDB file costs about 25 ms (the database instance starts), but opening
+it again while another connection to it is open costs under 1 ms (the instance is shared).
+A page run asks several questions in a row, so a keeper holds one idle connection from the
+first use until ``IDLE_SECONDS`` after the last one; the file is then released. The keeper's
+connection is never used for queries (connections are not shared between threads).
 """
 
 from __future__ import annotations
@@ -23,42 +16,30 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dmarc_analytics.store import open_store, waiting_marker
+from dmarc_analytics.store import open_store
 
-IDLE_SECONDS = 5.0
-POLL_SECONDS = 0.1
-
-
-@dataclass(slots=True)
-class _Held:
-    context: Any  # the open_store context of the idle connection
-    opened: float  # epoch seconds, to compare with the waiting marker's time
-    last_use: float  # time.monotonic()
+IDLE_SECONDS = 0.4
 
 
 class _Keeper:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: dict[Path, _Held] = {}
+        self._held: dict[str, tuple[Any, float]] = {}  # db → (open_store context, last use)
         self._timer: threading.Timer | None = None
 
     def touch(self, db: Path, timeout: float) -> None:
+        key = str(db)
         with self._lock:
-            held = self._held.get(db)
+            held = self._held.get(key)
             if held is None:
                 context = open_store(db, read_only=False, timeout=timeout)
                 context.__enter__()
-                held = self._held[db] = _Held(context, time.time(), 0.0)
-            held.last_use = time.monotonic()
+                held = (context, 0.0)
+            self._held[key] = (held[0], time.monotonic())
             self._schedule()
-
-    def holds(self, db: Path) -> bool:
-        with self._lock:
-            return Path(db) in self._held
 
     def release_all(self) -> None:
         """Close every kept connection now (before a write that needs another configuration,
@@ -67,34 +48,26 @@ class _Keeper:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            for held in self._held.values():
-                held.context.__exit__(None, None, None)
+            for context, _ in self._held.values():
+                context.__exit__(None, None, None)
             self._held.clear()
 
     def _schedule(self) -> None:
         if self._timer is None:
-            self._timer = threading.Timer(POLL_SECONDS, self._check)
+            self._timer = threading.Timer(IDLE_SECONDS, self._expire)
             self._timer.daemon = True
             self._timer.start()
 
-    def _check(self) -> None:
+    def _expire(self) -> None:
         with self._lock:
             self._timer = None
             now = time.monotonic()
-            for db, held in list(self._held.items()):
-                if now - held.last_use >= IDLE_SECONDS or _waited_for(db, held.opened):
-                    held.context.__exit__(None, None, None)
-                    del self._held[db]
+            for key, (context, last) in list(self._held.items()):
+                if now - last >= IDLE_SECONDS:
+                    context.__exit__(None, None, None)
+                    del self._held[key]
             if self._held:
                 self._schedule()
-
-
-def _waited_for(db: Path, since: float) -> bool:
-    """Whether another open has waited for ``db`` since ``since`` (epoch seconds)."""
-    try:
-        return waiting_marker(db).stat().st_mtime >= since
-    except OSError:
-        return False
 
 
 _keeper = _Keeper()
