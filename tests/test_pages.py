@@ -611,7 +611,8 @@ def test_reporters_and_alignment_tables(loaded, downloads):
     assert table[["reports", "messages"]].values.tolist() == [[2, 35], [1, 10]]
     assert at.get("plotly_chart")
     at.switch_page("pages/3_Alignment.py").run()
-    grid, unaligned = (d.value for d in at.dataframe)  # no override reasons in the fixture
+    grid = at.table[0].value
+    (unaligned,) = (d.value for d in at.dataframe)  # no override reasons in the fixture
     assert grid.values.tolist() == [["17 (37.8%)", "20 (44.4%)"], ["0 (0.0%)", "8 (17.8%)"]]
     assert list(grid.index) == ["SPF aligned", "SPF not aligned"]
     assert list(grid.columns) == ["DKIM aligned", "DKIM not aligned"]
