@@ -434,7 +434,8 @@ ENGLISH: dict[str, str] = {
     "soon as they are uploaded.",
     "upload.limit": "Up to {megabytes} MB per file. A bigger one, such as a whole mailbox "
     "exported as mbox, goes in the drop folder {inbox} or to `python -m dmarc_analytics "
-    "ingest`.",
+    "ingest`; so does a folder of many hundreds of files, which the browser uploads one by "
+    "one, more slowly the more there are.",
     "upload.progress": "Ingesting {name} ({done} of {total})…",
     "upload.done": "Ingested {total} files: {inserted} inserted, {duplicate} duplicate, "
     "{rejected} rejected.",

@@ -21,6 +21,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy
 import pandas
@@ -35,6 +36,7 @@ from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.queries import summary
 from dmarc_analytics.sources import expand_inputs
 from dmarc_analytics.store import open_store
+from dmarc_analytics.ui_ingest import tally_text
 from tests.support import back_to_before_rollups
 
 REPO = Path(__file__).resolve().parents[1]
@@ -455,7 +457,8 @@ def test_the_uploader_says_its_size_limit_and_where_bigger_files_go(app_env):
     assert limit == [
         f"Up to {st.get_option('server.maxUploadSize')} MB per file. A bigger one, such as a "
         f"whole mailbox exported as mbox, goes in the drop folder {app_env.inbox} or to "
-        "python -m dmarc_analytics ingest."
+        "python -m dmarc_analytics ingest; so does a folder of many hundreds of files, which "
+        "the browser uploads one by one, more slowly the more there are."
     ]
 
 
@@ -871,6 +874,17 @@ def test_the_uploader_ingests_files_and_lists_their_outcomes(app_env):
         "kept, and the new copy is archived and listed as a conflict (see the reason of its "
         "file below)."
     ]
+
+
+def test_an_upload_of_many_files_is_tallied_with_thousands_separators():
+    outcomes = [SimpleNamespace(outcome=kind) for kind, count in
+                (("inserted", 1150), ("duplicate", 48), ("rejected", 2)) for _ in range(count)]
+    assert tally_text(outcomes) == (
+        "Ingested 1,200 files: 1,150 inserted, 48 duplicate, 2 rejected."
+    )
+    assert tally_text(outcomes[:1]) == (
+        "Ingested 1 file: 1 inserted, 0 duplicate, 0 rejected."
+    )
 
 
 def test_the_ledger_filters_by_outcome(loaded):
