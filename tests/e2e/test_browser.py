@@ -85,8 +85,9 @@ def oracle(streamlit_app: App, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture
 def loaded(streamlit_app: App, reports: Reports, oracle: Oracle) -> App:
-    """The database holds the session's reports (ingested by the CLI if no upload ran yet)."""
-    if oracle.expected().summary.result()["reports"] == 0:
+    """The database holds the session's reports (ingested by the CLI if no upload ran yet;
+    run alone, a test may find no database at all: no page has been opened yet)."""
+    if not streamlit_app.db.exists() or oracle.expected().summary.result()["reports"] == 0:
         run_cli("ingest", "--db", str(streamlit_app.db), *map(str, reports.uploads))
         oracle.changed()
     return streamlit_app
