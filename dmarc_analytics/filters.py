@@ -234,6 +234,11 @@ class Where:
     params: dict[str, object]
 
 
+# One reporter, whatever the case of its name and a final dot (most names are domains:
+# "google.com." is google.com, as for the domain fields); the writer gives each one spelling.
+REPORTER_KEY = "rtrim(lower({}), '.')"
+
+
 def compile_filter(flt: Filter, report_level_only: bool = False) -> Where:
     """Compile to a WHERE clause over ``records`` (or ``reports`` with report_level_only)."""
     clauses: list[str] = []
@@ -246,9 +251,9 @@ def compile_filter(flt: Filter, report_level_only: bool = False) -> Where:
         params["until"] = flt.until
     _in(clauses, params, "policy_domain", "policy_domain", flt.policy_domain)
     if flt.reporter:
-        # most names are domains: "google.com." is google.com, as for the domain fields
         clauses.append(
-            "rtrim(lower(reporter), '.') IN (SELECT rtrim(lower(unnest($reporter)), '.'))"
+            f"{REPORTER_KEY.format('reporter')} IN "
+            f"(SELECT {REPORTER_KEY.format('unnest($reporter)')})"
         )
         params["reporter"] = list(flt.reporter)
     if not report_level_only:

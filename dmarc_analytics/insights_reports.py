@@ -183,7 +183,7 @@ def _with_key(con: duckdb.DuckDBPyConnection, key: int) -> list[int]:
 def report_link(con: duckdb.DuckDBPyConnection, report_key: int) -> str | None:
     """How a link names the report: its report ID where no other stored report has it (a
     re-parse gives reports new keys, never new IDs), else ``#`` and its key; None when there
-    is no such report. ``find_reports`` reads either back."""
+    is no such report. ``find_linked_report`` reads either back."""
     rows = con.execute(
         "WITH ids AS (SELECT report_key, trim(trim(trim(report_id), '<>')) AS bare "
         "FROM reports) SELECT bare, (SELECT count(*) FROM ids o "

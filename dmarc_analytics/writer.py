@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from dmarc_analytics.digests import Digests
+from dmarc_analytics.filters import REPORTER_KEY
 from dmarc_analytics.flatten import TABLES
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
 from dmarc_analytics.rollups import mark_stale
@@ -313,9 +314,6 @@ def _insert_reports(
         _insert_arrow(con, table, names, batch, extra, extra_values, params)
 
 
-_REPORTER_KEY = "rtrim(lower({}), '.')"  # one reporter, as filters.compile_filter reads it
-
-
 def _reporter_spellings(
     con: duckdb.DuckDBPyConnection, chunks: list[ChunkResult]
 ) -> dict[str, str]:
@@ -334,16 +332,16 @@ def _reporter_spellings(
         return {}
     stored = dict(
         con.execute(
-            f"SELECT {_REPORTER_KEY.format('reporter')}, arg_min(reporter, report_key) "
-            f"FROM reports WHERE {_REPORTER_KEY.format('reporter')} IN "
-            f"(SELECT {_REPORTER_KEY.format('unnest($names)')}) GROUP BY 1",
+            f"SELECT {REPORTER_KEY.format('reporter')}, arg_min(reporter, report_key) "
+            f"FROM reports WHERE {REPORTER_KEY.format('reporter')} IN "
+            f"(SELECT {REPORTER_KEY.format('unnest($names)')}) GROUP BY 1",
             {"names": list(names)},
         ).fetchall()
     )
     # Keyed by DuckDB's lower(), as the stored names and the filter are: Python's differs
     # for some letters (a final capital sigma, a dotted capital I).
     (keys,) = con.execute(
-        f"SELECT list_transform($names, lambda name: {_REPORTER_KEY.format('name')})",
+        f"SELECT list_transform($names, lambda name: {REPORTER_KEY.format('name')})",
         {"names": list(names)},
     ).fetchall()[0]
     changes = {}
