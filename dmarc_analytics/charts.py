@@ -114,10 +114,11 @@ def stacked_days(
     span: Span = (None, None),
     monthly_title: str | None = None,
 ) -> go.Figure:
-    """Messages per day stacked by ``series_column``: bars over up to ``BAR_DAYS`` days, else
-    stacked areas (one shape per series instead of one bar per day and series, which the
-    browser draws several times faster for a year of days; as flat steps they took about
-    60 ms more to draw at 366 days); days without messages are 0. With ``weekly_title``, a
+    """Messages per day stacked by ``series_column``: bars over up to ``BAR_DAYS`` days (or
+    with mail on no more than ``BAR_DAYS`` days), else stacked areas (one shape per series
+    instead of one bar per day and series, which the browser draws several times faster
+    for a year of days; as flat steps they took about 60 ms more to draw at 366 days); days
+    without messages are 0. With ``weekly_title``, a
     longer span is summed per week (from Monday) under that title; with ``monthly_title``,
     a span of more than two years per month (thousands of days make a chart slow to send
     and draw, and a day in it is thinner than a pixel).
@@ -162,6 +163,10 @@ def stacked_days(
         step = pd.Timedelta(days=7)
         title, axis = weekly_title, t("chart.week_axis", zone=escape(zone))
         period = {"xperiod": DAY_MS * 7, "width": DAY_MS * 6}
+    elif days is not None and days_of.nunique() <= BAR_DAYS:
+        # Few days with mail over a long span: a bar for each of them. As areas, a day of
+        # one message between empty days would be drawn as a spike several days wide.
+        days = None
     # One grouping for all series (a grouping and a date parse per series cost 30 ms of a
     # page's 0.8 s at a year of days).
     sums = None if days is None else (

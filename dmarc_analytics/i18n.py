@@ -89,6 +89,8 @@ def describe_filter(flt: Filter, quote: Callable[[str], str] = str) -> str:
         values = getattr(flt, name)
         if name == "source_ip":  # one address is the address, not a /32 (or /128) network
             values = tuple(single_address(str(v)) for v in values)
+        elif name == "reporter":  # "google.com." is google.com, and ends no sentence twice
+            values = tuple(v[:-1] if v.endswith(".") and len(v) > 1 else v for v in values)
         if values:
             joined = t("describe.or").join(quote(str(v)) for v in values)
             parts.append(t(f"describe.{name}", values=joined))

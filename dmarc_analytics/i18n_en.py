@@ -430,8 +430,9 @@ ENGLISH: dict[str, str] = {
     # ingest page
     "upload.label": "Drop report files or folders here",
     "upload.help": "Any mix of .xml, .xml.gz, .zip, .eml and .mbox files, or a folder of them "
-    "(its subfolders too); the format is recognised from the content. Files are ingested as "
-    "soon as they are uploaded.",
+    "(its subfolders too); the format is recognised from the content. The button picks "
+    "files; a folder is dragged onto the box. Files are ingested as soon as they are "
+    "uploaded.",
     "upload.limit": "Up to {megabytes} MB per file. A bigger one, such as a whole mailbox "
     "exported as mbox, goes in the drop folder {inbox} or to `python -m dmarc_analytics "
     "ingest`; so does a folder of many hundreds of files, which the browser uploads one by "

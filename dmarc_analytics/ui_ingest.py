@@ -117,7 +117,9 @@ def upload_section(page: Page) -> None:
         bar.empty()
         done.update(f.file_id for f in new)
         st.session_state.setdefault(StateKeys.UPLOADS, []).extend(_rows(outcomes))
-        st.success(tally_text(outcomes))
+        {"success": st.success, "info": st.info, "warning": st.warning}[tally_tone(outcomes)](
+            tally_text(outcomes)
+        )
         # a file's outcome says what it added; its conflicts would go unseen (those of a
         # file uploaded before were reported then, and nothing new was kept for them)
         conflicts = sum(o.conflicts for o in outcomes if not o.seen_before)
@@ -137,6 +139,15 @@ def tally_text(outcomes: list[FileOutcome]) -> str:
     tally = Counter(o.outcome for o in outcomes)
     return t("upload.done", len(outcomes), total=f"{len(outcomes):,}",
              **{kind: f"{tally[kind]:,}" for kind in ("inserted", "duplicate", "rejected")})
+
+
+def tally_tone(outcomes: list[FileOutcome]) -> str:
+    """How the tally is shown: ``success`` when the upload added reports, ``info`` when
+    every file was known already, ``warning`` when nothing was added and some were rejected."""
+    kinds = {o.outcome for o in outcomes}
+    if "inserted" in kinds:
+        return "success"
+    return "warning" if "rejected" in kinds else "info"
 
 
 def _rows(outcomes: list[FileOutcome]) -> list[tuple[Any, ...]]:

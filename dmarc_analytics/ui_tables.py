@@ -34,6 +34,11 @@ COUNT_COLUMNS = frozenset({
 DATETIME_COLUMNS = frozenset({"first_seen", "last_seen", "begin_utc", "end_utc", "ingested_at"})
 DATE_COLUMNS = frozenset({"first_day", "last_day", "day"})
 WIDE_TEXT_COLUMNS = frozenset({"reason", "comment", "message", "meaning"})  # sentences
+# A sentence longer than a wide column holds on one line (a rejected file's reason, what an
+# IP's mail shows) makes its table's rows tall enough for three lines: the grid wraps text
+# only in rows taller than 4rem, and a cut-off reason is the one thing the row is there for.
+WRAP_CHARS = 48  # about what a "large" column (400 px) shows of a sentence
+WRAP_ROW_HEIGHT = 70
 # Columns of domain names: an internationalised one is shown in its script beside its ASCII
 # form (``i18n.domain_display``); the CSV keeps the ASCII form that is stored.
 DOMAIN_COLUMNS = frozenset({
@@ -198,6 +203,15 @@ def _picker(
     return on_select
 
 
+def needs_wrapping(frame: pd.DataFrame) -> bool:
+    """True when a sentence column holds text too long for one line of its column."""
+    for name in WIDE_TEXT_COLUMNS.intersection(frame.columns):
+        longest = frame[name].astype("string").str.len().max()
+        if pd.notna(longest) and longest > WRAP_CHARS:
+            return True
+    return False
+
+
 def table_height(rows: int) -> int:
     """A height that shows ``rows`` rows without scrolling (for short tables)."""
     return 38 + 35 * max(rows, 1)
@@ -261,6 +275,7 @@ def show_table(
             width="stretch",
             height=height,
             key=f"{key}_table",
+            row_height=WRAP_ROW_HEIGHT if needs_wrapping(shown) else None,
             **selection,
         )
     more = total > len(frame) if total is not None else len(frame) >= shown_rows(key)

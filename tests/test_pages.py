@@ -858,6 +858,9 @@ def test_the_uploader_ingests_files_and_lists_their_outcomes(app_env):
     assert outcomes["outcome"].tolist() == ["inserted", "inserted", "inserted", "rejected"]
     assert outcomes["messages"].tolist() == [15, 10, 20, 0]
     assert outcomes["reason"].iloc[3] != ""
+    assert [m.value for m in at.success] == [
+        "Ingested 4 files: 3 inserted, 0 duplicate, 1 rejected."
+    ]
     ledger = at.dataframe[1].value
     assert sorted(ledger["outcome"].tolist()) == ["inserted"] * 3 + ["rejected"]
     assert not at.warning  # no conflicts
@@ -874,6 +877,41 @@ def test_the_uploader_ingests_files_and_lists_their_outcomes(app_env):
         "kept, and the new copy is archived and listed as a conflict (see the reason of its "
         "file below)."
     ]
+
+
+def test_an_upload_that_added_nothing_is_not_tallied_as_a_success(app_env):
+    at = start("pages/5_Ingest.py")
+    name, data = next(iter(FIXTURE.items()))
+    at.get("file_uploader")[0].set_value([(name, data, "text/xml")]).run()
+    assert [m.value for m in at.success] == [
+        "Ingested 1 file: 1 inserted, 0 duplicate, 0 rejected."
+    ]
+    at.get("file_uploader")[0].set_value([("copy.xml", data, "text/xml")]).run()
+    assert not at.success  # a known report again: said, not celebrated
+    assert [m.value for m in at.info] == ["Ingested 1 file: 0 inserted, 1 duplicate, 0 rejected."]
+    at.get("file_uploader")[0].set_value([("empty.xml", b"", "text/xml")]).run()
+    assert not at.success
+    assert "Ingested 1 file: 0 inserted, 0 duplicate, 1 rejected." in [m.value for m in at.warning]
+
+
+def test_a_table_whose_reasons_are_long_wraps_them_and_a_short_one_stays_dense():
+    short = pandas.DataFrame({"name": ["a.xml"], "reason": ["empty file"]})
+    long = pandas.DataFrame({"name": ["a.eml", "b.xml"], "reason": [
+        "DMARC failure (forensic) report, not an aggregate report; failure reports are "
+        "not analysed", None]})  # fmt: skip
+    assert not ui_tables.needs_wrapping(short)
+    assert ui_tables.needs_wrapping(long)
+    assert not ui_tables.needs_wrapping(pandas.DataFrame({"reason": [None, None]}))
+    assert not ui_tables.needs_wrapping(pandas.DataFrame({"name": ["x" * 200]}))  # not a sentence
+
+
+def test_the_upload_table_shows_a_long_reason_on_rows_tall_enough_to_read_it(app_env):
+    at = start("pages/5_Ingest.py")
+    tls = json.dumps({"organization-name": "Example", "policies": []}).encode()
+    at.get("file_uploader")[0].set_value([("tls.json", tls, "application/json")]).run()
+    outcomes = at.dataframe[0]
+    assert len(outcomes.value["reason"].iloc[0]) > ui_tables.WRAP_CHARS
+    assert outcomes.proto.row_height == ui_tables.WRAP_ROW_HEIGHT
 
 
 def test_an_upload_of_many_files_is_tallied_with_thousands_separators():
@@ -1000,7 +1038,9 @@ def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
         "day": [days[0], days[0], days[1], days[2]], "series": ["pass", "fail", "pass", "fail"],
         "messages": [5, 2, 7, 1],
     })  # fmt: skip
-    figure = charts.daily_messages(frame, "dmarc")
+    busy = pandas.DataFrame({"day": list(pandas.date_range("2025-04-01", periods=70).date),
+                             "series": "pass", "messages": 1})  # fmt: skip
+    figure = charts.daily_messages(pandas.concat([frame, busy]), "dmarc")
     assert [trace.type for trace in figure.data] == ["scatter", "scatter"]
     assert {trace.stackgroup for trace in figure.data} == {"days"}
     assert [len(trace.x) for trace in figure.data] == [365, 365]  # days without data are 0
@@ -1008,7 +1048,15 @@ def test_a_year_of_days_is_drawn_as_stacked_areas_with_every_day_and_message():
     # a day of room after the last day, so it is not drawn on the edge
     assert figure.layout.xaxis.range == ("2025-01-01 00:00", "2026-01-01 00:00")
     totals = {trace.name: sum(trace.y) for trace in figure.data}
-    assert totals == {"DMARC pass": 12, "DMARC fail": 3}
+    assert totals == {"DMARC pass": 82, "DMARC fail": 3}
+    # Mail on three days of the year: a bar on each, not areas that spike across empty days.
+    sparse = charts.daily_messages(frame, "dmarc")
+    assert [trace.type for trace in sparse.data] == ["bar", "bar"]
+    assert sorted(x for trace in sparse.data for x in trace.x) == [days[0], days[0], days[1],
+                                                                    days[2]]  # fmt: skip
+    assert sparse.layout.xaxis.range == ("2024-12-31 12:00", "2025-12-31 12:00")  # the year
+    assert {trace.name: sum(trace.y) for trace in sparse.data} == {"DMARC pass": 12,
+                                                                   "DMARC fail": 3}  # fmt: skip
     short = charts.daily_messages(frame[frame["day"] == days[0]], "dmarc")
     assert [trace.type for trace in short.data] == ["bar", "bar"]
     weekly = charts.disposition_over_time(frame.rename(columns={"series": "disposition"}))
@@ -1045,14 +1093,15 @@ def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_
         "series": ["fail", "pass", "fail"], "messages": [3, 2, 2286],
     })  # fmt: skip
     figure = charts.daily_messages(frame, "dmarc")
-    # The RFC's 1979 sample would squeeze 2024 into a sliver at the right edge.
-    assert figure.layout.xaxis.range == ("2024-01-25 00:00", "2024-04-01 00:00")
+    # The RFC's 1979 sample would squeeze 2024 into a sliver at the right edge. (Two days
+    # with mail: a bar each, centred on its day.)
+    assert figure.layout.xaxis.range == ("2024-01-24 12:00", "2024-03-31 12:00")
     assert sum(sum(trace.y) for trace in figure.data) == 2288
     assert figure.layout.title.subtitle.text.startswith(
         "Not drawn: 3 messages in reports dated before 2012"
     )
     spanned = charts.daily_messages(frame, "dmarc", span=(date(2024, 1, 1), date(2024, 4, 30)))
-    assert spanned.layout.xaxis.range == ("2024-01-01 00:00", "2024-05-01 00:00")
+    assert spanned.layout.xaxis.range == ("2023-12-31 12:00", "2024-04-30 12:00")
     # A report dated after tomorrow is left out too, and both are said.
     future = pandas.concat([frame, pandas.DataFrame({
         "day": [date.today() + timedelta(days=400)], "series": ["pass"], "messages": [1]})])
@@ -1161,6 +1210,8 @@ def test_the_catalogue_describes_every_filter_field():
         "source IP 192.0.2.0/24; DMARC pass; DKIM not aligned."
     )
     assert i18n.describe_filter(Filter()) == "Showing all stored reports."
+    dotted = Filter.from_params({"reporter": "Google.com."})  # the same reporter as google.com
+    assert i18n.describe_filter(dotted) == "Showing reporter Google.com."
     one = Filter.from_params({"source_ip": "192.0.2.7,2001:db8::1,2001:db8::/32"})
     assert i18n.describe_filter(one) == (  # an address alone is not shown as a /32 network
         "Showing source IP 192.0.2.7 or 2001:db8::1 or 2001:db8::/32."

@@ -463,6 +463,13 @@ def test_sidebar_filter_and_csv_downloads(
     assert sum(int(row["Messages"]) for row in table) == want.summary["messages"]
     assert {row["Source IP"] for row in table} == {row["source_ip"] for row in want.records}
 
+    # The grid offers no CSV of its own (only the rows it has loaded, unguarded, no BOM).
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.hover()
+    toolbar = page.get_by_test_id("stElementToolbarButton")
+    expect(toolbar.get_by_role("button", name="Search")).to_be_visible()
+    expect(toolbar.get_by_role("button", name="Download as CSV")).to_have_count(0)
+
 
 def test_filter_in_the_url_is_applied(app_page: Page, loaded: App, oracle: Oracle) -> None:
     want = oracle.expected(dmarc="fail")
