@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,7 @@ from dmarc_analytics import __version__
 from dmarc_analytics.config import Settings, load_settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import FIELDS, Filter
-from dmarc_analytics.outcomes import FileOutcome
+from dmarc_analytics.outcomes import FileOutcome, is_whole_input
 
 
 def _settings(db: str | None, **overrides: Any) -> Settings:
@@ -154,7 +156,8 @@ def summary(db: str | None, as_json: bool, **options: Any) -> None:
 @db_option
 @filter_options
 @click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
-@click.option("-o", "--output", required=True, metavar="FILE", help="Where to write.")
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="Where to write ('-': standard output).")
 @click.option("--bom", is_flag=True, help="Start with a UTF-8 BOM, so Excel reads UTF-8.")
 @click.option(
     "--tz", "zone", metavar="ZONE",
@@ -179,9 +182,17 @@ def export(
     with open_store(
         settings.db, read_only=True, timeout=settings.lock_timeout, must_exist=True
     ) as con:
-        rows = export_records_csv(con, flt, Path(output), bom=bom, zone=zone)
+        if output == "-":  # standard output, for a pipe: written whole, then copied
+            with tempfile.TemporaryDirectory(prefix="dmarc-export-") as folder:
+                written = Path(folder) / "records.csv"
+                rows = export_records_csv(con, flt, written, bom=bom, zone=zone)
+                with written.open("rb") as fh:
+                    shutil.copyfileobj(fh, click.get_binary_stream("stdout"))
+        else:
+            rows = export_records_csv(con, flt, Path(output), bom=bom, zone=zone)
         _warn_if_reparse_unfinished(con)
-    click.echo(f"wrote {rows} records to {output} in {time.monotonic() - started:.2f} s", err=True)
+    place = "standard output" if output == "-" else output
+    click.echo(f"wrote {rows:,} records to {place} in {time.monotonic() - started:.2f} s", err=True)
 
 
 def _warn_if_reparse_unfinished(con: Any) -> None:
@@ -245,7 +256,7 @@ def schema(db: str | None) -> None:
     from dmarc_analytics.store import open_store
 
     settings = _settings(db)
-    with open_store(settings.db, timeout=settings.lock_timeout) as con:
+    with open_store(settings.db, timeout=settings.lock_timeout, must_exist=True) as con:
         for number, name, at in applied_migrations(con):
             click.echo(f"{number:3}  {name:28} {at}")
 
@@ -264,5 +275,4 @@ def echo_outcome(outcome: FileOutcome, as_json: bool) -> None:
 
 def _part_place(path: str, origin: str) -> str:
     """Where a part is: the input's path, and the part's place inside it if it has one."""
-    name = path.replace("\\", "/").rpartition("/")[2]
-    return path if origin in (name, path) else f"{path} ({origin})"
+    return path if is_whole_input(path, origin) else f"{path} ({origin})"

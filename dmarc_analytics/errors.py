@@ -40,6 +40,10 @@ class InputError(DmarcAnalyticsError):
     """Raised when an input path cannot be found or read."""
 
 
+class OutputError(DmarcAnalyticsError):
+    """Raised when a file the user asked for (an export) cannot be written."""
+
+
 class DecodeError(DmarcAnalyticsError):
     """Raised when a container (gzip, zip, e-mail, mbox) is corrupt or cannot be unwrapped."""
 

@@ -23,6 +23,7 @@ from typing import BinaryIO
 import duckdb
 import pandas as pd
 
+from dmarc_analytics.errors import OutputError
 from dmarc_analytics.filters import Filter, compile_filter
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -141,11 +142,20 @@ def export_records_csv(
     con: duckdb.DuckDBPyConnection, flt: Filter, target: Path, bom: bool = False,
     zone: str = "UTC",
 ) -> int:
-    """Write the filtered records as CSV to ``target``; return the number of rows."""
+    """Write the filtered records as CSV to ``target``; return the number of rows.
+
+    :raises OutputError: ``target`` cannot be written (a folder, a missing or read-only
+        place), named with the reason.
+    """
     sql, params = record_export_sql(flt, bom, zone)
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".export-", suffix=".csv")
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a folder (give a file name)")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".export-", suffix=".csv")
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -154,6 +164,9 @@ def export_records_csv(
         ).fetchall()
         rows = int(copied[0][0]) if copied else 0
         os.replace(tmp, target)
+    except (OSError, duckdb.IOException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OutputError(f"cannot write {target}: {reason}") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return rows

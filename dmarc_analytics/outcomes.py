@@ -54,7 +54,7 @@ class ChunkResult:
 @dataclass(slots=True)
 class PartOutcome:
     origin: str
-    outcome: str  # inserted, duplicate, conflict, rejected
+    outcome: str  # inserted, duplicate, conflict, rejected; removed (reparse only)
     reason: str | None = None
     kind: str | None = None
     report_key: int | None = None
@@ -94,3 +94,9 @@ class FileOutcome:
             "partial": self.partial,
             "rejected_parts": self.rejected_parts,
         }
+
+
+def is_whole_input(path: str, origin: str) -> bool:
+    """True when a part's origin is the input itself (a plain file), not a place inside it."""
+    name = path.replace("\\", "/").rpartition("/")[2]
+    return origin in (name, path)

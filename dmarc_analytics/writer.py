@@ -18,7 +18,13 @@ import duckdb
 from dmarc_analytics.digests import Digests
 from dmarc_analytics.filters import REPORTER_KEY
 from dmarc_analytics.flatten import TABLES
-from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
+from dmarc_analytics.outcomes import (
+    ChunkResult,
+    FileOutcome,
+    FileResult,
+    PartOutcome,
+    is_whole_input,
+)
 from dmarc_analytics.rollups import mark_stale
 from dmarc_analytics.store import bump_data_version, fetch_one, transaction
 
@@ -59,6 +65,9 @@ def write_batch(
     """Store a batch of worker results in one transaction; return one outcome per input."""
     with transaction(con):
         seen = _existing_identities(con, [f for c in chunks for f in c.files])
+        # A reparse reads every original again, also those of reports a purge removed:
+        # those stay out, and the outcome says so rather than "inserted".
+        removed = _purged_identities(con, chunks) if via == "reparse" else set()
         next_key, next_ledger = _next_ids(con)
         first_key = next_key
         rows = _Rows()
@@ -69,7 +78,7 @@ def write_batch(
             rows.keys.append(keys)
             for file in chunk.files:
                 outcome, next_key = _place_file(
-                    file, seen, next_key, next_ledger, rows, keys, now, digests, number
+                    file, seen, next_key, next_ledger, rows, keys, now, digests, number, removed
                 )
                 rows.ledger.append((next_ledger, now, via, *_ledger_values(outcome)))
                 outcomes.append(outcome)
@@ -107,6 +116,19 @@ def _existing_identities(
     }
 
 
+def _purged_identities(con: duckdb.DuckDBPyConnection, chunks: list[ChunkResult]) -> set[str]:
+    identities = [
+        p.report.identity for c in chunks for f in c.files for p in f.parts if p.report is not None
+    ]  # fmt: skip
+    if not identities:
+        return set()
+    rows = con.execute(
+        "SELECT identity FROM purged_reports WHERE identity IN (SELECT unnest($ids))",
+        {"ids": identities},
+    ).fetchall()
+    return {identity for (identity,) in rows}
+
+
 def _readmit(con: duckdb.DuckDBPyConnection, identities: list[str]) -> None:
     if identities:
         con.execute(
@@ -134,6 +156,7 @@ def _place_file(
     now: datetime,
     digests: Digests,
     chunk_number: int,
+    removed: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[FileOutcome, int]:
     outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     if file.known_reports is not None:
@@ -152,7 +175,9 @@ def _place_file(
             continue
         outcome.found += 1
         known = seen.get(report.identity)
-        if known is None:
+        if report.identity in removed:
+            outcome.parts.append(PartOutcome(part.origin, "removed", _REMOVED))
+        elif known is None:
             outcome.reports += 1
             here = (chunk_number, report.index)
             seen[report.identity] = (
@@ -189,7 +214,10 @@ def _place_file(
             (ledger_id, ordinal, part_outcome.origin, part_outcome.outcome, part_outcome.kind,
              part_outcome.reason, part_outcome.report_key)
         )  # fmt: skip
-    if outcome.outcome != "rejected" and file.known_reports is None:
+    kept_out = any(p.outcome == "removed" for p in outcome.parts)
+    # An input with a removed report is not remembered as ingested: given again by the user
+    # (not by a reparse), it brings that report back, as after the purge itself.
+    if outcome.outcome != "rejected" and file.known_reports is None and not kept_out:
         rows.inputs.setdefault(
             file.sha256,
             (file.sha256, file.size, outcome.found, outcome.rejected_parts, file.name, now),
@@ -208,6 +236,7 @@ def _known_reason(conflicts: int) -> str:
     )
 
 
+_REMOVED = "removed earlier (purge); stays removed"
 _DUPLICATE = "report already stored"
 _SAME_DATA = "report already stored (the same data, written differently)"
 _CONFLICT = (
@@ -248,8 +277,27 @@ def _settle_outcome(outcome: FileOutcome) -> None:
     else:
         outcome.outcome = "rejected"
         if outcome.reason is None:
-            rejected = [p.reason for p in outcome.parts if p.outcome == "rejected" and p.reason]
-            outcome.reason = rejected[0] if rejected else "no DMARC aggregate report found"
+            outcome.reason = _rejected_reason(outcome)
+
+
+_NAMED_PARTS = 3  # a rejected container's reason names this many of its parts
+
+
+def _rejected_reason(outcome: FileOutcome) -> str:
+    """Why nothing in an input was usable: the reason of its one part, or of each of its
+    first parts, named by their place in it (a zip's members, an mbox's messages)."""
+    rejected = [p for p in outcome.parts if p.outcome == "rejected" and p.reason]
+    if not rejected:
+        return "no DMARC aggregate report found"
+    if len(rejected) == 1 and is_whole_input(outcome.path, rejected[0].origin):
+        return str(rejected[0].reason)
+    named = "; ".join(f"{p.origin}: {p.reason}" for p in rejected[:_NAMED_PARTS])
+    more = len(rejected) - _NAMED_PARTS
+    if len(rejected) == 1:
+        return named
+    lead = f"none of its {len(rejected):,} parts is a DMARC aggregate report: "
+    return lead + named + (f"; and {more:,} more" if more > 0 else "")
+
 
 
 def _partial_note(partial: int) -> str | None:
@@ -265,10 +313,11 @@ def _partial_note(partial: int) -> str | None:
 
 def _first_problem(outcome: FileOutcome) -> str | None:
     for part in outcome.parts:
+        place = "" if is_whole_input(outcome.path, part.origin) else f"{part.origin}: "
         if part.outcome == "conflict":
-            return f"{part.origin}: conflict: {part.reason}"
-        if part.outcome == "rejected":
-            return f"{part.origin}: {part.reason}"
+            return f"{place}conflict: {part.reason}"
+        if part.outcome in ("rejected", "removed"):
+            return f"{place}{part.reason}"
     return None
 
 

@@ -142,6 +142,28 @@ def test_summary_json_and_filters(tmp_path, inputs):
     assert env_db == everything
 
 
+def test_export_to_a_place_it_cannot_write_is_one_line_and_to_dash_is_standard_output(
+    tmp_path, inputs
+):
+    db = str(tmp_path / "x.duckdb")
+    cli("ingest", str(inputs), "--db", db)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (tmp_path / "file").write_text("x")
+    for target, reason in ((folder, "it is a folder"), (tmp_path / "file" / "x.csv", "")):
+        out = cli("export", "--db", db, "-o", str(target))
+        assert out.returncode == 1
+        assert out.stderr.startswith(f"Error: cannot write {target}: {reason}")
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr  # no traceback
+    assert list(folder.iterdir()) == []  # nothing left behind
+    piped = cli("export", "--db", db, "-o", "-", "--dmarc", "fail")
+    assert piped.returncode == 0, piped.stderr
+    rows = list(csv.DictReader(io.StringIO(piped.stdout)))
+    assert [r["dmarc"] for r in rows] == ["fail", "fail"]
+    assert "wrote 2 records to standard output" in piped.stderr
+    assert not (REPO / "-").exists()
+
+
 def test_export_csv_is_safe_for_spreadsheets(tmp_path, inputs):
     db = str(tmp_path / "x.duckdb")
     cli("ingest", str(inputs), "--db", db)
@@ -274,6 +296,12 @@ def test_a_write_to_a_database_of_an_older_version_says_it_upgrades(tmp_path, in
     again = cli("ingest", str(inputs), "--db", db)
     assert "upgrading" not in again.stderr
     assert "005_rollups" in cli("schema", "--db", db).stdout
+    # A mistyped path is said, not answered with a new, empty database.
+    typo = tmp_path / "typo" / "old.duckdb"
+    missing = cli("schema", "--db", str(typo))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith(f"Error: no database at {typo}")
+    assert not typo.parent.exists()
 
 
 def test_reparse_names_what_it_could_not_rebuild_and_keeps_it(tmp_path, inputs):

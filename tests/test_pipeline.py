@@ -370,9 +370,20 @@ def test_purged_reports_stay_removed_through_a_reparse(tmp_path):
     kept = totals(settings)
     assert kept.reports == 1
 
-    reparse(settings)
+    done = {Path(o.path).name: o for o in reparse(settings).outcomes}
     assert totals(settings) == kept
     assert purged_count(settings) == 1
+    # What the reparse says it did is what it did: the removed report was not added.
+    assert (done["org.xml"].outcome, done["org.xml"].reports) == ("inserted", 1)
+    removed = done["com.xml"]
+    assert (removed.outcome, removed.reports, removed.messages) == ("duplicate", 0, 0)
+    assert removed.reason == "removed earlier (purge); stays removed"
+    with open_store(settings.db, read_only=True) as con:
+        parts = con.execute(
+            "SELECT p.outcome, p.report_key FROM ingest_parts p JOIN ingest_ledger l "
+            "USING (ledger_id) WHERE l.via = 'reparse' AND l.name LIKE '%com.xml'"
+        ).fetchall()
+    assert parts == [("removed", None)]
 
     # Given again by the user, the report is back, and a later reparse keeps it.
     (again,) = ingest(settings, tmp_path / "com.xml")
@@ -380,6 +391,44 @@ def test_purged_reports_stay_removed_through_a_reparse(tmp_path):
     assert purged_count(settings) == 0
     reparse(settings)
     assert totals(settings).reports == 2
+
+
+def test_a_reparse_keeps_a_purged_report_of_a_zip_out_and_the_zip_can_bring_it_back(tmp_path):
+    settings = settings_for(tmp_path)
+    other = CANONICAL_XML.replace(b"example.com<", b"example.org<").replace(
+        b"17000064", b"27000064"
+    )
+    both = tmp_path / "both.zip"
+    both.write_bytes(zip_archive({"com.xml": CANONICAL_XML, "org.xml": other}))
+    ingest(settings, both)
+    assert purge(settings, policy_domain="example.com") == 1
+    kept = totals(settings)
+
+    (outcome,) = reparse(settings).outcomes
+    assert (outcome.outcome, outcome.reports, outcome.messages) == ("inserted", 1, kept.messages)
+    assert [p.outcome for p in outcome.parts] == ["removed", "inserted"]
+    assert totals(settings) == kept
+    # The zip was not remembered as ingested: given again, its removed report comes back.
+    (again,) = ingest(settings, both)
+    assert (again.outcome, again.reports, again.duplicates) == ("inserted", 1, 1)
+    assert totals(settings).reports == 2
+
+
+def test_a_container_with_nothing_usable_names_each_part_and_its_reason(tmp_path):
+    settings = settings_for(tmp_path)
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(zip_archive({"notes/b.txt": b"junk text", "tls.json": b'{"policies": []}'}))
+    (outcome,) = ingest(settings, bad)
+    assert outcome.outcome == "rejected" and outcome.rejected_parts == 2
+    assert outcome.reason.startswith("none of its 2 parts is a DMARC aggregate report: ")
+    assert "bad.zip/notes/b.txt: " in outcome.reason and "bad.zip/tls.json: " in outcome.reason
+    single = tmp_path / "one.zip"
+    single.write_bytes(zip_archive({"b.txt": b"junk text"}))
+    (outcome,) = ingest(settings, single)
+    assert outcome.reason.startswith("one.zip/b.txt: ")  # the member, not the zip, is text
+    (tmp_path / "plain.txt").write_bytes(b"junk text")
+    (outcome,) = ingest(settings, tmp_path / "plain.txt")
+    assert not outcome.reason.startswith("plain.txt")  # a plain file is its own part
 
 
 def test_demo_data_is_not_archived_and_not_brought_back_by_reparse(tmp_path):
@@ -822,7 +871,7 @@ def test_a_complete_copy_of_a_partial_report_is_a_conflict_that_says_so(tmp_path
     )  # fmt: skip
     kept, whole = CANONICAL.records[:-1], CANONICAL.records
     assert second.reason == (
-        "b-complete.xml: conflict: a report with the same identity but "
+        "conflict: a report with the same identity but "
         "different data is already stored (report 1, from a-truncated.xml); the earlier one is "
         f"kept and counted: {sum(r.count for r in kept)} messages, against "
         f"{sum(r.count for r in whole)} in this copy; the kept one is partial, read from "
