@@ -171,10 +171,13 @@ def export(
     """Write the records matching the filter, one row per record."""
     from dmarc_analytics.export import export_records_csv
     from dmarc_analytics.store import open_store
-    from dmarc_analytics.zones import is_time_zone
+    from dmarc_analytics.zones import canonical_zone
 
-    if zone is not None and not is_time_zone(zone):
-        raise click.BadParameter(f"{zone!r} is not a time zone name", param_hint="--tz")
+    if zone is not None:
+        named = canonical_zone(zone)
+        if named is None:
+            raise click.BadParameter(f"{zone!r} is not a time zone name", param_hint="--tz")
+        zone = named
     settings = _settings(db)
     zone = zone or settings.time_zone
     flt = filter_from_options(options)

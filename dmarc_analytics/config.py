@@ -112,18 +112,23 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> Settings:
             kind = Path if name in _PATHS else _KINDS.get(name) or type(getattr(settings, name))
             changes[name] = _coerce(name, raw, kind, where)
             if name == "time_zone":
-                _check_zone(changes[name], where)
+                changes[name] = _check_zone(changes[name], where)
+            elif kind is int and changes[name] < 0:  # workers, lock_timeout: never below 0
+                raise ConfigError(f"invalid value {raw!r} for {name} in {where}: below 0")
     return replace(settings, **changes)
 
 
-def _check_zone(zone: str, where: str) -> None:
-    from dmarc_analytics.zones import is_time_zone  # asks DuckDB: only when a zone is set
+def _check_zone(zone: str, where: str) -> str:
+    """The zone's IANA name (``utc`` is UTC), or ConfigError."""
+    from dmarc_analytics.zones import canonical_zone  # asks DuckDB: only when a zone is set
 
-    if not is_time_zone(zone):
-        raise ConfigError(
-            f"invalid value {zone!r} for time_zone in {where}: not a time zone name (an IANA "
-            "name such as Asia/Tokyo)"
-        )
+    named = canonical_zone(zone)
+    if named is not None:
+        return named
+    raise ConfigError(
+        f"invalid value {zone!r} for time_zone in {where}: not a time zone name (an IANA "
+        "name such as Asia/Tokyo)"
+    )
 
 
 def _apply_limits(limits: Limits, values: dict[str, Any], where: str) -> Limits:

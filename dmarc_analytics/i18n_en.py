@@ -253,7 +253,7 @@ ENGLISH: dict[str, str] = {
     "report.option.one": "{begin} · {reporter} · {domain} · {messages} message · #{report_key}",
     "report.gone": "This report is no longer stored.",
     "report.no_archive": "The original of this report is not in the archive {folder} "
-    "(archiving was off when it was ingested, or the archive was moved).",
+    "(archiving was off when it was ingested, or the archive was moved or damaged).",
     "report.no_payload": "The archived original could not be decoded to this report again.",
     "report.demo_no_original": "This is a demo report: it was generated for the demo "
     "dataset, so there is no original file to show.",
@@ -504,9 +504,9 @@ ENGLISH: dict[str, str] = {
     "(after an upgrade of the parser). Reports whose original is not in the archive stay as "
     "they are.",
     "manage.reparse_kept": "{reports} reports were kept as they were: the archive {folder} has "
-    "no original of them (ingested with archiving off, or the archive was moved).",
+    "no original of them (ingested with archiving off, or the archive was moved or damaged).",
     "manage.reparse_kept.one": "1 report was kept as it was: the archive {folder} has no "
-    "original of it (ingested with archiving off, or the archive was moved).",
+    "original of it (ingested with archiving off, or the archive was moved or damaged).",
     "manage.reparse_confirm": "I understand that every report is rebuilt from the archive",
     "manage.reparse_button": "Re-parse everything",
     "manage.reparsed": "Re-parsed {total} archived files: {inserted} inserted, {rejected} "

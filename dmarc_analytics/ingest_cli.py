@@ -10,10 +10,11 @@ from pathlib import Path
 import click
 
 from dmarc_analytics.config import Settings
+from dmarc_analytics.errors import InputError
 from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor, file_sha256
-from dmarc_analytics.sources import InputFile, expand_inputs, shown_name
+from dmarc_analytics.sources import InputFile, find_inputs
 from dmarc_analytics.store import open_store, require_database, seen_inputs
 
 WATCH_INTERVAL = 2.0
@@ -62,13 +63,19 @@ class Tally:
     def line(self, seconds: float) -> str:
         o, t = self.outcomes, self.totals
         return (
-            f"{o.total()} inputs: {o['inserted']} inserted, {o['duplicate']} duplicate, "
-            f"{o['rejected']} rejected; {t['found']} reports found, "
-            f"{t['duplicates']} duplicate reports, {t['conflicts']} conflicts, "
-            f"{t['partial']} partial, {t['rejected_parts']} rejected parts; added "
-            f"{t['reports']} reports, {t['records']} records, {t['messages']} messages in "
-            f"{seconds:.2f} s"
+            f"{_count(o.total(), 'input')}: {o['inserted']:,} inserted, "
+            f"{o['duplicate']:,} duplicate, {o['rejected']:,} rejected; "
+            f"{_count(t['found'], 'report')} found, {_count(t['duplicates'], 'duplicate report')}, "
+            f"{_count(t['conflicts'], 'conflict')}, {t['partial']:,} partial, "
+            f"{_count(t['rejected_parts'], 'rejected part')}; added "
+            f"{_count(t['reports'], 'report')}, {_count(t['records'], 'record')}, "
+            f"{_count(t['messages'], 'message')} in {seconds:.2f} s"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 report``, ``2,000 reports``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _printer(progress: Progress, as_json: bool, tally: Tally):  # type: ignore[no-untyped-def]
@@ -84,9 +91,16 @@ def _printer(progress: Progress, as_json: bool, tally: Tally):  # type: ignore[n
 
 
 def run_ingest(settings: Settings, specs: tuple[str, ...], as_json: bool) -> None:
+    """Ingest what the specs name. A spec that names nothing does not stop the others: they
+    are ingested, then each such spec is one error line and the exit code is 1."""
     started = time.monotonic()
-    inputs = expand_inputs(list(specs))
-    _ingest(settings, inputs, as_json, started)
+    inputs, missing = find_inputs(list(specs))
+    if inputs or not missing:
+        _ingest(settings, inputs, as_json, started)
+    if missing:
+        for spec in missing[:-1]:
+            click.echo(f"Error: no such file or folder: {spec}", err=True)
+        raise InputError(f"no such file or folder: {missing[-1]}")
 
 
 def _ingest(
@@ -112,7 +126,7 @@ def run_reparse(settings: Settings, as_json: bool) -> None:
         click.echo(
             f"reparse: {done.kept:,} {_reports(done.kept)} left unchanged: the archive "
             f"{settings.archive_folder} has no original of {', '.join(done.kept_inputs)}{more} "
-            "(ingested with archiving off, or the archive was moved)",
+            "(ingested with archiving off, or the archive was moved or damaged)",
             err=True,
         )
     kept_out = purged_count(settings)
@@ -136,6 +150,9 @@ def _not_seen(settings: Settings, inputs: list[InputFile]) -> list[InputFile]:
         seen = seen_inputs(con)
     fresh = []
     for item in inputs:
+        if item.error is not None:  # a broken link: nothing to hash, rejected with its reason
+            fresh.append(item)
+            continue
         try:
             digest = file_sha256(item.path)
         except OSError:
@@ -155,15 +172,19 @@ def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:
     try:
         while True:
             ready = []
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                if path.name.startswith("."):
-                    continue
-                stat = path.stat()
+            # The files a folder ingest would take (hidden ones skipped, a broken link an
+            # input rejected with its reason), each once its size has stopped changing.
+            for item in find_inputs([str(folder)])[0]:
+                path = item.path
+                try:
+                    stat = path.lstat() if item.error is not None else path.stat()
+                except OSError:
+                    continue  # gone since it was listed
                 signature = (stat.st_size, stat.st_mtime)
                 if handled.get(path) == signature:
                     continue
                 if sizes.get(path) == stat.st_size:
-                    ready.append(InputFile(path, shown_name(str(path))))
+                    ready.append(item)
                     handled[path] = signature
                 sizes[path] = stat.st_size
             ready = _not_seen(settings, ready)

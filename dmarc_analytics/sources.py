@@ -53,18 +53,44 @@ def expand_inputs(specs: Sequence[str]) -> list[InputFile]:
     Raises ``InputError`` naming the first spec that matches nothing. An existing but empty
     folder is not an error.
     """
+    found, missing = find_inputs(specs)
+    if missing:
+        raise InputError(f"no such file or folder: {missing[0]}")
+    return found
+
+
+def find_inputs(specs: Sequence[str]) -> tuple[list[InputFile], list[str]]:
+    """The inputs the specs name, and the specs that name nothing (a mistyped path, a
+    pattern without a match), so that a caller can take the rest and still say so.
+
+    A name that exists but is not a regular file (a broken link, a fifo) is an input with
+    its ``error``, as it is inside a folder: a rejected input, not a missing one.
+    """
     found: list[InputFile] = []
+    missing: list[str] = []
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
             found.extend(_walk_folder(spec))
         elif path.is_file():
             found.append(_input(spec))
+        elif os.path.lexists(spec):
+            found.append(_unusable(spec))
         elif _GLOB_CHARS.isdisjoint(spec) or not (matches := _glob(spec)):
-            raise InputError(f"no such file or folder: {spec}")
+            missing.append(spec)
         else:
             found.extend(matches)
-    return found
+    return found, missing
+
+
+def _unusable(name: str) -> InputFile:
+    """An entry that is there but cannot be read as a file, with the reason."""
+    reason = (
+        "broken link: what it points to does not exist"
+        if os.path.islink(name) and not os.path.exists(name)
+        else "not a regular file"
+    )
+    return InputFile(Path(name), shown_name(name), reason)
 
 
 def _glob(pattern: str) -> list[InputFile]:
@@ -74,6 +100,8 @@ def _glob(pattern: str) -> list[InputFile]:
             matches.extend(_walk_folder(match))
         elif os.path.isfile(match):
             matches.append(_input(match))
+        else:  # a broken link the pattern matched: accounted for, as in a folder
+            matches.append(_unusable(match))
     return matches
 
 

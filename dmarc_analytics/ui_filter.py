@@ -19,7 +19,7 @@ from dmarc_analytics.errors import FilterError
 from dmarc_analytics.filters import DISPOSITIONS, FIELDS, Filter, quote_value
 from dmarc_analytics.i18n import domain_display, error_text, markdown_escape, single_address, t
 from dmarc_analytics.insights_reports import LINK_VALUE_MAX
-from dmarc_analytics.zones import is_time_zone
+from dmarc_analytics.zones import canonical_zone
 
 ANY = "any"
 MAX_OPTIONS = 2000  # more values can still be typed in (accept_new_options)
@@ -54,8 +54,8 @@ def restore_filter(
             st.session_state[key] = text
             st.session_state.setdefault(LINKED_PICKS, {})[key] = text
     zone = params.pop(TZ_PARAM, None)
-    if zone and is_time_zone(zone[-1]):
-        st.session_state[tz_key] = zone[-1]
+    if zone and canonical_zone(zone[-1]) is not None:
+        st.session_state[tz_key] = canonical_zone(zone[-1])
     elif zone:
         _link_problem(t("filter.bad_zone", zone=markdown_escape(zone[-1][:100])))
     flt = _filter_from_link(params)

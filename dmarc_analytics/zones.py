@@ -24,6 +24,20 @@ def is_time_zone(name: str) -> bool:
     return name in _zone_set()
 
 
+def canonical_zone(name: str) -> str | None:
+    """The zone as its IANA name, whatever the case it was typed in (``utc``, ``asia/tokyo``);
+    None for a name that is no zone."""
+    name = name.strip()
+    if name in _zone_set():
+        return name
+    return _by_folded().get(name.casefold())
+
+
+@cache
+def _by_folded() -> dict[str, str]:
+    return {zone.casefold(): zone for zone in time_zones()}
+
+
 @cache
 def _zone_set() -> frozenset[str]:
     return frozenset(time_zones())

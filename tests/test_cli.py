@@ -94,6 +94,32 @@ def test_ingest_plain_output_names_rejected_inputs(tmp_path, inputs):
     assert f"rejected  {inputs / 'c.txt'}: text, not a DMARC report" in out.stderr
 
 
+def test_a_missing_path_is_said_and_the_other_inputs_are_still_ingested(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    missing = [str(tmp_path / "typo.xml"), str(tmp_path / "nothing-*.xml")]
+    out = cli("ingest", missing[0], str(inputs / "a.xml"), missing[1], "--db", db, "--json")
+    assert out.returncode == 1
+    assert [json.loads(line)["outcome"] for line in out.stdout.splitlines()] == ["inserted"]
+    assert out.stderr.strip().splitlines()[-2:] == [
+        f"Error: no such file or folder: {spec}" for spec in missing
+    ]
+    assert json.loads(cli("summary", "--db", db, "--json").stdout)["reports"] == 1
+
+
+def test_a_broken_link_named_or_matched_is_a_rejected_input(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    link = inputs / "gone.xml"
+    link.symlink_to(tmp_path / "nowhere.xml")
+    for spec in (str(link), str(inputs / "*.xml")):
+        out = cli("ingest", spec, "--db", db, "--json")
+        assert out.returncode == 0, out.stderr
+        lines = [json.loads(line) for line in out.stdout.splitlines()]
+        gone = next(line for line in lines if line["path"] == str(link))
+        assert (gone["outcome"], gone["reason"]) == (
+            "rejected", "broken link: what it points to does not exist"
+        )  # fmt: skip
+
+
 def test_errors_are_one_line_and_non_zero(tmp_path):
     out = cli("ingest", str(tmp_path / "missing"), "--db", str(tmp_path / "x.duckdb"))
     assert out.returncode == 1
@@ -197,6 +223,11 @@ def test_export_csv_is_safe_for_spreadsheets(tmp_path, inputs):
     assert (first["report_begin_asia_tokyo"], first["report_end_asia_tokyo"]) == (
         "2023-11-15 09:00:00", "2023-11-16 08:59:59"
     )
+    # A zone typed in another case is the zone.
+    assert cli("export", "--db", db, "-o", str(tokyo), "--tz", "asia/TOKYO").returncode == 0
+    assert list(next(csv.DictReader(tokyo.open(encoding="utf-8"))))[0] == (
+        "report_begin_asia_tokyo"
+    )
     # The time_zone setting is the default; --tz still wins.
     tokyo_env = {"DMARC_ANALYTICS_TIME_ZONE": "Asia/Tokyo"}
     assert cli("export", "--db", db, "-o", str(tokyo), env=tokyo_env).returncode == 0
@@ -218,6 +249,9 @@ def test_watch_ingests_dropped_files(tmp_path):
         deadline = time.monotonic() + 10
         while not inbox.is_dir() and time.monotonic() < deadline:
             time.sleep(0.1)
+        # A hidden folder is skipped, as a folder ingest skips it.
+        (inbox / ".cache").mkdir()
+        (inbox / ".cache" / "hidden.xml").write_bytes(CANONICAL_XML.replace(b"17000064", b"9"))
         (inbox / "dropped.xml").write_bytes(CANONICAL_XML)
         reports = 0
         while reports == 0 and time.monotonic() < deadline + 10:
@@ -226,6 +260,8 @@ def test_watch_ingests_dropped_files(tmp_path):
             if out.returncode == 0:
                 reports = json.loads(out.stdout)["reports"]
         assert reports == 1
+        time.sleep(2.5)  # a round or two later: still only the visible file
+        assert json.loads(cli("summary", "--db", str(db), "--json").stdout)["reports"] == 1
     finally:
         watcher.terminate()
         watcher.wait(10)
@@ -312,11 +348,11 @@ def test_reparse_names_what_it_could_not_rebuild_and_keeps_it(tmp_path, inputs):
     assert before["reports"] == 2
     out = cli("reparse", "--db", db)
     assert out.returncode == 0
-    assert "1 inputs: 1 inserted" in out.stderr
+    assert "1 input: 1 inserted" in out.stderr
     assert (
         f"reparse: 1 report left unchanged: the archive {tmp_path / 'archive'} has no "
         f"original of {inputs / 'a.xml'} (ingested with archiving off, or the archive was "
-        "moved)"
+        "moved or damaged)"
     ) in out.stderr
     assert json.loads(cli("summary", "--db", db, "--json").stdout) == before
 

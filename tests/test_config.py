@@ -44,6 +44,7 @@ def test_precedence_file_then_environment_then_options(tmp_path):
         # localtime is no zone DuckDB converts in (it had crashed an export mid-way)
         ({"DMARC_ANALYTICS_TIME_ZONE": "localtime"}, "invalid value 'localtime' for time_zone"),
         ({"DMARC_ANALYTICS_TIME_ZONE": "JST"}, "not a time zone name"),
+        ({"DMARC_ANALYTICS_WORKERS": "-1"}, "invalid value '-1' for workers .*: below 0"),
     ],
 )
 def test_invalid_values(tmp_path, env, message):
@@ -61,3 +62,5 @@ def test_a_time_zone_for_the_app_and_the_export(tmp_path):
     (tmp_path / "dmarc-analytics.toml").write_text('time_zone = "Asia/Tokyo"\n')
     assert load_settings(environ={}, cwd=tmp_path).time_zone == "Asia/Tokyo"
     assert load_settings(environ={}, cwd=tmp_path / "elsewhere").time_zone == "UTC"
+    typed = {"DMARC_ANALYTICS_TIME_ZONE": "asia/tokyo"}  # the zone, in any case
+    assert load_settings(environ=typed, cwd=tmp_path).time_zone == "Asia/Tokyo"

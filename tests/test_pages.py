@@ -791,7 +791,7 @@ def test_a_report_whose_original_is_gone_says_where_it_was_looked_for(app_env):
     assert not at.exception
     assert [i.value for i in at.info] == [
         f"The original of this report is not in the archive `{app_env.archive_folder}` "
-        "(archiving was off when it was ingested, or the archive was moved)."
+        "(archiving was off when it was ingested, or the archive was moved or damaged)."
     ]
 
 
@@ -1442,7 +1442,7 @@ def test_reparse_in_the_app_says_which_reports_it_could_not_rebuild(app_env):
     assert [s.value for s in at.success] == [
         "Re-parsed 0 archived files: 0 inserted, 0 rejected. 1 report was kept as it was: the "
         f"archive `{app_env.archive_folder}` has no original of it (ingested with archiving "
-        "off, or the archive was moved)."
+        "off, or the archive was moved or damaged)."
     ]
     at.switch_page(APP).run()
     assert six(at)["Reports"] == "1"
