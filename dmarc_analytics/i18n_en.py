@@ -171,6 +171,17 @@ ENGLISH: dict[str, str] = {
     "section.drill_dkim": "DKIM signatures",
     "section.drill_spf": "SPF checks",
     "section.reporters": "Reporting organisations",
+    "section.mail_summary": "Before p=reject: what the mail shows",
+    "mail.failing": "{failing} of {total} messages ({share}) fail DMARC, and p=reject asks "
+    "receivers to reject them: {unaligned} authenticated for another domain (the senders to "
+    "set up, listed under \"Authenticated but not aligned\"), {nothing} authenticated "
+    "nothing (spoofing, or forwarding that broke DKIM).",
+    "mail.all_pass": "All {total} messages pass DMARC.",
+    "mail.all_pass.one": "The one message passes DMARC.",
+    "mail.spf_only": "{messages} messages ({share}) pass by SPF alone and would fail where "
+    "they are forwarded: sign them with DKIM before p=reject.",
+    "mail.spf_only.one": "1 message ({share}) passes by SPF alone and would fail where it is "
+    "forwarded: sign it with DKIM before p=reject.",
     "section.disposition_mix": "Disposition mix over time",
     "section.matrix": "SPF aligned × DKIM aligned",
     "section.unaligned": "Authenticated but not aligned",

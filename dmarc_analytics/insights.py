@@ -40,6 +40,7 @@ from dmarc_analytics.insights_reports import (
 )
 from dmarc_analytics.insights_sources import (
     SOURCE_CATEGORIES,
+    mail_summary,
     source_auth,
     source_records,
     source_summary,
@@ -74,9 +75,9 @@ __all__ = [
     "Overview", "ReportDetail", "alignment_matrix", "authenticated_unaligned", "count_ledger",
     "count_reports", "count_sources", "daily_messages", "data_quality", "disposition_over_time",
     "filter_choices", "find_linked_report", "find_reports", "has_data", "has_demo_data",
-    "ledger", "overview", "override_reasons", "policy_applied", "report_detail", "report_link",
-    "report_list", "reporters",
-    "source_auth", "source_records", "source_summary", "source_timeline", "top_sources",
+    "ledger", "mail_summary", "overview", "override_reasons", "policy_applied", "report_detail",
+    "report_link", "report_list", "reporters", "source_auth", "source_records", "source_summary",
+    "source_timeline", "top_sources",
 ]  # fmt: skip
 
 _SERIES = {"dmarc": PASS_FAIL, "disposition": "disposition"}

@@ -79,6 +79,25 @@ def source_summary(
     return frame(con, sql, params)
 
 
+def mail_summary(con: duckdb.DuckDBPyConnection, flt: Filter) -> pd.DataFrame:
+    """All the filter's messages by what they show (as ``source_summary`` does for one IP):
+    the mail that fails DMARC, which p=reject asks receivers to reject, split into what
+    authenticated for another domain and what authenticated nothing; the mail that passes,
+    by the aligned results it passes with.
+
+    Columns: category (``SOURCE_CATEGORIES``), messages, share (of the filter's messages).
+    Categories with no messages are left out; rows in the order of ``SOURCE_CATEGORIES``.
+    """
+    where = compile_filter(flt)
+    sql = f"""
+        SELECT category, messages, messages / sum(messages) OVER () AS share
+        FROM (SELECT {_CATEGORY} AS category, CAST(sum(count) AS BIGINT) AS messages
+              FROM records WHERE {where.sql} GROUP BY category)
+        ORDER BY list_position({text_list(SOURCE_CATEGORIES)}, category)
+    """
+    return frame(con, sql, where.params)
+
+
 def source_records(
     con: duckdb.DuckDBPyConnection, flt: Filter, source_ip: str, limit: int | None = None
 ) -> pd.DataFrame:

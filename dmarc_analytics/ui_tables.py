@@ -336,6 +336,49 @@ def show_source_summary(frame: pd.DataFrame, zone: str) -> None:
                columns=["category", "messages", "share", "meaning", "domains"])  # fmt: skip
 
 
+def mail_summary_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``insights.mail_summary`` as its static table shows it: labelled columns of text."""
+    return pd.DataFrame({
+        t("col.category"): _in_words(frame["category"], "source.category").tolist(),
+        t("col.messages"): [f"{int(m):,}" for m in frame["messages"]],
+        t("col.share"): [percent(float(s)) for s in frame["share"]],
+        t("col.meaning"): _in_words(frame["category"], "source.meaning").tolist(),
+    })  # fmt: skip
+
+
+def mail_summary_text(frame: pd.DataFrame) -> list[str]:
+    """The sentences over the table: what fails DMARC (so what p=reject would have rejected),
+    split by what it shows, and what passes by SPF alone."""
+    messages = dict(zip(frame["category"], frame["messages"].astype(int), strict=True))
+    total = sum(messages.values())
+    failing = messages.get("nothing", 0) + messages.get("unaligned", 0)
+    if failing:
+        lines = [t("mail.failing", failing=f"{failing:,}", total=f"{total:,}",
+                   share=percent(failing / total), unaligned=f"{messages.get('unaligned', 0):,}",
+                   nothing=f"{messages.get('nothing', 0):,}")]  # fmt: skip
+    else:
+        lines = [t("mail.all_pass", total, total=f"{total:,}")]
+    spf_only = messages.get("spf_only", 0)
+    if spf_only:
+        lines.append(t("mail.spf_only", spf_only, messages=f"{spf_only:,}",
+                       share=percent(spf_only / total)))  # fmt: skip
+    return lines
+
+
+def show_mail_summary(frame: pd.DataFrame, key: str, zone: str) -> None:
+    """What the filter's mail shows, in sentences and a static table of our own words and
+    numbers (no report text: ``st.table`` renders Markdown), with a CSV of the numbers."""
+    if frame.empty:
+        st.caption(t("table.empty"))
+        return
+    for line in mail_summary_text(frame):
+        st.caption(line)
+    st.table(mail_summary_frame(frame), width="content", hide_index=True)
+    words = frame.assign(category=_in_words(frame["category"], "source.category"))
+    csv_download(t("table.csv_all"), lambda: frame_to_csv_bytes(csv_frame(words, zone)),
+                 f"{key}.csv", key=f"{key}_csv")  # fmt: skip
+
+
 def show_policy_applied(frame: pd.DataFrame, zone: str) -> None:
     """``insights.policy_applied`` with its verdicts in words and the unexplained total."""
     unexplained = int(frame.loc[frame["verdict"] == "unexplained", "messages"].sum())

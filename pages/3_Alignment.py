@@ -5,18 +5,28 @@ import streamlit as st
 from dmarc_analytics import charts, insights, ui
 from dmarc_analytics.i18n import t
 from dmarc_analytics.ui_ingest import demo_banner
-from dmarc_analytics.ui_tables import alignment_grid, show_policy_applied, show_table, shown_rows
+from dmarc_analytics.ui_tables import (
+    alignment_grid,
+    show_mail_summary,
+    show_policy_applied,
+    show_table,
+    shown_rows,
+)
 
 page = ui.page_setup("alignment")
 ui.require_data(page)
 demo_banner(page)  # the numbers below include made-up reports
 
 page.prefetch(
+    ui.ask(insights.mail_summary),
     ui.ask(insights.disposition_over_time, tz=page.zone),
     ui.ask(insights.alignment_matrix),
     ui.ask(insights.authenticated_unaligned, limit=shown_rows("alignment_unaligned")),
     ui.ask(insights.override_reasons),
 )
+st.subheader(t("section.mail_summary"))
+show_mail_summary(page.query(insights.mail_summary), "alignment_summary", page.zone)
+
 st.subheader(t("section.disposition_mix"))
 mix = page.query(insights.disposition_over_time, tz=page.zone)
 st.plotly_chart(charts.disposition_over_time(mix, page.zone, page.span), key="alignment_mix")

@@ -614,7 +614,28 @@ def test_reporters_and_alignment_tables(loaded, downloads):
     assert table[["reports", "messages"]].values.tolist() == [[2, 35], [1, 10]]
     assert at.get("plotly_chart")
     at.switch_page("pages/3_Alignment.py").run()
-    grid = at.table[0].value
+    # First, what the mail shows: what p=reject would have receivers reject, and why.
+    summary = at.table[0].value
+    assert summary["What it shows"].tolist() == [
+        "Nothing authenticated", "Authenticated for another domain", "Aligned by SPF alone",
+        "Aligned by DKIM and SPF",
+    ]  # fmt: skip
+    assert summary[["Messages", "Share"]].values.tolist() == [
+        ["3", "6.7%"], ["5", "11.1%"], ["20", "44.4%"], ["17", "37.8%"]
+    ]
+    captions = [c.value for c in at.caption]
+    assert (
+        "8 of 45 messages (17.8%) fail DMARC, and p=reject asks receivers to reject them: 5 "
+        'authenticated for another domain (the senders to set up, listed under "Authenticated '
+        'but not aligned"), 3 authenticated nothing (spoofing, or forwarding that broke DKIM).'
+    ) in captions
+    assert ("20 messages (44.4%) pass by SPF alone and would fail where they are forwarded: "
+            "sign them with DKIM before p=reject.") in captions  # fmt: skip
+    rows = csv_rows(downloads["alignment_summary_csv"][1])
+    assert [(r["What it shows"], int(r["Messages"])) for r in rows][:2] == [
+        ("Nothing authenticated", 3), ("Authenticated for another domain", 5)
+    ]
+    grid = at.table[1].value
     (unaligned,) = (d.value for d in at.dataframe)  # no override reasons in the fixture
     assert grid.values.tolist() == [["17 (37.8%)", "20 (44.4%)"], ["0 (0.0%)", "8 (17.8%)"]]
     assert list(grid.index) == ["SPF aligned", "SPF not aligned"]
@@ -892,6 +913,18 @@ def test_an_upload_that_added_nothing_is_not_tallied_as_a_success(app_env):
     at.get("file_uploader")[0].set_value([("empty.xml", b"", "text/xml")]).run()
     assert not at.success
     assert "Ingested 1 file: 0 inserted, 0 duplicate, 1 rejected." in [m.value for m in at.warning]
+
+
+def test_the_mail_summary_says_when_everything_passes():
+    passing = pandas.DataFrame({"category": ["spf_only", "dkim_only"], "messages": [1, 3],
+                                "share": [0.25, 0.75]})  # fmt: skip
+    assert ui_tables.mail_summary_text(passing) == [
+        "All 4 messages pass DMARC.",
+        "1 message (25.0%) passes by SPF alone and would fail where it is forwarded: sign it "
+        "with DKIM before p=reject.",
+    ]
+    one = pandas.DataFrame({"category": ["dkim_and_spf"], "messages": [1], "share": [1.0]})
+    assert ui_tables.mail_summary_text(one) == ["The one message passes DMARC."]
 
 
 def test_a_table_whose_reasons_are_long_wraps_them_and_a_short_one_stays_dense():
