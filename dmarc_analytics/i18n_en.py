@@ -97,6 +97,9 @@ ENGLISH: dict[str, str] = {
     "filter.help.dmarc": "pass = DKIM or SPF aligned in the receiver's evaluation.",
     "filter.help.spf_aligned": "The receiver's SPF alignment verdict (policy_evaluated).",
     "filter.help.dkim_aligned": "The receiver's DKIM alignment verdict (policy_evaluated).",
+    "tz.dates": "The dates filter UTC days: in {zone}, from {since} to {until}.",
+    "tz.dates.since": "The dates filter UTC days: in {zone}, from {since}.",
+    "tz.dates.until": "The dates filter UTC days: in {zone}, up to {until}.",
     "tz.label": "Time zone",
     "tz.help": "Times and day buckets are shown in this zone. Filters and exports of "
     "record-level data use UTC days.",

@@ -39,6 +39,7 @@ from dmarc_analytics.ui_connect import connect
 from dmarc_analytics.ui_dropfolder import Arrivals, scan_inbox, watch_inbox
 from dmarc_analytics.ui_filter import (
     LINK_PROBLEMS,
+    dates_in_zone,
     draw_filter,
     mirror_to_url,
     restore_filter,
@@ -177,6 +178,9 @@ def page_setup(page_key: str) -> Page:
         choices = page.lookup(insights.filter_choices)
         flt = draw_filter(StateKeys.FILTER, StateKeys.FILTER_ERROR, choices)
         zone = _draw_zone_picker(settings.time_zone)
+        in_zone = dates_in_zone(flt, zone)
+        if in_zone is not None:
+            st.caption(in_zone)
     page = Page(page_key, settings, flt, version, zone)
     mirror_to_url(flt, zone, _drill_down_params(page_key), settings.time_zone)
     st.title(t(f"page.{page_key}"))

@@ -10,8 +10,9 @@ widget's state.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 
@@ -139,6 +140,27 @@ def draw_filter(state_key: str, error_key: str, choices: Any) -> Filter:
         st.button(t("filter.clear"), key="_filter_clear", on_click=_clear,
                   args=(state_key, error_key))  # fmt: skip
     return st.session_state[state_key]
+
+
+def dates_in_zone(flt: Filter, zone: str) -> str | None:
+    """What the filter's UTC days are in ``zone`` (None in UTC or without dates): a Tokyo
+    admin who asks for 2024-06-13 gets 09:00 that day to 08:59 the next."""
+    if zone == "UTC" or (flt.since is None and flt.until is None):
+        return None
+    local = ZoneInfo(zone)
+
+    def shown(moment: datetime) -> str:
+        return moment.astimezone(local).strftime("%Y-%m-%d %H:%M")
+
+    since = None if flt.since is None else shown(datetime.combine(flt.since, time(), UTC))
+    until = None if flt.until is None else shown(
+        datetime.combine(flt.until + timedelta(days=1), time(), UTC) - timedelta(minutes=1)
+    )  # fmt: skip
+    if since is not None and until is not None:
+        return t("tz.dates", zone=zone, since=since, until=until)
+    return t("tz.dates.since", zone=zone, since=since) if since is not None else t(
+        "tz.dates.until", zone=zone, until=until
+    )  # fmt: skip
 
 
 def _clear(state_key: str, error_key: str) -> None:

@@ -915,6 +915,19 @@ def test_an_upload_that_added_nothing_is_not_tallied_as_a_success(app_env):
     assert "Ingested 1 file: 0 inserted, 0 duplicate, 1 rejected." in [m.value for m in at.warning]
 
 
+def test_the_sidebar_says_what_the_utc_dates_are_in_the_zone_picked(loaded):
+    at = start(params={"since": "2026-11-01", "until": "2026-11-02", "tz": "Asia/Tokyo"})
+    assert not at.exception
+    assert ("The dates filter UTC days: in Asia/Tokyo, from 2026-11-01 09:00 to 2026-11-03 "
+            "08:59.") in [c.value for c in at.sidebar.caption]  # fmt: skip
+    at = start(params={"since": "2026-11-01"})  # in UTC there is nothing to add
+    assert not any(c.value.startswith("The dates filter") for c in at.sidebar.caption)
+    flt = Filter.from_params({"until": "2026-11-02"})
+    assert ui.dates_in_zone(flt, "America/New_York") == (
+        "The dates filter UTC days: in America/New_York, up to 2026-11-02 18:59."
+    )
+
+
 def test_the_mail_summary_says_when_everything_passes():
     passing = pandas.DataFrame({"category": ["spf_only", "dkim_only"], "messages": [1, 3],
                                 "share": [0.25, 0.75]})  # fmt: skip
