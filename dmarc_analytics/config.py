@@ -113,7 +113,7 @@ def _apply(settings: Settings, values: dict[str, Any], where: str) -> Settings:
             changes[name] = _coerce(name, raw, kind, where)
             if name == "time_zone":
                 changes[name] = _check_zone(changes[name], where)
-            elif kind is int and changes[name] < 0:  # workers, lock_timeout: never below 0
+            elif kind in (int, float) and changes[name] < 0:  # workers, lock_timeout
                 raise ConfigError(f"invalid value {raw!r} for {name} in {where}: below 0")
     return replace(settings, **changes)
 

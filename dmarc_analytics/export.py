@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -149,8 +150,12 @@ def export_records_csv(
     """
     sql, params = record_export_sql(flt, bom, zone)
     target = Path(target)
+    if target.is_symlink():  # the file it names is written, and the link stays a link
+        target = target.resolve()
     if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a folder (give a file name)")
+    if target.exists() and not target.is_file():  # a device or a pipe: never replaced
+        return _write_through(con, flt, target, bom, zone)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".export-", suffix=".csv")
@@ -169,6 +174,22 @@ def export_records_csv(
         raise OutputError(f"cannot write {target}: {reason}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+    return rows
+
+
+def _write_through(
+    con: duckdb.DuckDBPyConnection, flt: Filter, target: Path, bom: bool, zone: str
+) -> int:
+    """The export written whole to a temporary file, then copied into ``target`` (a device
+    or a pipe, such as /dev/stdout or a shell's ``>(gzip > x.gz)``)."""
+    with tempfile.TemporaryDirectory(prefix="dmarc-export-") as folder:
+        written = Path(folder) / "records.csv"
+        rows = export_records_csv(con, flt, written, bom=bom, zone=zone)
+        try:
+            with written.open("rb") as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return rows
 
 

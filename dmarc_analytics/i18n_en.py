@@ -97,9 +97,10 @@ ENGLISH: dict[str, str] = {
     "filter.help.dmarc": "pass = DKIM or SPF aligned in the receiver's evaluation.",
     "filter.help.spf_aligned": "The receiver's SPF alignment verdict (policy_evaluated).",
     "filter.help.dkim_aligned": "The receiver's DKIM alignment verdict (policy_evaluated).",
-    "tz.dates": "The dates filter UTC days: in {zone}, from {since} to {until}.",
-    "tz.dates.since": "The dates filter UTC days: in {zone}, from {since}.",
-    "tz.dates.until": "The dates filter UTC days: in {zone}, up to {until}.",
+    "tz.dates": "The date filter selects UTC days; in {zone} that is from {since} to "
+    "{until}.",
+    "tz.dates.since": "The date filter selects UTC days; in {zone} that is from {since} on.",
+    "tz.dates.until": "The date filter selects UTC days; in {zone} that is up to {until}.",
     "tz.label": "Time zone",
     "tz.help": "Times and day buckets are shown in this zone. Filters and exports of "
     "record-level data use UTC days.",
@@ -176,9 +177,14 @@ ENGLISH: dict[str, str] = {
     "section.reporters": "Reporting organisations",
     "section.mail_summary": "Before p=reject: what the mail shows",
     "mail.failing": "{failing} of {total} messages ({share}) fail DMARC, and p=reject asks "
-    "receivers to reject them: {unaligned} authenticated for another domain (the senders to "
-    "set up, listed under \"Authenticated but not aligned\"), {nothing} authenticated "
-    "nothing (spoofing, or forwarding that broke DKIM).",
+    "receivers to reject them: {parts}.",
+    "mail.failing.one": "1 of {total} messages ({share}) fails DMARC, and p=reject asks "
+    "receivers to reject it: {parts}.",
+    "mail.part.unaligned": "{messages} authenticated for another domain (the senders to set "
+    "up, listed under \"Authenticated but not aligned\")",
+    "mail.part.nothing": "{messages} authenticated nothing (spoofing, or forwarding that "
+    "broke DKIM)",
+    "mail.part.join": "; ",
     "mail.all_pass": "All {total} messages pass DMARC.",
     "mail.all_pass.one": "The one message passes DMARC.",
     "mail.spf_only": "{messages} messages ({share}) pass by SPF alone and would fail where "
@@ -521,6 +527,8 @@ ENGLISH: dict[str, str] = {
     "no original of them (ingested with archiving off, or the archive was moved or damaged).",
     "manage.reparse_kept.one": "1 report was kept as it was: the archive {folder} has no "
     "original of it (ingested with archiving off, or the archive was moved or damaged).",
+    "manage.reparse_purged": "{reports} reports removed earlier (purge) stay removed.",
+    "manage.reparse_purged.one": "1 report removed earlier (purge) stays removed.",
     "manage.reparse_confirm": "I understand that every report is rebuilt from the archive",
     "manage.reparse_button": "Re-parse everything",
     "manage.reparsed": "Re-parsed {total} archived files: {inserted} inserted, {rejected} "

@@ -5,6 +5,7 @@ Nothing here opens a file or looks at its content; that is ``decode``'s job.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 from collections.abc import Iterator, Sequence
@@ -85,12 +86,22 @@ def find_inputs(specs: Sequence[str]) -> tuple[list[InputFile], list[str]]:
 
 def _unusable(name: str) -> InputFile:
     """An entry that is there but cannot be read as a file, with the reason."""
-    reason = (
-        "broken link: what it points to does not exist"
-        if os.path.islink(name) and not os.path.exists(name)
-        else "not a regular file"
-    )
-    return InputFile(Path(name), shown_name(name), reason)
+    try:
+        os.stat(name)
+        problem = None
+    except OSError as exc:
+        problem = exc
+    return InputFile(Path(name), shown_name(name), _unusable_reason(name, problem))
+
+
+def _unusable_reason(name: str, problem: OSError | None) -> str:
+    if problem is not None and problem.errno == errno.ELOOP:
+        return "link loop: the link leads back to itself"
+    if os.path.islink(name) and not os.path.exists(name):
+        return "broken link: what it points to does not exist"
+    if problem is not None:
+        return f"cannot read it: {problem.strerror or problem}"
+    return "not a regular file"
 
 
 def _glob(pattern: str) -> list[InputFile]:
@@ -120,7 +131,13 @@ def _walk_folder(folder: str) -> Iterator[InputFile]:
                 for entry in entries:
                     if entry.name.startswith("."):
                         continue
-                    if entry.is_dir():
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError as exc:  # a link loop: that entry, not the whole folder
+                        found.append(entry.path)
+                        unreadable[entry.path] = _unusable_reason(entry.path, exc)
+                        continue
+                    if is_dir:
                         if not entry.is_symlink():
                             pending.append(entry.path)
                         else:  # not followed (a loop would never end), but accounted for

@@ -148,14 +148,17 @@ def dates_in_zone(flt: Filter, zone: str) -> str | None:
     if zone == "UTC" or (flt.since is None and flt.until is None):
         return None
     local = ZoneInfo(zone)
-
-    def shown(moment: datetime) -> str:
-        return moment.astimezone(local).strftime("%Y-%m-%d %H:%M")
-
-    since = None if flt.since is None else shown(datetime.combine(flt.since, time(), UTC))
-    until = None if flt.until is None else shown(
+    first = None if flt.since is None else datetime.combine(flt.since, time(), UTC)
+    last = None if flt.until is None else (
         datetime.combine(flt.until + timedelta(days=1), time(), UTC) - timedelta(minutes=1)
     )  # fmt: skip
+    if all(m is None or not local.utcoffset(m.replace(tzinfo=None)) for m in (first, last)):
+        return None  # a zone that is UTC there (Etc/UTC, GMT): nothing to add
+
+    def shown(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(local).strftime("%Y-%m-%d %H:%M")
+
+    since, until = shown(first), shown(last)
     if since is not None and until is not None:
         return t("tz.dates", zone=zone, since=since, until=until)
     return t("tz.dates.since", zone=zone, since=since) if since is not None else t(

@@ -281,6 +281,9 @@ def _reparse_form(page: Page) -> None:
                 "manage.reparse_kept", done.kept, reports=f"{done.kept:,}",
                 folder=markdown_code(str(page.settings.archive_folder)),
             )  # fmt: skip
+        kept_out = maintenance.purged_count(page.settings)
+        if kept_out:
+            notice += " " + t("manage.reparse_purged", kept_out, reports=f"{kept_out:,}")
         st.session_state[StateKeys.NOTICE] = notice
         clear_caches()
         st.rerun()

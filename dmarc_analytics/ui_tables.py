@@ -353,9 +353,12 @@ def mail_summary_text(frame: pd.DataFrame) -> list[str]:
     total = sum(messages.values())
     failing = messages.get("nothing", 0) + messages.get("unaligned", 0)
     if failing:
-        lines = [t("mail.failing", failing=f"{failing:,}", total=f"{total:,}",
-                   share=percent(failing / total), unaligned=f"{messages.get('unaligned', 0):,}",
-                   nothing=f"{messages.get('nothing', 0):,}")]  # fmt: skip
+        parts = t("mail.part.join").join(
+            t(f"mail.part.{kind}", messages=f"{messages[kind]:,}")
+            for kind in ("unaligned", "nothing") if messages.get(kind)
+        )  # fmt: skip
+        lines = [t("mail.failing", failing, failing=f"{failing:,}", total=f"{total:,}",
+                   share=percent(failing / total), parts=parts)]  # fmt: skip
     else:
         lines = [t("mail.all_pass", total, total=f"{total:,}")]
     spf_only = messages.get("spf_only", 0)

@@ -285,19 +285,28 @@ _NAMED_PARTS = 3  # a rejected container's reason names this many of its parts
 
 def _rejected_reason(outcome: FileOutcome) -> str:
     """Why nothing in an input was usable: the reason of its one part, or of each of its
-    first parts, named by their place in it (a zip's members, an mbox's messages)."""
+    first parts, named by their place inside it (a zip's members, an mbox's messages)."""
     rejected = [p for p in outcome.parts if p.outcome == "rejected" and p.reason]
     if not rejected:
         return "no DMARC aggregate report found"
-    if len(rejected) == 1 and is_whole_input(outcome.path, rejected[0].origin):
-        return str(rejected[0].reason)
-    named = "; ".join(f"{p.origin}: {p.reason}" for p in rejected[:_NAMED_PARTS])
-    more = len(rejected) - _NAMED_PARTS
     if len(rejected) == 1:
-        return named
-    lead = f"none of its {len(rejected):,} parts is a DMARC aggregate report: "
-    return lead + named + (f"; and {more:,} more" if more > 0 else "")
+        return str(rejected[0].reason)
+    named = "; ".join(
+        f"{_inside(outcome.path, p.origin)}: {p.reason}" for p in rejected[:_NAMED_PARTS]
+    )
+    more = len(rejected) - _NAMED_PARTS
+    return (f"nothing in its {len(rejected):,} parts is usable: {named}"
+            + (f"; and {more:,} more" if more > 0 else ""))  # fmt: skip
 
+
+def _inside(path: str, origin: str) -> str:
+    """A part's place relative to its input: ``x.txt`` for ``bad.zip/x.txt``, also when a
+    reparse names the part by the input's whole path."""
+    name = path.replace("\\", "/").rpartition("/")[2]
+    for prefix in (f"{path}/", f"{name}/"):
+        if origin.startswith(prefix) and len(origin) > len(prefix):
+            return origin[len(prefix) :]
+    return origin
 
 
 def _partial_note(partial: int) -> str | None:

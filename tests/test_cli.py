@@ -182,6 +182,16 @@ def test_export_to_a_place_it_cannot_write_is_one_line_and_to_dash_is_standard_o
         assert out.stderr.startswith(f"Error: cannot write {target}: {reason}")
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr  # no traceback
     assert list(folder.iterdir()) == []  # nothing left behind
+    # A link (or a device, a pipe) is written through, never replaced by a file.
+    real, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert cli("export", "--db", db, "-o", str(link)).returncode == 0
+    assert link.is_symlink() and len(real.read_text(encoding="utf-8").splitlines()) == 5
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    assert cli("export", "--db", db, "-o", str(fifo)).returncode == 0
+    assert len(reader.communicate(timeout=60)[0].splitlines()) == 5 and fifo.is_fifo()
     piped = cli("export", "--db", db, "-o", "-", "--dmarc", "fail")
     assert piped.returncode == 0, piped.stderr
     rows = list(csv.DictReader(io.StringIO(piped.stdout)))

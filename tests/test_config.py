@@ -45,6 +45,7 @@ def test_precedence_file_then_environment_then_options(tmp_path):
         ({"DMARC_ANALYTICS_TIME_ZONE": "localtime"}, "invalid value 'localtime' for time_zone"),
         ({"DMARC_ANALYTICS_TIME_ZONE": "JST"}, "not a time zone name"),
         ({"DMARC_ANALYTICS_WORKERS": "-1"}, "invalid value '-1' for workers .*: below 0"),
+        ({"DMARC_ANALYTICS_LOCK_TIMEOUT": "-5"}, "invalid value '-5' for lock_timeout .*: below 0"),
     ],
 )
 def test_invalid_values(tmp_path, env, message):

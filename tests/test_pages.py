@@ -627,7 +627,7 @@ def test_reporters_and_alignment_tables(loaded, downloads):
     assert (
         "8 of 45 messages (17.8%) fail DMARC, and p=reject asks receivers to reject them: 5 "
         'authenticated for another domain (the senders to set up, listed under "Authenticated '
-        'but not aligned"), 3 authenticated nothing (spoofing, or forwarding that broke DKIM).'
+        'but not aligned"); 3 authenticated nothing (spoofing, or forwarding that broke DKIM).'
     ) in captions
     assert ("20 messages (44.4%) pass by SPF alone and would fail where they are forwarded: "
             "sign them with DKIM before p=reject.") in captions  # fmt: skip
@@ -918,14 +918,16 @@ def test_an_upload_that_added_nothing_is_not_tallied_as_a_success(app_env):
 def test_the_sidebar_says_what_the_utc_dates_are_in_the_zone_picked(loaded):
     at = start(params={"since": "2026-11-01", "until": "2026-11-02", "tz": "Asia/Tokyo"})
     assert not at.exception
-    assert ("The dates filter UTC days: in Asia/Tokyo, from 2026-11-01 09:00 to 2026-11-03 "
-            "08:59.") in [c.value for c in at.sidebar.caption]  # fmt: skip
+    assert ("The date filter selects UTC days; in Asia/Tokyo that is from 2026-11-01 09:00 "
+            "to 2026-11-03 08:59.") in [c.value for c in at.sidebar.caption]  # fmt: skip
     at = start(params={"since": "2026-11-01"})  # in UTC there is nothing to add
-    assert not any(c.value.startswith("The dates filter") for c in at.sidebar.caption)
+    assert not any(c.value.startswith("The date filter") for c in at.sidebar.caption)
     flt = Filter.from_params({"until": "2026-11-02"})
     assert ui.dates_in_zone(flt, "America/New_York") == (
-        "The dates filter UTC days: in America/New_York, up to 2026-11-02 18:59."
+        "The date filter selects UTC days; in America/New_York that is up to 2026-11-02 18:59."
     )
+    assert ui.dates_in_zone(flt, "Etc/UTC") is None  # UTC by another name
+    assert ui.dates_in_zone(flt, "Europe/London") is None  # in November, London is on UTC
 
 
 def test_the_mail_summary_says_when_everything_passes():
@@ -938,6 +940,13 @@ def test_the_mail_summary_says_when_everything_passes():
     ]
     one = pandas.DataFrame({"category": ["dkim_and_spf"], "messages": [1], "share": [1.0]})
     assert ui_tables.mail_summary_text(one) == ["The one message passes DMARC."]
+    # one failing message, and only the kind of failure there is
+    spoofed = pandas.DataFrame({"category": ["nothing", "dkim_only"], "messages": [1, 44],
+                                "share": [1 / 45, 44 / 45]})  # fmt: skip
+    assert ui_tables.mail_summary_text(spoofed) == [
+        "1 of 45 messages (2.2%) fails DMARC, and p=reject asks receivers to reject it: 1 "
+        "authenticated nothing (spoofing, or forwarding that broke DKIM)."
+    ]
 
 
 def test_a_table_whose_reasons_are_long_wraps_them_and_a_short_one_stays_dense():
@@ -1462,6 +1471,15 @@ def test_reparse_rebuilds_every_report_from_the_archive(loaded):
     at.switch_page(APP).run()
     assert six(at) == {"Messages": "45", "DMARC pass rate": "82.2%", "Reports": "3",
                        "Reporters": "2", "Source IPs": "4", "Domains": "2"}  # fmt: skip
+    # A report removed by a purge stays out, and the notice says so.
+    assert maintenance.purge(loaded, policy_domain="example.org") == 1
+    at = start("pages/5_Ingest.py")
+    at.checkbox(key="ingest_reparse_confirm").check().run()
+    at.button(key="ingest_reparse").click().run()
+    assert (
+        "Re-parsed 3 archived files: 2 inserted, 0 rejected. 1 report removed earlier (purge) "
+        "stays removed."
+    ) in [s.value for s in at.success]
 
 
 def test_every_page_says_when_a_reparse_has_not_finished(loaded):

@@ -136,3 +136,19 @@ def test_a_folder_that_cannot_be_listed_is_an_input_with_its_error(inbox, monkey
         (locked, "cannot read folder: Permission denied"),
         (os.path.join(str(inbox), "sub-x/d.xml"), None),
     ]
+
+
+def test_a_link_loop_in_a_folder_costs_that_entry_only(tmp_path: Path) -> None:
+    for name in ("a.xml", "z.xml"):
+        (tmp_path / name).write_bytes(b"<feedback/>")
+    (tmp_path / "loop-1").symlink_to(tmp_path / "loop-2")
+    (tmp_path / "loop-2").symlink_to(tmp_path / "loop-1")
+    files = expand_inputs([str(tmp_path)])
+    assert [(Path(f.display).name, f.error) for f in files] == [
+        ("a.xml", None),
+        ("loop-1", "link loop: the link leads back to itself"),
+        ("loop-2", "link loop: the link leads back to itself"),
+        ("z.xml", None),
+    ]
+    (named,) = expand_inputs([str(tmp_path / "loop-1")])
+    assert named.error == "link loop: the link leads back to itself"
