@@ -15,7 +15,7 @@ from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor, file_sha256
 from dmarc_analytics.sources import InputFile, find_inputs
-from dmarc_analytics.store import open_store, require_database, seen_inputs
+from dmarc_analytics.store import open_store, require_database, seen_inputs, seen_unreadable
 
 WATCH_INTERVAL = 2.0
 
@@ -147,11 +147,13 @@ def _not_seen(settings: Settings, inputs: list[InputFile]) -> list[InputFile]:
     if not inputs:
         return inputs
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
-        seen = seen_inputs(con)
+        seen, unreadable = seen_inputs(con), seen_unreadable(con)
     fresh = []
     for item in inputs:
         if item.error is not None:  # a broken link: nothing to hash, rejected with its reason
-            fresh.append(item)
+            if (item.display, item.error) not in unreadable:
+                unreadable.add((item.display, item.error))
+                fresh.append(item)
             continue
         try:
             digest = file_sha256(item.path)

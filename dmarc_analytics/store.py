@@ -221,6 +221,16 @@ def seen_inputs(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {sha for (sha,) in con.execute("SELECT DISTINCT sha256 FROM ingest_ledger").fetchall()}
 
 
+def seen_unreadable(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """(name, reason) of every input the ledger rejected without reading any bytes (a broken
+    link, a link loop, a fifo): watched folders account for such an entry once, not again at
+    every start."""
+    rows = con.execute(
+        "SELECT DISTINCT name, reason FROM ingest_ledger WHERE sha256 = '' AND reason IS NOT NULL"
+    ).fetchall()
+    return {(name, reason) for name, reason in rows}
+
+
 # Threads of one process (the app's uploads and its drop-folder watcher) write one at a time:
 # DuckDB would otherwise fail the later of two transactions that change the same rows.
 _WRITE_LOCK = threading.RLock()

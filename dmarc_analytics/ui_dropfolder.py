@@ -27,8 +27,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from dmarc_analytics.config import Settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.pipeline import Ingestor, file_sha256
-from dmarc_analytics.sources import InputFile, shown_name
-from dmarc_analytics.store import seen_inputs
+from dmarc_analytics.sources import InputFile, find_inputs
+from dmarc_analytics.store import seen_inputs, seen_unreadable
 from dmarc_analytics.ui_connect import connect
 
 WATCH_SECONDS = 1.5
@@ -83,57 +83,61 @@ def scan_inbox(settings: Settings) -> Arrivals:
 
 def inbox_status(settings: Settings) -> InboxStatus:
     folder = settings.inbox
-    files = sum(1 for _ in _files(folder)) if folder.is_dir() else 0
+    files = sum(1 for f in _entries(folder) if f.error is None) if folder.is_dir() else 0
     return InboxStatus(folder, folder.is_dir(), files, _last_scan.get(str(settings.db)))
 
 
-def _files(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )  # fmt: skip
+def _entries(folder: Path) -> list[InputFile]:
+    """What a folder ingest of the drop folder would take: its files (hidden ones skipped)
+    and, to be rejected with their reason, entries that cannot be read (a broken link)."""
+    return find_inputs([str(folder)])[0]
 
 
-def _candidates(settings: Settings) -> dict[Path, tuple[int, int]]:
+def _candidates(settings: Settings) -> dict[InputFile, tuple[int, int]]:
     folder = settings.inbox
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        paths = _files(folder)
+        entries = _entries(folder)
     except OSError:
         return {}
     now = time.time()
     found = {}
-    for path in paths:
+    for item in entries:
         try:
-            stat = path.stat()
+            stat = item.path.lstat() if item.error is not None else item.path.stat()
         except OSError:
             continue
         signature = (stat.st_size, stat.st_mtime_ns)
-        if _handled.get((str(settings.db), str(path))) == signature:
+        if _handled.get((str(settings.db), str(item.path))) == signature:
             continue
         if now - stat.st_mtime >= SETTLE_SECONDS:
-            found[path] = signature
+            found[item] = signature
     return found
 
 
-def _ingest_new(settings: Settings, candidates: dict[Path, tuple[int, int]]) -> Arrivals:
+def _ingest_new(settings: Settings, candidates: dict[InputFile, tuple[int, int]]) -> Arrivals:
     with connect(settings.db, settings.lock_timeout) as con:
-        known = seen_inputs(con)
+        known, unreadable = seen_inputs(con), seen_unreadable(con)
     new = []
-    for path in candidates:
+    for item in candidates:
+        if item.error is not None:  # rejected once with its reason, not at every start
+            if (item.display, item.error) not in unreadable:
+                unreadable.add((item.display, item.error))
+                new.append(item)
+            continue
         try:
-            digest = file_sha256(path)
+            digest = file_sha256(item.path)
         except OSError:
             continue
         if digest not in known:
             known.add(digest)
-            new.append(InputFile(path, shown_name(str(path))))
+            new.append(item)
     rejected = 0
     if new:
         outcomes = Ingestor(settings, via="dropfolder").ingest_paths(new)
         rejected = sum(o.outcome == "rejected" for o in outcomes)
-    for path, signature in candidates.items():
-        _handled[(str(settings.db), str(path))] = signature
+    for item, signature in candidates.items():
+        _handled[(str(settings.db), str(item.path))] = signature
     return Arrivals(len(new), rejected)
 
 

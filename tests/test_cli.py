@@ -293,6 +293,12 @@ def test_watch_does_not_take_again_what_the_ledger_has_seen(tmp_path):
     assert purge(settings, policy_domain="example.com") == 1
     candidates = [InputFile(p, p.name) for p in (purged, rejected, new)]
     assert [i.display for i in _not_seen(settings, candidates)] == ["new.xml"]
+    # An entry with nothing to read (a broken link) is rejected once, not at every start.
+    gone = InputFile(tmp_path / "gone.xml", "gone.xml", "broken link: what it points to "
+                     "does not exist")  # fmt: skip
+    assert _not_seen(settings, [gone]) == [gone]
+    Ingestor(settings).ingest_paths([gone])
+    assert _not_seen(settings, [gone]) == []
 
 
 @pytest.mark.slow

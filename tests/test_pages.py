@@ -1303,6 +1303,23 @@ def test_the_drop_folder_scan_takes_each_file_once_and_waits_for_writes_to_settl
     assert (status.exists, status.files) == (True, 3) and status.last_scan is not None
 
 
+def test_a_broken_link_in_the_drop_folder_is_rejected_once_not_ignored(app_env, monkeypatch):
+    from dmarc_analytics import ui_dropfolder
+    from dmarc_analytics.ui_dropfolder import Arrivals, scan_inbox
+
+    monkeypatch.setattr(ui_dropfolder, "SETTLE_SECONDS", 0.0)
+    app_env.inbox.mkdir(parents=True)
+    link = app_env.inbox / "gone.xml"
+    link.symlink_to(app_env.inbox / "nowhere.xml")
+    assert scan_inbox(app_env) == Arrivals(1, 1)
+    monkeypatch.setattr(ui_dropfolder, "_handled", {})  # as after a restart of the app
+    assert scan_inbox(app_env) == Arrivals()  # the ledger has it: not rejected again
+    with open_store(app_env.db) as con:
+        rows = insights.ledger(con)
+    assert rows["outcome"].tolist() == ["rejected"]
+    assert rows["reason"].tolist() == ["broken link: what it points to does not exist"]
+
+
 def test_a_rejected_drop_folder_file_is_not_announced_as_ingested(app_env):
     # A text file in the folder read "Drop folder: ingested 1 new file."
     from dmarc_analytics.ui_dropfolder import Arrivals, scan_inbox
