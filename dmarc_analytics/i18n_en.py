@@ -67,6 +67,7 @@ ENGLISH: dict[str, str] = {
     "filter.fail": "fail",
     "filter.clear": "Clear filter",
     "filter.bad_link": "Left out of the link's filter: {message}",
+    "filter.bad_choice": "The link's {param}={value} is not one of {choices}; showing all.",
     "filter.bad_zone": "The link's time zone {zone} is not one this app knows; times are "
     "shown in UTC.",
     "filter.bad_value": "Not applied: {message}",

@@ -206,7 +206,24 @@ def page_setup(page_key: str) -> Page:
 # What a link can open besides the filter: URL parameter -> (page, session key of its
 # picker). ``/Sources?ip=192.0.2.1`` opens that source's detail, ``/Reports?report=g1``
 # the report with ID g1 (``#12``: the report numbered 12; ``insights.find_linked_report``).
-DRILL_DOWNS = {"ip": ("sources", "sources_ip"), "report": ("reports", "reports_pick")}
+# URL parameter -> (page, session key): what is picked on a page, also in its link. The
+# Reports page's narrowing (``listed=issues``) is one too, so a link to "the reports behind
+# a data-quality count" opens them, not the whole list.
+DRILL_DOWNS = {
+    "ip": ("sources", "sources_ip"), "report": ("reports", "reports_pick"),
+    "listed": ("reports", "reports_kind"),
+}  # fmt: skip
+_NOT_IN_LINKS = {"reports_kind": "all"}  # a picker's value that needs no parameter
+
+
+def check_linked_choice(key: str, options: list[str], param: str) -> None:
+    """A choice a link set (``DRILL_DOWNS``) that is not one of ``options`` is said and
+    dropped, so the picker starts at its default instead of failing."""
+    value = st.session_state.get(key)
+    if value is not None and value not in options:
+        del st.session_state[key]
+        st.error(t("filter.bad_choice", param=param, value=markdown_escape(str(value)[:100]),
+                   choices=", ".join(options)))  # fmt: skip
 
 
 def _drill_down_params(page_key: str) -> dict[str, str]:
@@ -214,6 +231,8 @@ def _drill_down_params(page_key: str) -> dict[str, str]:
     params = {}
     for param, (owner, key) in DRILL_DOWNS.items():
         value = st.session_state.get(key)
+        if value == _NOT_IN_LINKS.get(key):
+            continue
         if owner == page_key and value is not None and str(value).strip():
             params[param] = st.session_state.get(LINK_NAMES, {}).get(value, str(value))
     return params

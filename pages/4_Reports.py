@@ -16,6 +16,7 @@ ui.require_data(page)
 demo_banner(page)  # the numbers below include made-up reports
 
 st.subheader(t("section.reports"))
+ui.check_linked_choice("reports_kind", ["all", *insights.REPORT_KINDS], "listed")
 shown = st.columns(3)[0].selectbox(
     t("reports.kind"), ["all", *insights.REPORT_KINDS], key="reports_kind",
     format_func=lambda k: t(f"reports.kind.{k}"), help=t("reports.kind_help"),

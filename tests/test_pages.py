@@ -858,9 +858,26 @@ def test_a_data_quality_count_leads_to_the_reports_it_counts(app_env):
     # The sentence at the top describes the filter; the narrowing says itself.
     narrowing = 'Listed: Reports with issues, of the reports the filter shows. Pick "All reports"'
     assert any(c.value.startswith(narrowing) for c in at.caption)
+    assert at.query_params["listed"] == "issues"  # a copied link lists the same reports
     at.selectbox(key="reports_kind").set_value("all").run()
     assert len(at.dataframe[0].value) == 3
     assert not any(c.value.startswith("Listed:") for c in at.caption)
+    assert "listed" not in at.query_params
+
+
+def test_a_link_names_the_reports_listed(loaded):
+    at = start("pages/4_Reports.py", params={"listed": "issues", "reporter": "Yahoo"})
+    assert not at.exception
+    assert at.selectbox(key="reports_kind").value == "issues"
+    assert at.query_params["listed"] == "issues"
+    at = start("pages/4_Reports.py", params={"listed": "bogus"})
+    assert not at.exception
+    assert at.selectbox(key="reports_kind").value == "all"
+    assert [e.value for e in at.error] == [
+        "The link's listed=bogus is not one of all, issues, partial, conflicts, multi_day, "
+        "doubtful; showing all."
+    ]
+    assert len(at.dataframe[0].value) == 3
 
 
 # --- getting data in -----------------------------------------------------------------
