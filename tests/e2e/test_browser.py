@@ -414,12 +414,18 @@ def test_a_watched_drop_folder_leaves_the_page_still_and_no_click_is_lost(
 
     # Sidebar changes at unrelated moments: every one takes at the first click.
     pauses = random.Random(7)
-    picks = [t(f"filter.{v}") for v in ("fail", "pass", "any") * 4]
-    for option in picks:
+    values = ("fail", "pass", "any") * 4
+    for value in values:
         page.wait_for_timeout(pauses.uniform(0, WATCH_SECONDS) * 1000)
-        choose(page, "_filter_dmarc", option)
+        choose(page, "_filter_dmarc", t(f"filter.{value}"))
+        # The run for this change has written it to the URL: without waiting for that, the
+        # page can look idle before the run starts, and the next change then joins it.
+        page.wait_for_function(
+            "(want) => new URLSearchParams(location.search).get('dmarc') === want",
+            arg=None if value == "any" else value,
+        )
         settle(page)
-    assert page.evaluate("window.__runs") == len(picks)  # one run per change, nothing else
+    assert page.evaluate("window.__runs") == len(values)  # one run per change, nothing else
 
 
 def test_sidebar_filter_and_csv_downloads(
