@@ -132,6 +132,11 @@ ENGLISH: dict[str, str] = {
     "metric.domains": "Domains",
     "metric.help.messages": "Sum of the message counts of every matching record.",
     "metric.help.dmarc_pass_rate": "Share of messages that passed DMARC (DKIM or SPF aligned).",
+    "metric.help.reports": "Aggregate reports with records that match the filter.",
+    "metric.help.reporters": "Organisations that sent those reports (Google, Microsoft, ...).",
+    "metric.help.source_ips": "Distinct addresses that sent the matching mail.",
+    "metric.help.domains": "Policy domains: the domains whose DMARC policy the reports are "
+    "about (the header-from domains can be their subdomains).",
     "metric.reports_with_issues": "Reports with issues",
     "metric.partial_reports": "Partial reports",
     "metric.conflicts": "Conflicts",

@@ -379,7 +379,7 @@ def overview_metrics(overview: insights.Overview, zone: str) -> None:
             column.metric(
                 t(f"metric.{name}"),
                 value,
-                help=t(help_key) if name in ("messages", "dmarc_pass_rate") else None,
+                help=t(help_key),
                 border=True,
             )
     if overview.begin is None or overview.end is None:

@@ -236,6 +236,9 @@ def test_overview_shows_the_fixture_numbers(loaded):
     assert six(at) == {"Messages": "45", "DMARC pass rate": "82.2%", "Reports": "3",
                        "Reporters": "2", "Source IPs": "4", "Domains": "2"}  # fmt: skip
     assert six(at) == expected_metrics(loaded, Filter())
+    helps = {m.label: m.proto.help for m in at.metric}
+    assert all(helps[label] for label in SIX)  # each says what it counts
+    assert helps["Domains"].startswith("Policy domains: ")
     assert any(c.value == "Reports from 2026-11-01 00:00 to 2026-11-03 23:59 (UTC)."
                for c in at.caption)  # fmt: skip
     quality = metrics(at)
