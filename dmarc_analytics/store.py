@@ -99,7 +99,7 @@ def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.D
     delay = 0.01
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return _checked(duckdb.connect(str(path), read_only=read_only), path)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             message = str(exc)
             if not any(word in message for word in _LOCK_WORDS):
@@ -109,7 +109,29 @@ def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.D
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
         except duckdb.Error as exc:
+            if "in-memory database" in str(exc):  # read-only, on a file of other data
+                raise _not_a_database(path) from exc
             raise StoreError(f"cannot open database {path}: {exc}") from exc
+
+
+def _checked(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyConnection:
+    """The connection, if it is to a database file. Given a file of other data (a CSV, say),
+    DuckDB opens a database in memory instead, and everything written to it would be lost
+    at exit while the command reported success."""
+    (stored,) = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone() or (None,)
+    if stored is None:
+        con.close()
+        raise _not_a_database(path)
+    return con
+
+
+def _not_a_database(path: Path) -> StoreError:
+    return StoreError(
+        f"{path} is not a DuckDB database (it holds other data): give the database file, "
+        "such as data/dmarc.duckdb"
+    )
 
 
 def _busy(path: Path, timeout: float, message: str) -> StoreBusyError:

@@ -120,6 +120,20 @@ def test_a_broken_link_named_or_matched_is_a_rejected_input(tmp_path, inputs):
         )  # fmt: skip
 
 
+def test_a_database_path_naming_a_file_of_other_data_is_refused(tmp_path, inputs):
+    # DuckDB opens such a file as a database in memory: an ingest would have "added" reports
+    # that vanished at exit.
+    notes = tmp_path / "notes.csv"
+    notes.write_text("a,b\n" * 1000)
+    for command in (["ingest", str(inputs / "a.xml")], ["summary"]):
+        out = cli(*command, "--db", str(notes))
+        assert (out.returncode, out.stderr.strip().splitlines()) == (1, [
+            f"Error: {notes} is not a DuckDB database (it holds other data): give the "
+            "database file, such as data/dmarc.duckdb"
+        ])  # fmt: skip
+    assert notes.read_text() == "a,b\n" * 1000
+
+
 def test_errors_are_one_line_and_non_zero(tmp_path):
     out = cli("ingest", str(tmp_path / "missing"), "--db", str(tmp_path / "x.duckdb"))
     assert out.returncode == 1
