@@ -35,8 +35,8 @@ _REPORT_DETAILS = (
     f"{_ISSUE_CODES} AS issue_codes, {_POLICY} AS policy, rp.issue_count AS issues, rp.partial, "
     "rp.multi_day, rp.demo"
 )
-_LEDGER_COLUMNS = (  # the numbers before the reason, which can be long
-    "ingested_at, via, name, outcome, reports, records, messages, reason, duplicates, "
+_LEDGER_COLUMNS = (  # the reason beside the outcome: the grid is often too narrow for both
+    "ingested_at, via, name, outcome, reason, reports, records, messages, duplicates, "
     "conflicts, partial, rejected_parts, sha256"
 )
 

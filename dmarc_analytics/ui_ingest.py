@@ -38,8 +38,8 @@ DEMO_DAYS = 42
 DEMO_SEED = 2026
 # What each file added comes before the reason, which can be long (it pushed the numbers
 # out of sight).
-OUTCOME_COLUMNS = (
-    "name", "outcome", "reports", "records", "messages", "reason", "duplicates", "conflicts",
+OUTCOME_COLUMNS = (  # the reason beside the outcome: the grid is often too narrow for both
+    "name", "outcome", "reason", "reports", "records", "messages", "duplicates", "conflicts",
     "partial", "rejected_parts",
 )  # fmt: skip
 
@@ -142,17 +142,17 @@ def tally_text(outcomes: list[FileOutcome]) -> str:
 
 
 def tally_tone(outcomes: list[FileOutcome]) -> str:
-    """How the tally is shown: ``success`` when the upload added reports, ``info`` when
-    every file was known already, ``warning`` when nothing was added and some were rejected."""
+    """How the tally is shown: ``warning`` when a file was rejected, else ``success`` when
+    the upload added reports, ``info`` when every file was known already."""
     kinds = {o.outcome for o in outcomes}
-    if "inserted" in kinds:
-        return "success"
-    return "warning" if "rejected" in kinds else "info"
+    if "rejected" in kinds:
+        return "warning"
+    return "success" if "inserted" in kinds else "info"
 
 
 def _rows(outcomes: list[FileOutcome]) -> list[tuple[Any, ...]]:
     return [
-        (o.path, o.outcome, o.reports, o.records, o.messages, o.reason or "", o.duplicates,
+        (o.path, o.outcome, o.reason or "", o.reports, o.records, o.messages, o.duplicates,
          o.conflicts, o.partial, o.rejected_parts)
         for o in outcomes
     ]  # fmt: skip

@@ -899,12 +899,13 @@ def test_the_uploader_ingests_files_and_lists_their_outcomes(app_env):
     assert outcomes["outcome"].tolist() == ["inserted", "inserted", "inserted", "rejected"]
     assert outcomes["messages"].tolist() == [15, 10, 20, 0]
     assert outcomes["reason"].iloc[3] != ""
-    assert [m.value for m in at.success] == [
+    assert not at.success  # a file was rejected: said as a warning, not celebrated
+    assert [m.value for m in at.warning] == [
         "Ingested 4 files: 3 inserted, 0 duplicate, 1 rejected."
     ]
     ledger = at.dataframe[1].value
     assert sorted(ledger["outcome"].tolist()) == ["inserted"] * 3 + ["rejected"]
-    assert not at.warning  # no conflicts
+    assert len(at.warning) == 1  # the tally's: no conflicts
     at.switch_page(APP).run()
     assert six(at)["Messages"] == "45"
     # The same report again with other content: a conflict, said so beside the tally.
