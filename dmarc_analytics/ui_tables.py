@@ -34,10 +34,13 @@ COUNT_COLUMNS = frozenset({
 DATETIME_COLUMNS = frozenset({"first_seen", "last_seen", "begin_utc", "end_utc", "ingested_at"})
 DATE_COLUMNS = frozenset({"first_day", "last_day", "day"})
 WIDE_TEXT_COLUMNS = frozenset({"reason", "comment", "message", "meaning"})  # sentences
+# A sentence column drawn narrower, to leave room beside it (an IP's summary: its numbers).
+MEDIUM_TEXT_COLUMNS = frozenset({"meaning"})
 # A sentence longer than a wide column holds on one line (a rejected file's reason, what an
 # IP's mail shows) makes its table's rows tall enough for three lines: the grid wraps text
 # only in rows taller than 4rem, and a cut-off reason is the one thing the row is there for.
 WRAP_CHARS = 48  # about what a "large" column (400 px) shows of a sentence
+WRAP_CHARS_MEDIUM = 28  # and a "medium" one (200 px)
 WRAP_ROW_HEIGHT = 70
 # Columns of domain names: an internationalised one is shown in its script beside its ASCII
 # form (``i18n.domain_display``); the CSV keeps the ASCII form that is stored.
@@ -172,7 +175,10 @@ def column_config(frame: pd.DataFrame, zone: str) -> dict[str, Any]:
         elif name in DATE_COLUMNS:
             config[name] = st.column_config.DateColumn(label, format="YYYY-MM-DD")
         else:
-            width = "large" if name in WIDE_TEXT_COLUMNS else None
+            width = (
+                "medium" if name in MEDIUM_TEXT_COLUMNS
+                else "large" if name in WIDE_TEXT_COLUMNS else None
+            )  # fmt: skip
             config[name] = st.column_config.TextColumn(label, width=width)
     return config
 
@@ -207,7 +213,8 @@ def needs_wrapping(frame: pd.DataFrame) -> bool:
     """True when a sentence column holds text too long for one line of its column."""
     for name in WIDE_TEXT_COLUMNS.intersection(frame.columns):
         longest = frame[name].astype("string").str.len().max()
-        if pd.notna(longest) and longest > WRAP_CHARS:
+        fits = WRAP_CHARS_MEDIUM if name in MEDIUM_TEXT_COLUMNS else WRAP_CHARS
+        if pd.notna(longest) and longest > fits:
             return True
     return False
 
