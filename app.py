@@ -5,7 +5,7 @@ Run the app with ``streamlit run app.py``; the other pages live in ``pages/``.
 
 import streamlit as st
 
-from dmarc_analytics import charts, insights, ui
+from dmarc_analytics import charts, insights, ui, ui_overview
 from dmarc_analytics.i18n import t
 from dmarc_analytics.ui_ingest import demo_banner
 from dmarc_analytics.ui_tables import show_table
@@ -24,7 +24,7 @@ page.prefetch(
     ui.ask(insights.data_quality),
 )
 overview = page.query(insights.overview)
-ui.overview_metrics(overview, page.zone)
+ui_overview.overview_metrics(overview, page.zone)
 if not overview.messages:
     st.info(t("empty.filtered"))
     st.stop()
@@ -45,7 +45,7 @@ with left:
                total=overview.source_ips, columns=columns,
                all_rows=page.deferred(insights.top_sources), preview=True,
                pick=("source_ip", "sources_ip"), pick_page=ui.PAGE_PATHS["sources"])
-    ui.failing_only_button(page)
+    ui_overview.failing_only_button(page)
     st.page_link(ui.PAGE_PATHS["sources"], label=t("page.sources"), icon=":material/dns:")
 with right:
     st.subheader(t("section.top_reporters"))
@@ -56,4 +56,4 @@ with right:
     st.page_link(ui.PAGE_PATHS["reporters"], label=t("page.reporters"), icon=":material/inbox:")
 
 st.subheader(t("section.quality"))
-ui.quality_metrics(page.query(insights.data_quality))
+ui_overview.quality_metrics(page.query(insights.data_quality))

@@ -29,7 +29,16 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dmarc_analytics import charts, i18n, insights, maintenance, ui, ui_report, ui_tables
+from dmarc_analytics import (
+    charts,
+    i18n,
+    insights,
+    maintenance,
+    ui,
+    ui_overview,
+    ui_report,
+    ui_tables,
+)
 from dmarc_analytics.config import load_settings
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.pipeline import Ingestor
@@ -1054,8 +1063,8 @@ def test_purge_by_policy_domain_from_the_ingest_page(loaded):
 
 
 def test_every_data_quality_count_leads_to_a_kind_of_report_list():
-    assert list(ui.QUALITY_KINDS) == list(ui.QUALITY_FIELDS)
-    assert sorted(ui.QUALITY_KINDS.values()) == sorted(insights.REPORT_KINDS)
+    assert list(ui_overview.QUALITY_KINDS) == list(ui_overview.QUALITY_FIELDS)
+    assert sorted(ui_overview.QUALITY_KINDS.values()) == sorted(insights.REPORT_KINDS)
 
 
 def test_chart_labels_from_report_data_are_escaped():

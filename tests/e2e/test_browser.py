@@ -111,7 +111,7 @@ class Expected:
             column: len({row[column] for row in self.records})
             for column in ("reporter", "source_ip", "policy_domain")
         }
-        return {  # formatted like the page (``ui.overview_metrics``)
+        return {  # formatted like the page (``ui_overview.overview_metrics``)
             "Messages": f"{s['messages']:,}",
             "DMARC pass rate": "—" if rate is None else f"{rate:.1%}",
             "Reports": f"{s['reports']:,}",
