@@ -9,6 +9,7 @@ from dmarc_analytics import insights
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.i18n import percent, t
 from dmarc_analytics.ui import PAGE_PATHS, Page, StateKeys, format_time
+from dmarc_analytics.ui_tables import GO_TO
 
 
 def overview_metrics(overview: insights.Overview, zone: str) -> None:
@@ -58,19 +59,22 @@ QUALITY_KINDS = {
 
 
 def quality_metrics(quality: insights.DataQuality) -> None:
-    """The data-quality counts, each with a sentence on what it means, and a way to the
-    reports behind them (the Reports page, showing those behind the first count not 0)."""
+    """The data-quality counts, each with a sentence on what it means and, when it is not
+    0, a way to the reports behind it (the Reports page, narrowed to them)."""
     values = [int(getattr(quality, name)) for name in QUALITY_FIELDS]
     for column, name, value in zip(st.columns(len(values)), QUALITY_FIELDS, values, strict=True):
         column.metric(t(f"metric.{name}"), f"{value:,}", help=t(f"metric.help.{name}"))
+        if value:
+            column.button(t("quality.link"), key=f"overview_quality_{name}", type="tertiary",
+                          icon=":material/description:", on_click=_list_reports,
+                          args=(QUALITY_KINDS[name],))  # fmt: skip
     if not any(values):
         st.caption(t("quality.fine"))
-        return
-    if st.button(t("quality.link"), key="overview_quality", icon=":material/description:",
-                 type="tertiary"):  # fmt: skip
-        first = next(name for name, value in zip(QUALITY_FIELDS, values, strict=True) if value)
-        st.session_state["reports_kind"] = QUALITY_KINDS[first]
-        st.switch_page(PAGE_PATHS["reports"])
+
+
+def _list_reports(kind: str) -> None:
+    st.session_state["reports_kind"] = kind
+    st.session_state[GO_TO] = PAGE_PATHS["reports"]  # opened by the next page setup
 
 
 def failing_only_button(page: Page) -> None:

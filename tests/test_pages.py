@@ -861,7 +861,9 @@ def test_a_data_quality_count_leads_to_the_reports_it_counts(app_env):
     Ingestor(replace(app_env, workers=1), via="test").ingest_blobs(files)
     at = start()
     assert metrics(at)["Reports with issues"] == "1"
-    at.button(key="overview_quality").click().run()
+    keys = {b.key for b in at.button}
+    assert "overview_quality_conflicts" not in keys  # a count of 0 leads nowhere
+    at.button(key="overview_quality_reports_with_issues").click().run()
     assert not at.exception
     assert at.selectbox(key="reports_kind").value == "issues"
     listed = at.dataframe[0].value
