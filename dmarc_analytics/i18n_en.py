@@ -143,7 +143,7 @@ ENGLISH: dict[str, str] = {
     "metric.multi_day_reports": "Multi-day reports",
     "metric.doubtful_reports": "Doubtful verdicts",
     "metric.help.reports_with_issues": "Reports whose reading needed a repair or raised a "
-    "doubt; see the Reports page.",
+    "doubt, or that repeat a stored report under another reporter name; see the Reports page.",
     "metric.help.partial_reports": "Reports that could only be read in part.",
     "metric.help.conflicts": "Reports that arrived again with the same identity but other "
     "data; the first copy is kept, and the others are listed with the ingest ledger.",

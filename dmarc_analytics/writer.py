@@ -86,6 +86,7 @@ def write_batch(
                 outcomes.append(outcome)
                 next_ledger += 1
         _insert_reports(con, chunks, rows.keys, demo, now)
+        _flag_renamed_copies(con, first_key)
         mark_stale(con, "report_key >= $first", {"first": first_key})
         _insert_all(con, rows)
         _insert_originals(con, [f for c in chunks for f in c.files], now)
@@ -225,6 +226,46 @@ def _place_file(
             (file.sha256, file.size, outcome.found, outcome.rejected_parts, file.name, now),
         )
     return outcome, next_key
+
+
+def _flag_renamed_copies(con: duckdb.DuckDBPyConnection, first_key: int) -> None:
+    """Give each new report that repeats a stored one under another reporter name (the
+    same report ID, period, policy domain and e-mail) the issue ``renamed-copy``.
+
+    A report's identity includes its reporter, so both are stored and counted, as the rule
+    says; the issue makes the likely double count visible (in "Reports with issues").
+    """
+    key = REPORTER_KEY
+    con.execute(
+        f"""
+        CREATE TEMP TABLE renamed AS
+        SELECT n.report_key, n.issue_count AS ordinal,
+               arg_min(o.report_key, o.report_key) AS kept_key,
+               arg_min(o.reporter, o.report_key) AS kept_reporter,
+               arg_min(o.origin, o.report_key) AS kept_origin
+        FROM reports n JOIN reports o
+          ON o.report_id = n.report_id AND o.begin_utc = n.begin_utc
+         AND o.end_utc = n.end_utc AND o.policy_domain = n.policy_domain
+         AND o.email IS NOT DISTINCT FROM n.email AND o.report_key < n.report_key
+         AND {key.format("o.reporter")} <> {key.format("n.reporter")}
+        WHERE n.report_key >= $first
+        GROUP BY n.report_key, n.issue_count
+        """,
+        {"first": first_key},
+    )
+    try:
+        con.execute(
+            "INSERT INTO report_issues SELECT report_key, ordinal, 'renamed-copy', 'warning', "
+            "format('the report ID, period, policy domain and e-mail are those of report {} "
+            "from {} ({}): the same report sent again under another name? Both are counted',"
+            " kept_key, kept_reporter, kept_origin), NULL FROM renamed"
+        )
+        con.execute(
+            "UPDATE reports SET issue_count = issue_count + 1 "
+            "WHERE report_key IN (SELECT report_key FROM renamed)"
+        )
+    finally:
+        con.execute("DROP TABLE renamed")
 
 
 def _ledger_values(o: FileOutcome) -> tuple:

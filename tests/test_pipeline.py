@@ -414,6 +414,31 @@ def test_a_reparse_keeps_a_purged_report_of_a_zip_out_and_the_zip_can_bring_it_b
     assert totals(settings).reports == 2
 
 
+def test_a_report_sent_again_under_another_reporter_name_is_stored_and_flagged(tmp_path):
+    settings = settings_for(tmp_path)
+    renamed = CANONICAL_XML.replace(b"<org_name>google.com", b"<org_name>fred.com")
+    assert renamed != CANONICAL_XML
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    (tmp_path / "b.xml").write_bytes(renamed)
+    first, second = ingest(settings, tmp_path / "a.xml", tmp_path / "b.xml")
+    assert (first.outcome, second.outcome) == ("inserted", "inserted")  # two reporters
+    with open_store(settings.db, read_only=True) as con:
+        issues = con.execute(
+            "SELECT r.reporter, r.issue_count, i.code, i.message FROM report_issues i "
+            "JOIN reports r USING (report_key)"
+        ).fetchall()
+    assert issues == [("fred.com", 1, "renamed-copy",
+        "the report ID, period, policy domain and e-mail are those of report 1 from "
+        "google.com (a.xml): the same report sent again under another name? Both are counted")]
+    # The same name in another case is the same reporter: a duplicate, not a renamed copy.
+    (tmp_path / "c.xml").write_bytes(CANONICAL_XML.replace(b">google.com<", b">Google.COM<"))
+    (third,) = ingest(settings, tmp_path / "c.xml")
+    assert (third.outcome, third.reports) == ("duplicate", 0)
+    with open_store(settings.db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM report_issues "
+                           "WHERE code = 'renamed-copy'").fetchone() == (1,)  # fmt: skip
+
+
 def test_a_container_with_nothing_usable_names_each_part_and_its_reason(tmp_path):
     settings = settings_for(tmp_path)
     bad = tmp_path / "bad.zip"
