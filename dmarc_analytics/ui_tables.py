@@ -37,11 +37,13 @@ WIDE_TEXT_COLUMNS = frozenset({"reason", "comment", "message", "meaning"})  # se
 # A sentence column drawn narrower, to leave room beside it (an IP's summary: its numbers).
 MEDIUM_TEXT_COLUMNS = frozenset({"meaning"})
 # A sentence longer than a wide column holds on one line (a rejected file's reason, what an
-# IP's mail shows) makes its table's rows tall enough for three lines: the grid wraps text
-# only in rows taller than 4rem, and a cut-off reason is the one thing the row is there for.
-WRAP_CHARS = 48  # about what a "large" column (400 px) shows of a sentence
+# IP's mail shows) makes its table's rows tall enough for the longest, up to six lines: the
+# grid wraps text only in rows taller than 4rem, and a cut-off reason is the one thing the
+# row is there for (the CSV has it whole, however long).
+WRAP_CHARS = 48  # about what a "large" column (400 px) shows of a sentence on a line
 WRAP_CHARS_MEDIUM = 28  # and a "medium" one (200 px)
-WRAP_ROW_HEIGHT = 70
+WRAP_ROW_HEIGHT = 70  # three lines, the least a wrapping row is given
+WRAP_LINE_PX, WRAP_PADDING_PX, WRAP_MAX_LINES = 20, 10, 6
 # Columns of domain names: an internationalised one is shown in its script beside its ASCII
 # form (``i18n.domain_display``); the CSV keeps the ASCII form that is stored.
 DOMAIN_COLUMNS = frozenset({
@@ -209,14 +211,18 @@ def _picker(
     return on_select
 
 
-def needs_wrapping(frame: pd.DataFrame) -> bool:
-    """True when a sentence column holds text too long for one line of its column."""
+def wrapped_row_height(frame: pd.DataFrame) -> int | None:
+    """The row height that shows a table's longest sentence whole (up to ``WRAP_MAX_LINES``
+    lines), or None when every sentence fits on one line of its column."""
+    lines = 1
     for name in WIDE_TEXT_COLUMNS.intersection(frame.columns):
         longest = frame[name].astype("string").str.len().max()
-        fits = WRAP_CHARS_MEDIUM if name in MEDIUM_TEXT_COLUMNS else WRAP_CHARS
-        if pd.notna(longest) and longest > fits:
-            return True
-    return False
+        if pd.notna(longest):
+            per_line = WRAP_CHARS_MEDIUM if name in MEDIUM_TEXT_COLUMNS else WRAP_CHARS
+            lines = max(lines, -(-int(longest) // per_line))
+    if lines <= 1:
+        return None
+    return max(WRAP_ROW_HEIGHT, WRAP_PADDING_PX + WRAP_LINE_PX * min(lines, WRAP_MAX_LINES))
 
 
 def table_height(rows: int) -> int:
@@ -282,7 +288,7 @@ def show_table(
             width="stretch",
             height=height,
             key=f"{key}_table",
-            row_height=WRAP_ROW_HEIGHT if needs_wrapping(shown) else None,
+            row_height=wrapped_row_height(shown),
             **selection,
         )
     more = total > len(frame) if total is not None else len(frame) >= shown_rows(key)

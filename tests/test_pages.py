@@ -986,10 +986,13 @@ def test_a_table_whose_reasons_are_long_wraps_them_and_a_short_one_stays_dense()
     long = pandas.DataFrame({"name": ["a.eml", "b.xml"], "reason": [
         "DMARC failure (forensic) report, not an aggregate report; failure reports are "
         "not analysed", None]})  # fmt: skip
-    assert not ui_tables.needs_wrapping(short)
-    assert ui_tables.needs_wrapping(long)
-    assert not ui_tables.needs_wrapping(pandas.DataFrame({"reason": [None, None]}))
-    assert not ui_tables.needs_wrapping(pandas.DataFrame({"name": ["x" * 200]}))  # not a sentence
+    assert ui_tables.wrapped_row_height(short) is None
+    assert ui_tables.wrapped_row_height(long) == ui_tables.WRAP_ROW_HEIGHT  # 2 lines: 3 given
+    assert ui_tables.wrapped_row_height(pandas.DataFrame({"reason": [None, None]})) is None
+    assert ui_tables.wrapped_row_height(pandas.DataFrame({"name": ["x" * 200]})) is None
+    # a container's reason naming three parts: as many lines as it needs, up to six
+    assert ui_tables.wrapped_row_height(pandas.DataFrame({"reason": ["x" * 230]})) == 110
+    assert ui_tables.wrapped_row_height(pandas.DataFrame({"reason": ["x" * 900]})) == 130
 
 
 def test_the_upload_table_shows_a_long_reason_on_rows_tall_enough_to_read_it(app_env):
