@@ -9,6 +9,7 @@ reporters, IPs) is HTML-escaped, because plotly renders some HTML in labels and 
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
@@ -134,7 +135,7 @@ def stacked_days(
                                     "chart.before_dmarc", notes)  # fmt: skip
     tomorrow = pd.Timestamp(date.today() + timedelta(days=1))
     frame, days_of = _leave_out(frame, days_of, days_of > tomorrow, "chart.in_future", notes)
-    subtitle = " · ".join(notes) if notes else None
+    subtitle = _wrapped(notes) if notes else None
     order = DISPOSITION_ORDER if by_disposition else RESULT_ORDER
     fixed = DISPOSITION_COLOURS if by_disposition else RESULT_COLOURS
     series = frame[series_column].astype(str)
@@ -213,10 +214,24 @@ def stacked_days(
     title_spec: dict = {"text": title}
     if subtitle is not None:
         title_spec["subtitle"] = {"text": subtitle}
-    return _figure(traces, {
-        "barmode": "stack", "title": title_spec, "xaxis": xaxis, "yaxis": yaxis,
-        **_LAYOUT, **({"margin": {**_LAYOUT["margin"], "t": 70}} if subtitle else {}),
-    })  # fmt: skip
+    layout = {"barmode": "stack", "title": title_spec, "xaxis": xaxis, "yaxis": yaxis, **_LAYOUT}
+    if subtitle is not None:  # the notes take the top; the legend goes under the chart
+        lines = subtitle.count("<br>") + 1
+        layout["margin"] = {**_LAYOUT["margin"], "t": 52 + SUBTITLE_LINE_PX * lines, "b": 50}
+        layout["legend"] = {**_LAYOUT["legend"], "yref": "container", "y": 0,
+                            "yanchor": "bottom", "xanchor": "left", "x": 0}  # fmt: skip
+        layout["height"] = _LAYOUT["height"] + SUBTITLE_LINE_PX * lines
+    return _figure(traces, layout)
+
+
+SUBTITLE_CHARS = 75  # a subtitle line: what a chart in a narrow window shows of it
+SUBTITLE_LINE_PX = 18
+
+
+def _wrapped(notes: list[str]) -> str:
+    """The notes under a chart's title, each on lines of at most ``SUBTITLE_CHARS``:
+    Plotly does not wrap a subtitle, and a long one ran past the chart's edge."""
+    return "<br>".join(line for note in notes for line in textwrap.wrap(note, SUBTITLE_CHARS))
 
 
 def _leave_out(

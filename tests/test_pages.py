@@ -1196,11 +1196,18 @@ def test_a_chart_covers_the_filter_span_and_leaves_out_days_before_dmarc_saying_
     future = pandas.concat([frame, pandas.DataFrame({
         "day": [date.today() + timedelta(days=400)], "series": ["pass"], "messages": [1]})])
     both = charts.daily_messages(future, "dmarc")
-    assert both.layout.title.subtitle.text == (
+    subtitle = both.layout.title.subtitle.text
+    assert subtitle.replace("<br>", " ") == (
         "Not drawn: 3 messages in reports dated before 2012, when no DMARC report was sent "
-        "(their dates are wrong; the Reports page lists them) · Not drawn: 1 message in a "
+        "(their dates are wrong; the Reports page lists them) Not drawn: 1 message in a "
         "report dated after today (its date is wrong; the Reports page lists it)"
     )
+    # on lines a narrow chart shows whole, each note from a line of its own; the legend
+    # goes under the chart, out of their way
+    lines = subtitle.split("<br>")
+    assert max(map(len, lines)) <= charts.SUBTITLE_CHARS and len(lines) == 4
+    assert lines[2].startswith("Not drawn: 1 message")
+    assert (both.layout.legend.yref, both.layout.legend.y) == ("container", 0)
     assert both.layout.xaxis.range == figure.layout.xaxis.range
     asked = charts.daily_messages(frame, "dmarc", span=(date(1979, 1, 1), None))
     assert asked.layout.title.subtitle.text is None  # the filter asks for those days
