@@ -13,7 +13,7 @@ from dmarc_analytics.config import Settings
 from dmarc_analytics.errors import InputError
 from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
-from dmarc_analytics.pipeline import Ingestor, file_sha256
+from dmarc_analytics.pipeline import Ingestor, not_seen
 from dmarc_analytics.sources import InputFile, find_inputs
 from dmarc_analytics.store import open_store, require_database, seen_inputs, seen_unreadable
 
@@ -147,22 +147,8 @@ def _not_seen(settings: Settings, inputs: list[InputFile]) -> list[InputFile]:
     if not inputs:
         return inputs
     with open_store(settings.db, timeout=settings.lock_timeout) as con:
-        seen, unreadable = seen_inputs(con), seen_unreadable(con)
-    fresh = []
-    for item in inputs:
-        if item.error is not None:  # a broken link: nothing to hash, rejected with its reason
-            if (item.display, item.error) not in unreadable:
-                unreadable.add((item.display, item.error))
-                fresh.append(item)
-            continue
-        try:
-            digest = file_sha256(item.path)
-        except OSError:
-            continue  # gone since it was listed
-        if digest not in seen:
-            seen.add(digest)
-            fresh.append(item)
-    return fresh
+        known, unreadable = seen_inputs(con), seen_unreadable(con)
+    return not_seen(inputs, known, unreadable)  # hashed with the database let go
 
 
 def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:

@@ -26,7 +26,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dmarc_analytics.config import Settings
 from dmarc_analytics.errors import DmarcAnalyticsError
-from dmarc_analytics.pipeline import Ingestor, file_sha256
+from dmarc_analytics.pipeline import Ingestor, not_seen
 from dmarc_analytics.sources import InputFile, find_inputs
 from dmarc_analytics.store import seen_inputs, seen_unreadable
 from dmarc_analytics.ui_connect import connect
@@ -118,20 +118,7 @@ def _candidates(settings: Settings) -> dict[InputFile, tuple[int, int]]:
 def _ingest_new(settings: Settings, candidates: dict[InputFile, tuple[int, int]]) -> Arrivals:
     with connect(settings.db, settings.lock_timeout) as con:
         known, unreadable = seen_inputs(con), seen_unreadable(con)
-    new = []
-    for item in candidates:
-        if item.error is not None:  # rejected once with its reason, not at every start
-            if (item.display, item.error) not in unreadable:
-                unreadable.add((item.display, item.error))
-                new.append(item)
-            continue
-        try:
-            digest = file_sha256(item.path)
-        except OSError:
-            continue
-        if digest not in known:
-            known.add(digest)
-            new.append(item)
+    new = not_seen(candidates, known, unreadable)  # hashed with the database let go
     rejected = 0
     if new:
         outcomes = Ingestor(settings, via="dropfolder").ingest_paths(new)
