@@ -59,6 +59,7 @@ class Tally:
         for name in ("found", "reports", "duplicates", "conflicts", "partial",
                      "rejected_parts", "records", "messages"):  # fmt: skip
             self.totals[name] += getattr(outcome, name)
+        self.totals["removed"] += sum(part.outcome == "removed" for part in outcome.parts)
 
     def line(self, seconds: float) -> str:
         o, t = self.outcomes, self.totals
@@ -67,7 +68,9 @@ class Tally:
             f"{o['duplicate']:,} duplicate, {o['rejected']:,} rejected; "
             f"{_count(t['found'], 'report')} found, {_count(t['duplicates'], 'duplicate report')}, "
             f"{_count(t['conflicts'], 'conflict')}, {t['partial']:,} partial, "
-            f"{_count(t['rejected_parts'], 'rejected part')}; added "
+            f"{_count(t['rejected_parts'], 'rejected part')}"
+            + (f", {t['removed']:,} kept out (removed earlier by purge)" if t["removed"] else "")
+            + "; added "
             f"{_count(t['reports'], 'report')}, {_count(t['records'], 'record')}, "
             f"{_count(t['messages'], 'message')} in {seconds:.2f} s"
         )

@@ -387,6 +387,17 @@ def test_reparse_names_what_it_could_not_rebuild_and_keeps_it(tmp_path, inputs):
     assert json.loads(cli("summary", "--db", db, "--json").stdout) == before
 
 
+def test_reparse_says_what_a_purge_keeps_out(tmp_path, inputs):
+    db = str(tmp_path / "x.duckdb")
+    cli("ingest", str(inputs / "a.xml"), "--db", db)
+    assert cli("purge", "--policy-domain", "example.com", "--db", db).returncode == 0
+    out = cli("reparse", "--db", db)
+    assert out.returncode == 0, out.stderr
+    assert ("1 report found, 0 duplicate reports, 0 conflicts, 0 partial, 0 rejected parts, "
+            "1 kept out (removed earlier by purge); added 0 reports") in out.stderr  # fmt: skip
+    assert json.loads(cli("summary", "--db", db, "--json").stdout)["reports"] == 0
+
+
 def test_summary_and_export_say_when_a_reparse_has_not_finished(tmp_path, inputs):
     db = str(tmp_path / "x.duckdb")
     assert cli("ingest", str(inputs / "a.xml"), "--db", db).returncode == 0
