@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -169,7 +167,7 @@ def export(
     db: str | None, fmt: str, output: str, bom: bool, zone: str | None, **options: Any
 ) -> None:
     """Write the records matching the filter, one row per record."""
-    from dmarc_analytics.export import export_records_csv
+    from dmarc_analytics.export import export_records_csv, export_records_to
     from dmarc_analytics.store import open_store
     from dmarc_analytics.zones import canonical_zone
 
@@ -185,12 +183,9 @@ def export(
     with open_store(
         settings.db, read_only=True, timeout=settings.lock_timeout, must_exist=True
     ) as con:
-        if output == "-":  # standard output, for a pipe: written whole, then copied
-            with tempfile.TemporaryDirectory(prefix="dmarc-export-") as folder:
-                written = Path(folder) / "records.csv"
-                rows = export_records_csv(con, flt, written, bom=bom, zone=zone)
-                with written.open("rb") as fh:
-                    shutil.copyfileobj(fh, click.get_binary_stream("stdout"))
+        if output == "-":
+            stdout = click.get_binary_stream("stdout")
+            rows = export_records_to(con, flt, stdout, bom=bom, zone=zone)
         else:
             rows = export_records_csv(con, flt, Path(output), bom=bom, zone=zone)
         _warn_if_reparse_unfinished(con)

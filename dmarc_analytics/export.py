@@ -150,12 +150,16 @@ def export_records_csv(
     """
     sql, params = record_export_sql(flt, bom, zone)
     target = Path(target)
-    if target.is_symlink():  # the file it names is written, and the link stays a link
-        target = target.resolve()
     if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a folder (give a file name)")
-    if target.exists() and not target.is_file():  # a device or a pipe: never replaced
-        return _write_through(con, flt, target, bom, zone)
+    if target.exists() and not target.is_file():  # a device or a pipe (/dev/stdout, >(gzip))
+        try:
+            with target.open("wb") as sink:
+                return export_records_to(con, flt, sink, bom, zone)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    if target.is_symlink():  # a link to a file: that file is written, the link stays
+        target = target.resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".export-", suffix=".csv")
@@ -177,19 +181,17 @@ def export_records_csv(
     return rows
 
 
-def _write_through(
-    con: duckdb.DuckDBPyConnection, flt: Filter, target: Path, bom: bool, zone: str
+def export_records_to(
+    con: duckdb.DuckDBPyConnection, flt: Filter, sink: BinaryIO, bom: bool = False,
+    zone: str = "UTC",
 ) -> int:
-    """The export written whole to a temporary file, then copied into ``target`` (a device
-    or a pipe, such as /dev/stdout or a shell's ``>(gzip > x.gz)``)."""
+    """``export_records_csv`` into an open stream (standard output, a device, a pipe): written
+    whole to a temporary file first, as DuckDB writes only to files, then copied."""
     with tempfile.TemporaryDirectory(prefix="dmarc-export-") as folder:
         written = Path(folder) / "records.csv"
         rows = export_records_csv(con, flt, written, bom=bom, zone=zone)
-        try:
-            with written.open("rb") as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
-        except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        with written.open("rb") as source:
+            shutil.copyfileobj(source, sink)
     return rows
 
 

@@ -211,6 +211,9 @@ def test_export_to_a_place_it_cannot_write_is_one_line_and_to_dash_is_standard_o
     rows = list(csv.DictReader(io.StringIO(piped.stdout)))
     assert [r["dmarc"] for r in rows] == ["fail", "fail"]
     assert "wrote 2 records to standard output" in piped.stderr
+    named = cli("export", "--db", db, "-o", "/dev/stdout", "--dmarc", "fail")  # a link to a pipe
+    assert named.returncode == 0, named.stderr
+    assert named.stdout == piped.stdout
     assert not (REPO / "-").exists()
 
 
