@@ -13,9 +13,10 @@ from dmarc_analytics.config import Settings
 from dmarc_analytics.errors import InputError
 from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
-from dmarc_analytics.pipeline import Ingestor, not_seen
+from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.sources import InputFile, find_inputs
 from dmarc_analytics.store import open_store, require_database, seen_inputs, seen_unreadable
+from dmarc_analytics.watched import not_seen
 
 WATCH_INTERVAL = 2.0
 

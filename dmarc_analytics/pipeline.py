@@ -294,29 +294,6 @@ def _read_small(path: Path, max_bytes: int) -> tuple[int, FileStat | None, bytes
     return len(data), signature, data
 
 
-def not_seen(
-    items: Iterable[InputFile], known: set[str], unreadable: set[tuple[str, str]]
-) -> list[InputFile]:
-    """The inputs of a watched folder the ledger has no line for: files by their SHA-256
-    (``store.seen_inputs``), entries with nothing to read (a broken link) by name and reason
-    (``store.seen_unreadable``). The sets grow with what is returned."""
-    fresh = []
-    for item in items:
-        if item.error is not None:
-            if (item.display, item.error) not in unreadable:
-                unreadable.add((item.display, item.error))
-                fresh.append(item)
-            continue
-        try:
-            digest = file_sha256(item.path)
-        except OSError:
-            continue  # gone since it was listed
-        if digest not in known:
-            known.add(digest)
-            fresh.append(item)
-    return fresh
-
-
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file's content, read in pieces."""
     digest = hashlib.sha256()

@@ -26,10 +26,11 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dmarc_analytics.config import Settings
 from dmarc_analytics.errors import DmarcAnalyticsError
-from dmarc_analytics.pipeline import Ingestor, not_seen
+from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.sources import InputFile, find_inputs
 from dmarc_analytics.store import seen_inputs, seen_unreadable
 from dmarc_analytics.ui_connect import connect
+from dmarc_analytics.watched import not_seen
 
 WATCH_SECONDS = 1.5
 SETTLE_SECONDS = 0.3  # a file modified more recently than this may still be being written
