@@ -55,8 +55,9 @@ def restore_filter(
             st.session_state[key] = text
             st.session_state.setdefault(LINKED_PICKS, {})[key] = text
     zone = params.pop(TZ_PARAM, None)
-    if zone and canonical_zone(zone[-1]) is not None:
-        st.session_state[tz_key] = canonical_zone(zone[-1])
+    named = canonical_zone(zone[-1]) if zone else None
+    if named is not None:
+        st.session_state[tz_key] = named
     elif zone:
         _link_problem(t("filter.bad_zone", zone=markdown_escape(zone[-1][:100])))
     flt = _filter_from_link(params)

@@ -25,13 +25,7 @@ def overview_metrics(overview: insights.Overview, zone: str) -> None:
     )
     for row in (values[:3], values[3:]):
         for column, (name, value) in zip(st.columns(3), row, strict=True):
-            help_key = f"metric.help.{name}"
-            column.metric(
-                t(f"metric.{name}"),
-                value,
-                help=t(help_key),
-                border=True,
-            )
+            column.metric(t(f"metric.{name}"), value, help=t(f"metric.help.{name}"), border=True)
     if overview.begin is None or overview.end is None:
         st.caption(t("span.none"))
     else:
