@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,11 +77,33 @@ def arrow_types() -> dict[str, pa.DataType]:
 
 
 def preload_arrow() -> None:
-    """Import what building the first Arrow array imports (pyarrow, and pandas through
-    pyarrow's pandas check), so that processes forked after this inherit it."""
+    """Build a first Arrow array, so that processes forked after this inherit what it loads.
+
+    The first ``pa.array`` of a process looks for pandas once, to tell whether it was given
+    a pandas object, and importing pandas then costs 0.14 s before any worker can start.
+    Tables are only ever built here from lists, so where pandas is not loaded yet that look
+    is made to fail fast: pyarrow remembers there is no pandas for that check alone, and
+    whatever asks pyarrow for pandas later (``to_pandas``) imports it then.
+    """
     import pyarrow as pa
 
-    pa.array([0], type=pa.int64())
+    if "pandas" in sys.modules:
+        pa.array([0], type=pa.int64())
+        return
+    finder = _NoPandasForArrow()
+    sys.meta_path.insert(0, finder)
+    try:
+        pa.array([0], type=pa.int64())
+    finally:
+        sys.meta_path.remove(finder)
+
+
+class _NoPandasForArrow:
+    """An import finder that fails the import of pandas (see ``preload_arrow``)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ImportError("pandas is not needed to build Arrow tables from lists")
 
 
 @dataclass(frozen=True, slots=True)
