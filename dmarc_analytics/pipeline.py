@@ -31,7 +31,13 @@ from dmarc_analytics.parse import parse_report
 from dmarc_analytics.rollups import refresh as refresh_rollups
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
-from dmarc_analytics.store import file_stats, keeps_originals, known_inputs, open_store
+from dmarc_analytics.store import (
+    bulk_writes,
+    file_stats,
+    keeps_originals,
+    known_inputs,
+    open_store,
+)
 from dmarc_analytics.writer import write_batch
 
 BATCH_RECORDS = 100_000
@@ -42,6 +48,7 @@ PARALLEL_THRESHOLD = 16  # fewer inputs than this are parsed in-process
 # Inputs parsed together by one worker and sent back as one set of Arrow tables: big enough
 # to amortise building the tables, small enough to keep both workers busy to the end.
 MIN_CHUNK_FILES, MAX_CHUNK_FILES = 8, 256
+IN_FLIGHT_PER_WORKER = 6
 HASH_CHUNK = 1024 * 1024
 RACY_SECONDS = 2  # a file changed this recently is read again next time (see _read_small)
 # A file's signature (see _signature): size, mtime_ns, ctime_ns, inode, device.
@@ -321,7 +328,7 @@ def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]: 
     """
     waiting: collections.deque = collections.deque()
     remaining = iter(chunks)
-    for chunk in itertools.islice(remaining, 2 * workers):
+    for chunk in itertools.islice(remaining, IN_FLIGHT_PER_WORKER * workers):
         waiting.append(pool.apply_async(_work, (chunk,)))
     while waiting:
         result = waiting.popleft().get()
@@ -361,6 +368,7 @@ class Ingestor:
         self.outcomes: list[FileOutcome] = []
         self._wrote = False
         self._stats: dict[bytes, tuple] = {}
+        self._workers_busy = False  # a pool is parsing: writes leave it the cores
 
     def _context(self, with_stats: bool = False) -> WorkerContext:
         """The workers' context; with the remembered file signatures (``store.file_stats``)
@@ -397,6 +405,8 @@ class Ingestor:
                 else:
                     if pool is None:
                         pool = stack.enter_context(self._pool(workers, context))
+                        self._workers_busy = True
+                        stack.callback(setattr, self, "_workers_busy", False)
                     results = _in_order(pool, chunks, workers)
                 for result in results:
                     self._add(result)
@@ -473,7 +483,10 @@ class Ingestor:
             return
         batch, self._pending = self._pending, []
         self._pending_records = self._pending_files = self._pending_known = 0
-        with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
+        with (
+            open_store(self.settings.db, timeout=self.settings.lock_timeout) as con,
+            bulk_writes(con, beside_workers=self._workers_busy),
+        ):
             outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
         # Only stored reports make rollup months stale; ledger rows alone change none.
         self._wrote = self._wrote or any(
