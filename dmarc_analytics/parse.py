@@ -96,7 +96,9 @@ def open_feedback(
         )
     # Cheap refusal before building a huge tree. Every <record> start tag begins "<record"
     # or, with a namespace prefix, "<prefix:record" (counted with its end tag, so twice).
-    if data.count(b"<record") + data.count(b":record") > 2 * max_records + 2:
+    # With fewer tags than that, there cannot be too many records: nothing to count.
+    limit = 2 * max_records + 2
+    if tags > limit and data.count(b"<record") + data.count(b":record") > limit:
         raise LimitExceeded(_too_many_records(max_records))
     feedback, partial = read_feedback(data, log)
     drop_foreign_elements(feedback, data)
