@@ -487,11 +487,12 @@ class Ingestor:
             return
         batch, self._pending = self._pending, []
         self._pending_records = self._pending_files = self._pending_known = 0
-        with (
-            open_store(self.settings.db, timeout=self.settings.lock_timeout) as con,
-            bulk_writes(con, beside_workers=self._workers_busy),
-        ):
-            outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
+        with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
+            # Ledger rows alone (files known before) are a few kilobytes: logged, not worth
+            # a checkpoint at commit.
+            tuned = any(chunk.records for chunk in batch)
+            with bulk_writes(con, self._workers_busy) if tuned else contextlib.nullcontext():
+                outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
         # Only stored reports make rollup months stale; ledger rows alone change none.
         self._wrote = self._wrote or any(
             part.outcome == "inserted" for outcome in outcomes for part in outcome.parts

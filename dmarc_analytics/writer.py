@@ -85,9 +85,10 @@ def write_batch(
                 rows.ledger.append((next_ledger, now, via, *_ledger_values(outcome)))
                 outcomes.append(outcome)
                 next_ledger += 1
-        _insert_reports(con, chunks, rows.keys, demo, now)
-        _flag_renamed_copies(con, first_key)
-        mark_stale(con, "report_key >= $first", {"first": first_key})
+        if next_key > first_key:  # reports were stored (not a batch of known files)
+            _insert_reports(con, chunks, rows.keys, demo, now)
+            _flag_renamed_copies(con, first_key)
+            mark_stale(con, "report_key >= $first", {"first": first_key})
         _insert_all(con, rows)
         _insert_originals(con, [f for c in chunks for f in c.files], now)
         files = [f for c in chunks for f in c.files]
