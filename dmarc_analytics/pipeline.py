@@ -474,25 +474,32 @@ class Ingestor:
 
     def finish(self) -> None:
         """Write what is pending, then bring the rollups up to date (once per run, and only
-        after a run that stored reports)."""
-        self.flush()
-        if self._wrote:
-            self._wrote = False
-            with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
-                refresh_rollups(con)
+        after a run that stored reports), on the same connection."""
+        self.flush(last=True)
 
-    def flush(self) -> None:
-        """Write what is pending in one transaction and release the database."""
-        if not self._pending:
+    def flush(self, last: bool = False) -> None:
+        """Write what is pending in one transaction and release the database; with
+        ``last``, refresh the rollups before releasing it."""
+        refresh = last and (self._wrote or any(chunk.records for chunk in self._pending))
+        if not self._pending and not refresh:
             return
         batch, self._pending = self._pending, []
         self._pending_records = self._pending_files = self._pending_known = 0
+        outcomes: list[FileOutcome] = []
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
-            # Ledger rows alone (files known before) are a few kilobytes: logged, not worth
-            # a checkpoint at commit.
-            tuned = any(chunk.records for chunk in batch)
-            with bulk_writes(con, self._workers_busy) if tuned else contextlib.nullcontext():
-                outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
+            if batch:
+                # Ledger rows alone (files known before) are a few kilobytes: logged, not
+                # worth a checkpoint at commit.
+                tuned = any(chunk.records for chunk in batch)
+                with bulk_writes(con, self._workers_busy) if tuned else contextlib.nullcontext():
+                    outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
+            self._report(outcomes)
+            if last and self._wrote:
+                self._wrote = False
+                refresh_rollups(con)
+
+    def _report(self, outcomes: list[FileOutcome]) -> None:
+        """Pass on the outcomes of a batch that has landed."""
         # Only stored reports make rollup months stale; ledger rows alone change none.
         self._wrote = self._wrote or any(
             part.outcome == "inserted" for outcome in outcomes for part in outcome.parts

@@ -298,7 +298,7 @@ def _insert_reports(
             data = chunk.tables[table]
             mapped = pc.take(pa.array(chunk_keys, pa.int64()), data.column("report_index"))
             data = data.set_column(0, "report_key", mapped)
-            parts.append(data.filter(pc.greater_equal(mapped, 0)))
+            parts.append(data if min(chunk_keys) >= 0 else data.filter(pc.greater_equal(mapped, 0)))
         if not parts or not sum(p.num_rows for p in parts):
             continue
         batch = pa.concat_tables(parts)
