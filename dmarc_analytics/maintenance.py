@@ -152,7 +152,7 @@ def archived_inputs(settings: Settings) -> list[Archived]:
     the tables: an input whose original is missing or damaged keeps its reports as they
     are. The demo dataset is left out: it is generated, not given, and is not archived.
     """
-    from dmarc_analytics.pipeline import file_sha256
+    from dmarc_analytics.recognise import file_sha256
 
     folder = settings.archive_folder
     with open_store(settings.db, timeout=settings.lock_timeout) as con:

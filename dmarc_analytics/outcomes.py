@@ -36,7 +36,7 @@ class FileResult:
     known_conflicts: int = 0  # of ``known_reports``, those that conflicted then
     error: str | None = None  # the input as a whole could not be read
     packed: tuple[str, int] | None = None  # (pack, position) of its original, see archive
-    stat: tuple | None = None  # (absolute path, *signature) when read, see pipeline._signature
+    stat: tuple | None = None  # (absolute path, *signature) when read, see recognise.file_signature
 
 
 @dataclass(slots=True)

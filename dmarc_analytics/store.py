@@ -226,7 +226,7 @@ def file_stats(con: duckdb.DuckDBPyConnection) -> dict[bytes, tuple[int, int, in
     ingest skips reading it when those bytes are known. Rewriting a file, or replacing it by
     another (even one with the same size and modification time, as ``cp -p`` or an
     unpacked archive makes), changes its change time or inode; a file that changed within
-    two seconds of being read is not remembered (see ``pipeline._read_small``).
+    two seconds of being read is not remembered (see ``recognise.read_small``).
     """
     rows = con.execute(
         "SELECT path, size, mtime_ns, ctime_ns, inode, device, sha256 FROM file_stats"

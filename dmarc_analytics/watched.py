@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dmarc_analytics.pipeline import file_sha256
+from dmarc_analytics.recognise import file_sha256
 from dmarc_analytics.sources import InputFile
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dmarc_analytics import archive, maintenance, pipeline
+from dmarc_analytics import archive, maintenance, pipeline, recognise
 from dmarc_analytics.config import Limits, Settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
@@ -786,7 +786,7 @@ def test_two_conflicting_copies_of_one_report_count_as_one_report_in_conflict(tm
 
 def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, monkeypatch):
     # Files changed in the last two seconds are never remembered; these were just written.
-    monkeypatch.setattr(pipeline, "RACY_SECONDS", 0)
+    monkeypatch.setattr(recognise, "RACY_SECONDS", 0)
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.xml").write_bytes(CANONICAL_XML)
@@ -794,8 +794,8 @@ def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, 
     settings = settings_for(tmp_path)
     assert [o.outcome for o in ingest(settings, folder)] == ["inserted", "inserted"]
     reads = []
-    real_read = pipeline._read_small
-    monkeypatch.setattr(pipeline, "_read_small", lambda *a: reads.append(a[0]) or real_read(*a))
+    real_read = recognise.read_small
+    monkeypatch.setattr(recognise, "read_small", lambda *a: reads.append(a[0]) or real_read(*a))
     again = ingest(settings, folder)
     known = ("duplicate", "this file was ingested before")
     assert [(o.outcome, o.reason) for o in again] == [known, known]
@@ -817,7 +817,7 @@ def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, 
 def test_a_file_replaced_by_one_of_the_same_size_and_time_is_read(tmp_path, monkeypatch):
     # cp -p, tar and unzip keep modification times, and one reporter's reports are often
     # the same size: the inode and change time still tell the files apart.
-    monkeypatch.setattr(pipeline, "RACY_SECONDS", 0)
+    monkeypatch.setattr(recognise, "RACY_SECONDS", 0)
     first, second = _other_report("first-one"), _other_report("other-one")
     assert len(first) == len(second)
     folder = tmp_path / "in"
@@ -841,8 +841,8 @@ def test_a_file_that_just_changed_is_not_remembered(tmp_path, monkeypatch):
     settings = settings_for(tmp_path)
     ingest(settings, folder)
     reads = []
-    real_read = pipeline._read_small
-    monkeypatch.setattr(pipeline, "_read_small", lambda *a: reads.append(a[0]) or real_read(*a))
+    real_read = recognise.read_small
+    monkeypatch.setattr(recognise, "read_small", lambda *a: reads.append(a[0]) or real_read(*a))
     assert [o.outcome for o in ingest(settings, folder)] == ["duplicate"]
     assert reads == [folder / "a.xml"]  # read again: it was written a moment ago
 

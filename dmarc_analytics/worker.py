@@ -1,0 +1,188 @@
+"""What a parse worker does with a run of inputs: read and hash each, keep its original,
+decode it and parse its reports into one set of Arrow tables for the writer.
+
+Runs in worker processes (one per core) forked by ``pipeline``, or in-process for a few
+inputs. One bad input never stops the run: it becomes a rejected outcome with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from dmarc_analytics import archive
+from dmarc_analytics.config import Limits
+from dmarc_analytics.decode import decode_bytes, decode_file
+from dmarc_analytics.errors import DmarcAnalyticsError
+from dmarc_analytics.fastpath import add_clean_report
+from dmarc_analytics.flatten import ReportMeta, TableBuilder, preload_arrow
+from dmarc_analytics.model import Payload, RejectedPart
+from dmarc_analytics.outcomes import ChunkResult, FileResult, PartResult
+from dmarc_analytics.parse import parse_report
+from dmarc_analytics.recognise import WorkerContext, identify
+from dmarc_analytics.sources import Blob, InputFile
+
+__all__ = ["init_worker", "preload_arrow", "process_chunk", "work"]
+
+_CONTEXT: WorkerContext | None = None
+
+
+def parse_payloads(
+    items: Iterable[Payload | RejectedPart],
+    limits: Limits,
+    builder: TableBuilder,
+    input_sha256: str,
+) -> list[PartResult]:
+    """Parse every payload a decoder found into ``builder``; errors become rejected parts."""
+    parts = []
+    for item in items:
+        if isinstance(item, RejectedPart):
+            parts.append(PartResult(item.origin, kind=item.kind, reason=item.reason))
+            continue
+        mark = builder.mark()
+        try:
+            meta = _parse_payload(item, limits, builder, input_sha256)
+        except DmarcAnalyticsError as exc:
+            builder.rollback(mark)
+            parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a fault no rule foresaw costs this part only
+            builder.rollback(mark)
+            parts.append(PartResult(item.origin, kind="unexpected", reason=_unexpected(exc)))
+            continue
+        parts.append(PartResult(item.origin, report=meta))
+    return parts
+
+
+def _parse_payload(
+    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str
+) -> ReportMeta:
+    content = hashlib.sha256(item.data).hexdigest()
+    meta = add_clean_report(
+        builder, item.data, content, input_sha256, item.origin, limits.max_records,
+        limits.max_xml_tags, item.notes,
+    )  # fmt: skip
+    if meta is None:  # not clean: the reference path repairs, notes issues or refuses
+        report = parse_report(
+            item.data, item.origin, limits.max_records, limits.max_xml_tags, item.notes
+        )
+        meta = builder.add(report, content, input_sha256, item.origin)
+    return meta
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"unexpected error while reading it ({type(exc).__name__}: {exc})"
+
+
+def _kind_of(exc: DmarcAnalyticsError) -> str:
+    name = type(exc).__name__
+    return {
+        "NotAggregateReport": "not-a-report",
+        "UnsafeXmlError": "unsafe",
+        "LimitExceeded": "limit",
+    }.get(name, "corrupt")
+
+
+def process_chunk(items: Sequence[InputFile | Blob], context: WorkerContext) -> ChunkResult:
+    """Process a run of inputs together, so their rows travel as one set of Arrow tables."""
+    builder = TableBuilder()
+    packer = archive.Packer(context.archive_dir) if context.archive_dir is not None else None
+    try:
+        files = [
+            process_blob(item.name, item.data, context, builder, packer)
+            if isinstance(item, Blob)
+            else process_input(item, context, builder, packer)
+            for item in items
+        ]
+    finally:
+        if packer is not None:
+            packer.close()
+    return ChunkResult(files, builder.tables() if builder.count else {})
+
+
+def process_input(
+    item: InputFile,
+    context: WorkerContext,
+    builder: TableBuilder,
+    packer: archive.Packer | None = None,
+) -> FileResult:
+    """Everything one input needs before the store: hash, archive, decode, parse."""
+    result, data = identify(item, context)
+    if result.error is not None or result.known_reports is not None:
+        return result
+    path, name = item.path, Path(item.display).name or item.display
+    if context.archive_dir is not None:
+        if data is not None:
+            _keep(result, data, context.archive_dir, packer)
+        else:
+            archive.store_file(context.archive_dir, result.sha256, path)
+    items = (
+        decode_bytes(name, data, context.limits)
+        if data is not None
+        else decode_file(path, context.limits, name=name)
+    )
+    _decode_and_parse(result, items, context, builder)
+    return result
+
+
+def process_blob(
+    name: str,
+    data: bytes,
+    context: WorkerContext,
+    builder: TableBuilder,
+    packer: archive.Packer | None = None,
+) -> FileResult:
+    """Like ``process_input`` for bytes already in memory (an upload)."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    result = FileResult(name, sha256, len(data))
+    known = context.known.get(sha256)
+    if known is not None:
+        result.known_reports, result.known_rejected_parts, result.known_conflicts = known
+        return result
+    if len(data) > context.limits.max_input_bytes:
+        result.error = f"input is larger than the limit of {context.limits.max_input_bytes} bytes"
+        return result
+    if context.archive_dir is not None:
+        _keep(result, data, context.archive_dir, packer)
+    _decode_and_parse(result, decode_bytes(name, data, context.limits), context, builder)
+    return result
+
+
+def _decode_and_parse(
+    result: FileResult,
+    items: Iterable[Payload | RejectedPart],
+    context: WorkerContext,
+    builder: TableBuilder,
+) -> None:
+    """Parse what the decoder finds into ``builder``. A fault that no rule foresaw (a bug
+    that some input triggers) costs the least it can: in parsing, that report alone; in
+    decoding, the input, whose rows are taken back out and which is rejected with the error
+    (its original still archived). The rest of the batch never notices."""
+    mark = builder.mark()
+    try:
+        result.parts = parse_payloads(items, context.limits, builder, result.sha256)
+    except Exception as exc:  # noqa: BLE001 - reported as this input's outcome
+        builder.rollback(mark)
+        result.parts = []
+        result.error = _unexpected(exc)
+
+
+def _keep(
+    result: FileResult, data: bytes, archive_dir: Path, packer: archive.Packer | None
+) -> None:
+    """Keep the original: appended to the chunk's pack, or a file of its own if big."""
+    if packer is not None and len(data) <= archive.PACKED_MAX_BYTES:
+        result.packed = packer.add(data)
+    else:
+        archive.store_bytes(archive_dir, result.sha256, data)
+
+
+def init_worker(context: WorkerContext) -> None:
+    global _CONTEXT
+    _CONTEXT = context
+
+
+def work(items: list[InputFile | Blob]) -> ChunkResult:
+    assert _CONTEXT is not None
+    return process_chunk(items, _CONTEXT)
