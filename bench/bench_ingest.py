@@ -224,7 +224,7 @@ def measure_decode_and_parse(corpus: Path) -> dict[str, Any]:
             if isinstance(item, Payload):
                 records += len(parse_report(item.data, item.origin).records)
     reference = time.perf_counter() - started
-    TableBuilder().tables()  # one-off costs paid at start-up: pyarrow imports pandas,
+    TableBuilder().tables()  # one-off costs paid at start-up: the first Arrow arrays,
     organizational_domain("example.com")  # and the Public Suffix List is parsed
     builder, reports, fast, started = TableBuilder(), 0, 0, time.perf_counter()
     for path in paths:
