@@ -144,9 +144,14 @@ class Ingestor:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[Any]:
-        """The held connection, or one opened for the caller and closed after."""
+        """The held connection for one write, then let go; else one opened for the caller
+        and closed after. So the database is held at most while up to
+        ``BATCH_KNOWN_FILES`` known files are recognised, and never between writes."""
         if self._held is not None:
-            yield self._held
+            try:
+                yield self._held
+            finally:
+                self._release()
             return
         with open_store(self.settings.db, timeout=self.settings.lock_timeout) as con:
             yield con
@@ -160,9 +165,9 @@ class Ingestor:
         Small pages are parsed in this process; the worker pool starts with the first page
         big enough to be worth it and serves the rest.
         """
-        # The database stays open while files ingested before are recognised, and their
-        # ledger rows written with it (a folder ingested again: one open, not two); it is
-        # let go before anything is parsed, which can take minutes.
+        # The database stays open while files ingested before are recognised, for the
+        # first write of their ledger rows (a folder ingested again: one open, not two);
+        # it is let go before anything is parsed, which can take minutes.
         context = self._context(with_stats=True, hold=True)
         workers = self._workers()
         with self._holding, contextlib.ExitStack() as stack:
@@ -218,8 +223,8 @@ class Ingestor:
         return self.settings.workers or os.cpu_count() or 1
 
     def _pool(self, workers: int, context: WorkerContext):  # type: ignore[no-untyped-def]
-        # Every worker builds Arrow tables, and pyarrow's first array imports pandas: about
-        # 0.4 s of CPU per process. Paid once here, the forked workers inherit it.
+        # Every worker builds Arrow tables: the first array is built here, once, and the
+        # forked workers inherit what it loaded (see flatten.preload_arrow).
         worker = _parse_side()
         worker.preload_arrow()
         # Objects that exist before the fork are frozen out of garbage collection, so the
@@ -250,8 +255,8 @@ class Ingestor:
         self.flush(last=True)
 
     def flush(self, last: bool = False) -> None:
-        """Write what is pending in one transaction and release the database; with
-        ``last``, refresh the rollups before releasing it."""
+        """Write what is pending in one transaction and let the database go; with
+        ``last``, refresh the rollups before letting it go."""
         refresh = last and (self._wrote or any(chunk.records for chunk in self._pending))
         if not self._pending and not refresh:
             return

@@ -286,9 +286,10 @@ def bulk_writes(con: duckdb.DuckDBPyConnection, beside_workers: bool) -> Iterato
     try:
         yield
     finally:
-        con.execute("RESET checkpoint_threshold")
-        if beside_workers:
-            con.execute("RESET threads")
+        with contextlib.suppress(duckdb.Error):  # a failed write's own error is the one to see
+            con.execute("RESET checkpoint_threshold")
+            if beside_workers:
+                con.execute("RESET threads")
 
 
 def fetch_one(

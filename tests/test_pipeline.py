@@ -113,6 +113,47 @@ def test_a_batch_is_written_once_it_holds_batch_files_inputs(tmp_path, monkeypat
     assert (batches, refreshes) == ([60], [])
 
 
+def test_a_folder_ingested_again_opens_the_database_once(tmp_path, monkeypatch):
+    folder = _gzip_reports(tmp_path / "in", range(30))
+    settings = settings_for(tmp_path / "db", workers=1)
+    ingest(settings, folder)
+    opens = []
+    real_open = pipeline.open_store
+
+    def counted_open(*args, **kwargs):
+        opens.append(1)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "open_store", counted_open)
+    again = ingest(settings, folder)
+    assert {o.outcome for o in again} == {"duplicate"}
+    assert opens == [1]  # recognised and written on one connection
+    # New files: opened to recognise, let go while parsing, opened again to write.
+    _gzip_reports(folder, range(30, 35))
+    assert [o.outcome for o in ingest(settings, folder)][-5:] == ["inserted"] * 5
+    assert opens == [1, 1, 1]
+
+
+def test_the_database_is_let_go_before_anything_is_parsed(tmp_path, monkeypatch):
+    """Another process can write while this one parses (here: open it for writing)."""
+    folder = _gzip_reports(tmp_path / "in", range(3))
+    settings = settings_for(tmp_path / "db", workers=1)
+    ingest(settings, _gzip_reports(tmp_path / "first", range(100, 101)))  # the file exists
+    from dmarc_analytics import worker
+
+    real_process = worker.process_chunk
+    others = []
+
+    def process_while_another_opens(items, context):
+        probe = f"import duckdb; duckdb.connect({str(settings.db)!r}).close()"
+        others.append(subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode)
+        return real_process(items, context)
+
+    monkeypatch.setattr(worker, "process_chunk", process_while_another_opens)
+    assert [o.outcome for o in ingest(settings, folder)] == ["inserted"] * 3
+    assert others and set(others) == {0}
+
+
 def test_inputs_ingested_before_are_settled_without_parse_workers(tmp_path, monkeypatch):
     folder = _gzip_reports(tmp_path / "in", range(40))
     settings = settings_for(tmp_path / "db", workers=2)
