@@ -93,6 +93,8 @@ class FileOutcome:
             "conflicts": self.conflicts,
             "partial": self.partial,
             "rejected_parts": self.rejected_parts,
+            # reports a purge removed, kept out (a reparse reads their originals again)
+            "removed": sum(part.outcome == "removed" for part in self.parts),
         }
 
 

@@ -22,7 +22,7 @@ from tests.support import back_to_before_rollups
 REPO = Path(__file__).resolve().parents[1]
 JSON_KEYS = [
     "path", "sha256", "outcome", "reason", "reports", "records", "messages", "duplicates",
-    "conflicts", "partial", "rejected_parts",
+    "conflicts", "partial", "rejected_parts", "removed",
 ]  # fmt: skip
 EVIL_ORG = b"=HYPERLINK(&quot;http://x&quot;)"
 

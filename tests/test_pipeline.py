@@ -204,6 +204,7 @@ def test_mixed_zip_counts_each_part(tmp_path):
         "conflicts": 0,
         "partial": 0,
         "rejected_parts": 2,
+        "removed": 0,
     }
 
 
@@ -421,6 +422,7 @@ def test_purged_reports_stay_removed_through_a_reparse(tmp_path):
     removed = done["com.xml"]
     assert (removed.outcome, removed.reports, removed.messages) == ("duplicate", 0, 0)
     assert removed.reason == "removed earlier (purge); stays removed"
+    assert (removed.as_json()["duplicates"], removed.as_json()["removed"]) == (0, 1)
     with open_store(settings.db, read_only=True) as con:
         parts = con.execute(
             "SELECT p.outcome, p.report_key FROM ingest_parts p JOIN ingest_ledger l "
