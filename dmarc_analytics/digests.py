@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from dmarc_analytics.flatten import TABLES
+from dmarc_analytics.columns import TABLES
 from dmarc_analytics.outcomes import ChunkResult
 
 # The org name and report ID are left out: the reports compared share their identity, in

@@ -21,7 +21,6 @@ from lxml import etree
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.flatten import (
     SECONDS_PER_DAY,
-    ReportMeta,
     TableBuilder,
     ip_key,
     reporter_name,
@@ -36,6 +35,7 @@ from dmarc_analytics.model import (
     SpfScope,
     Verdict,
 )
+from dmarc_analytics.outcomes import ReportMeta
 from dmarc_analytics.parse import MAX_XML_TAGS, check_date_range, open_feedback, read_head
 from dmarc_analytics.parse_fields import (
     COUNT_FAST_DIGITS,

@@ -12,47 +12,17 @@ import functools
 import hashlib
 import ipaddress
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dmarc_analytics.alignment import check_alignment
+from dmarc_analytics.columns import TABLES
 from dmarc_analytics.model import AggregateReport, DkimResult, Record, SpfResult
+from dmarc_analytics.outcomes import ReportMeta
 
 if TYPE_CHECKING:  # imported where tables are built or written
     import pyarrow as pa
 
 SECONDS_PER_DAY = 86400
-
-REPORT_COLUMNS = (
-    "report_index", "identity", "content_sha256", "format", "version", "org_name", "reporter",
-    "email", "extra_contact_info", "report_id", "begin_utc", "end_utc", "day", "generator",
-    "errors", "policy_domain", "p", "sp", "np", "pct", "adkim", "aspf", "fo", "testing",
-    "discovery_method", "effective_p", "effective_sp", "effective_np", "effective_pct",
-    "effective_adkim", "effective_aspf", "records", "messages", "partial", "multi_day",
-    "issue_count", "input_sha256", "origin",
-)  # fmt: skip
-RECORD_COLUMNS = (
-    "report_index", "ordinal", "begin_utc", "day", "reporter", "policy_domain", "source_ip",
-    "ip_version", "ip_num", "count", "disposition", "dkim", "spf", "dmarc_pass", "header_from",
-    "envelope_from", "envelope_to", "reason_types", "dkim_auth", "spf_auth",
-    "dkim_aligned_calc", "spf_aligned_calc", "verdict_mismatch", "auth_unaligned",
-    "auth_unaligned_domains",
-)  # fmt: skip
-DKIM_COLUMNS = ("report_index", "record_ordinal", "ordinal", "domain", "selector", "result",
-                "human_result", "aligned")  # fmt: skip
-SPF_COLUMNS = ("report_index", "record_ordinal", "ordinal", "domain", "scope", "result",
-               "human_result", "aligned")  # fmt: skip
-REASON_COLUMNS = ("report_index", "record_ordinal", "ordinal", "type", "comment")
-ISSUE_COLUMNS = ("report_index", "ordinal", "code", "severity", "message", "path")
-
-TABLES: dict[str, tuple[str, ...]] = {
-    "reports": REPORT_COLUMNS,
-    "records": RECORD_COLUMNS,
-    "dkim_results": DKIM_COLUMNS,
-    "spf_results": SPF_COLUMNS,
-    "override_reasons": REASON_COLUMNS,
-    "report_issues": ISSUE_COLUMNS,
-}
 
 
 @functools.cache
@@ -104,18 +74,6 @@ class _NoPandasForArrow:
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
         if name.partition(".")[0] == "pandas":
             raise ImportError("pandas is not needed to build Arrow tables from lists")
-
-
-@dataclass(frozen=True, slots=True)
-class ReportMeta:
-    """What the writer needs to decide about a report without looking at its rows."""
-
-    index: int
-    identity: str
-    content_sha256: str
-    records: int
-    messages: int
-    partial: bool
 
 
 def reporter_name(report: AggregateReport) -> str:

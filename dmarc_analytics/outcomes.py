@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dmarc_analytics.flatten import ReportMeta
-
 if TYPE_CHECKING:  # pyarrow is imported only where tables are built or written
     import pyarrow as pa
 
 OUTCOMES = ("inserted", "duplicate", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMeta:
+    """What the writer needs to decide about a report without looking at its rows."""
+
+    index: int
+    identity: str
+    content_sha256: str
+    records: int
+    messages: int
+    partial: bool
 
 
 @dataclass(slots=True)

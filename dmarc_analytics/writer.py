@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from dmarc_analytics.columns import TABLES
 from dmarc_analytics.digests import Digests
 from dmarc_analytics.filters import REPORTER_KEY
-from dmarc_analytics.flatten import TABLES
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
 from dmarc_analytics.reasons import (
     DUPLICATE,
