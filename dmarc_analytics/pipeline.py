@@ -225,8 +225,9 @@ class Ingestor:
     def _pool(self, workers: int, context: WorkerContext):  # type: ignore[no-untyped-def]
         # Every worker builds Arrow tables: the first array is built here, once, and the
         # forked workers inherit what it loaded (see flatten.preload_arrow).
-        worker = _parse_side()
-        worker.preload_arrow()
+        from dmarc_analytics import flatten, worker  # the parse side (see _parse_side)
+
+        flatten.preload_arrow()
         # Objects that exist before the fork are frozen out of garbage collection, so the
         # workers' collector does not touch (and copy) every page it inherited.
         gc.freeze()

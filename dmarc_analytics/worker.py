@@ -16,14 +16,12 @@ from dmarc_analytics.config import Limits
 from dmarc_analytics.decode import decode_bytes, decode_file
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.fastpath import add_clean_report
-from dmarc_analytics.flatten import TableBuilder, preload_arrow
+from dmarc_analytics.flatten import TableBuilder
 from dmarc_analytics.model import Payload, RejectedPart
 from dmarc_analytics.outcomes import ChunkResult, FileResult, PartResult, ReportMeta
 from dmarc_analytics.parse import parse_report
 from dmarc_analytics.recognise import WorkerContext, identify
 from dmarc_analytics.sources import Blob, InputFile
-
-__all__ = ["init_worker", "preload_arrow", "process_chunk", "work"]
 
 _CONTEXT: WorkerContext | None = None
 
