@@ -321,7 +321,7 @@ def test_watch_does_not_take_again_what_the_ledger_has_seen(tmp_path):
 @pytest.mark.slow
 def test_ingest_while_other_processes_read_and_write(tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
-    stats = write_corpus(big, 1500, seed=3)
+    stats = write_corpus(big, 3000, seed=3)
     write_corpus(small, 30, seed=4)
     db = str(tmp_path / "x.duckdb")
     cli("ingest", str(small / next(iter(sorted(os.listdir(small))))), "--db", db)
@@ -329,7 +329,7 @@ def test_ingest_while_other_processes_read_and_write(tmp_path):
         [sys.executable, "-m", "dmarc_analytics", "ingest", str(big), "--db", db],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    errors, reads = [], 0
+    errors, reads, overlapped = [], 0, []
     small_files = sorted(small.iterdir())
     while writer.poll() is None:
         read = cli("summary", "--db", db, "--json")
@@ -340,9 +340,10 @@ def test_ingest_while_other_processes_read_and_write(tmp_path):
             wrote = cli("ingest", str(small_files.pop()), "--db", db)
             if wrote.returncode != 0:
                 errors.append(wrote.stderr)
+        overlapped.append(writer.poll() is None)  # the big ingest outlived a read and a write
     assert writer.returncode == 0, writer.stderr.read()
     assert errors == []
-    assert reads >= 2
+    assert reads >= 1 and overlapped[0]
     final = json.loads(cli("summary", "--db", db, "--json").stdout)
     small_stats = json.loads(cli("summary", "--db", db, "--json", "--reporter", "none").stdout)
     assert small_stats["reports"] == 0
