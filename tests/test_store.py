@@ -21,7 +21,7 @@ from dmarc_analytics.model import (
 from dmarc_analytics.outcomes import ChunkResult, FileResult, PartResult
 from dmarc_analytics.queries import summary
 from dmarc_analytics.schema import MIGRATIONS, applied_migrations, ensure_schema
-from dmarc_analytics.store import data_version, initialise_store, open_store
+from dmarc_analytics.store import bulk_writes, data_version, initialise_store, open_store
 from dmarc_analytics.writer import write_batch
 from tests.support import back_to_before_rollups
 
@@ -211,3 +211,19 @@ def test_a_busy_database_names_the_process_that_holds_it(tmp_path):
     assert f"(PID {holder.pid}))" in message and "lock held by /" in message
     assert caught.value.key == "error.store_busy_held"  # the app words it from the catalogue
     assert caught.value.values["pid"] == str(holder.pid)
+
+
+def test_bulk_writes_puts_the_settings_back_also_after_a_failed_write(tmp_path):
+    """The app shares one DuckDB instance between its pages and its writers: a batch's
+    settings must not outlive the batch."""
+    db = tmp_path / "x.duckdb"
+    initialise_store(db)
+    with open_store(db) as con:
+        settings = "SELECT current_setting('threads'), current_setting('checkpoint_threshold')"
+        before = con.execute(settings).fetchall()
+        with bulk_writes(con, beside_workers=True):
+            assert con.execute(settings).fetchall() == [(1, "976.5 KiB")]
+        assert con.execute(settings).fetchall() == before
+        with pytest.raises(duckdb.Error), bulk_writes(con, beside_workers=True):
+            con.execute("SELECT * FROM no_such_table")
+        assert con.execute(settings).fetchall() == before
