@@ -60,7 +60,7 @@ class Tally:
         for name in ("found", "reports", "duplicates", "conflicts", "partial",
                      "rejected_parts", "records", "messages"):  # fmt: skip
             self.totals[name] += getattr(outcome, name)
-        self.totals["removed"] += sum(part.outcome == "removed" for part in outcome.parts)
+        self.totals["removed"] += outcome.removed
 
     def line(self, seconds: float) -> str:
         o, t = self.outcomes, self.totals

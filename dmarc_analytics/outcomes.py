@@ -103,9 +103,13 @@ class FileOutcome:
             "conflicts": self.conflicts,
             "partial": self.partial,
             "rejected_parts": self.rejected_parts,
-            # reports a purge removed, kept out (a reparse reads their originals again)
-            "removed": sum(part.outcome == "removed" for part in self.parts),
+            "removed": self.removed,
         }
+
+    @property
+    def removed(self) -> int:
+        """Reports a purge removed, kept out (a reparse reads their originals again)."""
+        return sum(part.outcome == "removed" for part in self.parts)
 
 
 def is_whole_input(path: str, origin: str) -> bool:

@@ -218,7 +218,7 @@ def _place_file(
             (ledger_id, ordinal, part_outcome.origin, part_outcome.outcome, part_outcome.kind,
              part_outcome.reason, part_outcome.report_key)
         )  # fmt: skip
-    kept_out = any(p.outcome == "removed" for p in outcome.parts)
+    kept_out = outcome.removed > 0
     # An input with a removed report is not remembered as ingested: given again by the user
     # (not by a reparse), it brings that report back, as after the purge itself.
     if outcome.outcome != "rejected" and file.known_reports is None and not kept_out:
