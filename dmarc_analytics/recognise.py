@@ -31,7 +31,7 @@ class WorkerContext:
 
     limits: Limits
     archive_dir: Path | None
-    known: dict[str, tuple[int, int]]
+    known: dict[str, tuple[int, int, int]]  # see store.known_inputs
 
 
 def settled_result(
