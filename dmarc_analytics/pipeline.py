@@ -14,6 +14,7 @@ import gc
 import itertools
 import multiprocessing
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
@@ -68,7 +69,7 @@ def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]: 
     ``Pool.imap`` would queue every result the workers finish while this process is busy
     writing a batch, so memory would grow with how far the workers get ahead.
     """
-    work = _parse_side().work
+    work, collect = _parse_side().work, _parse_side().collect
     waiting: collections.deque = collections.deque()
     remaining = iter(chunks)
     for chunk in itertools.islice(remaining, IN_FLIGHT_PER_WORKER * workers):
@@ -78,7 +79,7 @@ def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]: 
         following = next(remaining, None)
         if following is not None:
             waiting.append(pool.apply_async(work, (following,)))
-        yield result
+        yield collect(result)
 
 
 def _chunk_size(inputs: int, workers: int) -> int:
@@ -190,6 +191,7 @@ class Ingestor:
                     results = _in_order(pool, chunks, workers)
                 for result in results:
                     self._add(result)
+            stack.close()  # the workers are done: the last write may use every core
             self.finish()
         return self.outcomes
 
@@ -223,7 +225,10 @@ class Ingestor:
     def _workers(self) -> int:
         return self.settings.workers or os.cpu_count() or 1
 
+    @contextlib.contextmanager
     def _pool(self, workers: int, context: WorkerContext):  # type: ignore[no-untyped-def]
+        """The worker pool, with a private folder the workers leave their results in (see
+        ``worker.work``); both gone when it closes."""
         # Every worker builds Arrow tables: the first array is built here, once, and the
         # forked workers inherit what it loaded (see flatten.preload_arrow).
         from dmarc_analytics import flatten, worker  # the parse side (see _parse_side)
@@ -233,7 +238,10 @@ class Ingestor:
         # workers' collector does not touch (and copy) every page it inherited.
         gc.freeze()
         ctx = multiprocessing.get_context("fork")
-        return ctx.Pool(workers, initializer=worker.init_worker, initargs=(context,))
+        with tempfile.TemporaryDirectory(prefix="dmarc-analytics-") as spool, ctx.Pool(
+            workers, initializer=worker.init_worker, initargs=(context, spool)
+        ) as pool:
+            yield pool
 
     def _add(self, result: ChunkResult) -> None:
         if not self._pending:

@@ -7,7 +7,11 @@ inputs. One bad input never stops the run: it becomes a rejected outcome with it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import pickle
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from dmarc_analytics.recognise import WorkerContext, identify
 from dmarc_analytics.sources import Blob, InputFile
 
 _CONTEXT: WorkerContext | None = None
+_SPOOL: str | None = None  # the folder results are left in (see work)
 
 
 def parse_payloads(
@@ -176,11 +181,41 @@ def _keep(
         archive.store_bytes(archive_dir, result.sha256, data)
 
 
-def init_worker(context: WorkerContext) -> None:
-    global _CONTEXT
-    _CONTEXT = context
+def init_worker(context: WorkerContext, spool: str | None = None) -> None:
+    global _CONTEXT, _SPOOL
+    _CONTEXT, _SPOOL = context, spool
 
 
-def work(items: list[InputFile | Blob]) -> ChunkResult:
+def work(items: list[InputFile | Blob]) -> ChunkResult | str:
+    """Process a chunk in a worker; return its result, or the path of the file in the spool
+    folder that holds it (``collect`` reads it).
+
+    A result is megabytes of Arrow tables. Sent back through the pool's pipe, it kept the
+    worker waiting until the main process, sharing the cores with the workers, was given
+    one to read it: 15 to 30 ms per chunk, a tenth of the parse time. A file is written
+    without waiting for anyone.
+    """
     assert _CONTEXT is not None
-    return process_chunk(items, _CONTEXT)
+    result = process_chunk(items, _CONTEXT)
+    if _SPOOL is None:
+        return result
+    path = None
+    try:
+        fd, path = tempfile.mkstemp(dir=_SPOOL, suffix=".chunk")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:  # no room for it: through the pipe, as slow as that is
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return result
+    return path
+
+
+def collect(result: ChunkResult | str) -> ChunkResult:
+    """A result as ``work`` returned it, read from its spool file (then gone) if need be."""
+    if isinstance(result, ChunkResult):
+        return result
+    with open(result, "rb") as fh:
+        os.unlink(result)
+        return pickle.load(fh)  # noqa: S301 - written by our own worker, in our own folder

@@ -85,6 +85,37 @@ def test_parallel_and_serial_ingest_store_the_same(tmp_path):
     assert totals(parallel).reports == 40
 
 
+@pytest.mark.parametrize("spool_writable", [True, False])
+def test_workers_leave_results_in_a_private_folder_that_is_gone_afterwards(
+    tmp_path, monkeypatch, spool_writable
+):
+    from dmarc_analytics import worker
+
+    folder = _gzip_reports(tmp_path / "in", range(40))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    if not spool_writable:  # the workers cannot write there: results come through the pipe
+        real_init = worker.init_worker
+        monkeypatch.setattr(
+            worker, "init_worker", lambda context, spool: real_init(context, str(temp / "gone"))
+        )
+    received = []
+    real_collect = worker.collect
+
+    def collect(result):
+        received.append(type(result).__name__)
+        return real_collect(result)
+
+    monkeypatch.setattr(worker, "collect", collect)
+    settings = settings_for(tmp_path / "db", workers=2)
+    outcomes = ingest(settings, folder)
+    assert [o.outcome for o in outcomes] == ["inserted"] * 40
+    assert totals(settings).reports == 40
+    assert set(received) == ({"str"} if spool_writable else {"ChunkResult"})
+    assert list(temp.iterdir()) == []  # no result and no folder left behind
+
+
 def test_a_batch_is_written_once_it_holds_batch_files_inputs(tmp_path, monkeypatch):
     folder = tmp_path / "in"
     folder.mkdir()
