@@ -27,7 +27,8 @@ after the list was opened) to the first animation frame in which the page is *dr
 All expected values are computed before the server starts. "idle" (the first frame with the
 app idle and nothing stale after the script ran) is reported beside "drawn", as in
 ``../shared/docs/performance-notes.md`` §3. Last, the record-level CSV of the whole database
-is downloaded from the Sources page, timed from the click until the file is complete.
+is downloaded from the Sources page five times, each timed from the click until the file
+is complete.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ PAGE_NAMES = ("Overview", "Sources", "Reporters", "Alignment", "Reports", "Inges
 # (median, max) goals in seconds by database size, from the app's spec
 TARGETS = {1_000_000: (0.8, 1.2), 10_000_000: (1.2, None)}
 CSV_TARGET_SECONDS = 2.0
+CSV_CLICKS = 5
 MESSAGES_COLUMN = t("col.messages")  # of the Alignment page's first static table
 
 
@@ -620,21 +622,26 @@ def measure_page(page: Any, base_url: str, spec: PageSpec, changes: list[Change]
 
 
 def measure_csv(page: Any, base_url: str, want_rows: int) -> dict[str, Any]:
-    """Download the record-level CSV of the whole database from the Sources page."""
+    """Download the record-level CSV of the whole database from the Sources page,
+    ``CSV_CLICKS`` times; each timed from the click until the file is complete."""
     page.goto(base_url + "/Sources")
-    button = page.locator(".st-key-sources_filter_records_csv").get_by_role("button")
-    button.wait_for(timeout=120_000)
+    link = page.locator(".st-key-sources_filter_records_csv a.records-csv")
+    link.wait_for(timeout=120_000)
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
-    time.sleep(1.0)
-    with page.expect_download(timeout=300_000) as info:
-        started = time.perf_counter()
-        button.click()
-    path = Path(info.value.path())
-    seconds = time.perf_counter() - started
-    with path.open("rb") as fh:
-        rows = sum(1 for _ in fh) - 1
-    return {"seconds": round(seconds, 2), "rows": rows, "expected_rows": want_rows,
-            "megabytes": round(path.stat().st_size / 1e6, 1)}  # fmt: skip
+    times, rows, size = [], [], 0
+    for _ in range(CSV_CLICKS):
+        time.sleep(1.0)
+        with page.expect_download(timeout=300_000) as info:
+            started = time.perf_counter()
+            link.click()
+        path = Path(info.value.path())
+        times.append(round(time.perf_counter() - started, 2))
+        with path.open("rb") as fh:
+            rows.append(sum(1 for _ in fh) - 1)
+        size = path.stat().st_size
+        path.unlink()
+    return {"seconds": times, "rows": rows, "expected_rows": want_rows,
+            "megabytes": round(size / 1e6, 1)}  # fmt: skip
 
 
 def run_browser(db: Path, workdir: Path, names: list[str], rounds: int, with_csv: bool,
@@ -770,10 +777,14 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", text]
     csv = s["csv"]
     if csv is not None:
-        verdict = "met" if csv["seconds"] <= CSV_TARGET_SECONDS else "MISSED"
-        lines += ["", f"Record-level CSV of the whole database: {csv['seconds']:.2f} s from the "
-                  f"click until downloaded, {csv['rows']:,} rows (expected "
-                  f"{csv['expected_rows']:,}), {csv['megabytes']} MB; goal ≤ "
+        clicks = csv["seconds"]
+        whole = all(rows == csv["expected_rows"] for rows in csv["rows"])
+        verdict = "met" if max(clicks) <= CSV_TARGET_SECONDS and whole else "MISSED"
+        lines += ["", f"Record-level CSV of the whole database, {len(clicks)} clicks: "
+                  f"{', '.join(f'{x:.2f}' for x in clicks)} s from the click until "
+                  f"downloaded (median {statistics.median(clicks):.2f} s), rows "
+                  f"{', '.join(f'{r:,}' for r in sorted(set(csv['rows'])))} (expected "
+                  f"{csv['expected_rows']:,}), {csv['megabytes']} MB; goal every click ≤ "
                   f"{CSV_TARGET_SECONDS:g} s: {verdict}"]  # fmt: skip
     return "\n".join(lines)
 

@@ -148,7 +148,6 @@ def export_records_csv(
     :raises OutputError: ``target`` cannot be written (a folder, a missing or read-only
         place), named with the reason.
     """
-    sql, params = record_export_sql(flt, bom, zone)
     target = Path(target)
     if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a folder (give a file name)")
@@ -168,10 +167,7 @@ def export_records_csv(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        copied = con.execute(
-            f"COPY ({sql}) TO '{_sql_string(tmp)}' (FORMAT csv, HEADER true)", params
-        ).fetchall()
-        rows = int(copied[0][0]) if copied else 0
+        rows = copy_records_csv(con, flt, tmp, bom, zone)
         os.replace(tmp, target)
     except (OSError, duckdb.IOException) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -179,6 +175,22 @@ def export_records_csv(
     finally:
         tmp.unlink(missing_ok=True)
     return rows
+
+
+def copy_records_csv(
+    con: duckdb.DuckDBPyConnection, flt: Filter, target: Path, bom: bool = False,
+    zone: str = "UTC",
+) -> int:
+    """DuckDB's COPY of the filtered records into the file ``target``, written in place from
+    its first byte on (no temporary file renamed at the end), so that a reader of the same
+    file can pass on what is written while the rest is (``ui_routes``). Returns the rows."""
+    sql, params = record_export_sql(flt, bom, zone)
+    copied = con.execute(
+        f"COPY ({sql}) TO '{_sql_string(target)}' "
+        "(FORMAT csv, HEADER true, USE_TMP_FILE false)",
+        params,
+    ).fetchall()
+    return int(copied[0][0]) if copied else 0
 
 
 def export_records_to(
@@ -214,19 +226,10 @@ def frame_to_csv_bytes(df: pd.DataFrame) -> bytes:
     return UTF8_BOM + text.encode("utf-8")
 
 
-def records_csv_file(
-    con: duckdb.DuckDBPyConnection, flt: Filter, zone: str = "UTC"
-) -> BinaryIO:
-    """The record-level CSV of the whole filter (as ``export_records_csv``, with a BOM), as
-    a file open for reading. Its name is already removed, so it leaves nothing behind once
-    the reader closes it."""
+def records_csv_bytes(con: duckdb.DuckDBPyConnection, flt: Filter, zone: str = "UTC") -> bytes:
+    """The record-level CSV of the whole filter (as ``export_records_csv``, with a BOM), in
+    memory."""
     with tempfile.TemporaryDirectory(prefix="dmarc-export-") as folder:
         target = Path(folder) / "records.csv"
         export_records_csv(con, flt, target, bom=True, zone=zone)
-        return target.open("rb")
-
-
-def records_csv_bytes(con: duckdb.DuckDBPyConnection, flt: Filter, zone: str = "UTC") -> bytes:
-    """``records_csv_file`` read into memory."""
-    with records_csv_file(con, flt, zone) as fh:
-        return fh.read()
+        return target.read_bytes()

@@ -299,6 +299,11 @@ ENGLISH: dict[str, str] = {
     "authentication results, one row per record, report times in the chosen time zone. "
     "UTF-8 with BOM; opens in Excel.",
     "table.empty": "Nothing to show for this filter.",
+    # the record-level CSV's own address (ui_routes)
+    "export.bad_link": "This download link is from an earlier start of the app or was "
+    "changed: open the page again and download from there.",
+    "export.bad_zone": "The link's time zone is not one this app knows.",
+    "export.failed": "The record-level CSV could not be written: {reason}",
     # column labels (keys are the library's column names)
     "col.source_ip": "Source IP",
     "col.messages": "Messages",

@@ -14,6 +14,7 @@ in the same process at the same time, and a long-lived connection would lock the
 from __future__ import annotations
 
 import contextlib
+import html
 import importlib
 import re
 import threading
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-from dmarc_analytics import export, i18n, insights
+from dmarc_analytics import i18n, insights, ui_routes
 from dmarc_analytics.config import Settings, load_settings
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.filters import Filter
@@ -44,12 +45,8 @@ from dmarc_analytics.ui_filter import (
     mirror_to_url,
     restore_filter,
 )
-from dmarc_analytics.ui_tables import GO_TO, csv_download
+from dmarc_analytics.ui_tables import GO_TO
 from dmarc_analytics.zones import time_zones
-
-# A content type Streamlit's HTTP layer sends as it is (Starlette's gzip middleware excludes
-# it) and browsers have no handler for, so the download keeps its name and bytes.
-UNCOMPRESSED_MIME = "application/grpc"
 
 
 class StateKeys:
@@ -345,21 +342,30 @@ _INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")  # pasted along with an a
 
 
 def records_csv_download(page: Page) -> None:
-    """The record-level CSV of the whole filter, written by DuckDB when clicked.
+    """The link to the record-level CSV of the whole filter: the server writes it with
+    DuckDB when the link is followed, and sends it while it is written (``ui_routes``)."""
+    url = ui_routes.records_csv_url(page.flt, page.zone)
+    with st.container(key=f"{page.key}_filter_records_csv"):
+        st.html(
+            f'<a class="records-csv" href="{html.escape(url)}" '
+            f'download="{html.escape(ui_routes.download_file_name())}" '
+            f'title="{html.escape(t("table.records_csv_help"))}">'
+            f"{html.escape(t('table.records_csv'))}</a>{_LINK_STYLE}"
+        )
 
-    Hundreds of megabytes at a million records, so it is sent as ``UNCOMPRESSED_MIME``:
-    Streamlit's server gzips a ``text/csv`` download in Python before sending the first
-    byte (about 6 s for 280 MB here), and the browser only inflates it again. The name
-    (``dmarc-records.csv``) and the bytes are the CSV's either way.
-    """
-    csv_download(
-        t("table.records_csv"),
-        page.deferred(export.records_csv_file, zone=page.zone),
-        "dmarc-records.csv",
-        key=f"{page.key}_filter_records_csv",
-        help=t("table.records_csv_help"),
-        mime=UNCOMPRESSED_MIME,
-    )
+
+# A link drawn like the app's download buttons (the theme's border and primary colours).
+_LINK_STYLE = """<style>
+a.records-csv {
+  display: inline-flex; align-items: center; min-height: 2.5rem; padding: 0.25rem 0.75rem;
+  border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; color: inherit;
+  text-decoration: none; line-height: 1.6;
+}
+a.records-csv::before { content: "\2913"; margin-right: 0.5rem; }
+a.records-csv:hover, a.records-csv:focus-visible {
+  border-color: var(--primary-color, #ff4b4b); color: var(--primary-color, #ff4b4b);
+}
+</style>"""
 
 
 def format_time(moment: datetime, zone: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import inspect
 import io
 import json
@@ -46,6 +47,7 @@ from dmarc_analytics.queries import summary
 from dmarc_analytics.sources import expand_inputs
 from dmarc_analytics.store import open_store
 from dmarc_analytics.ui_ingest import tally_text
+from tests import web
 from tests.support import back_to_before_rollups
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +126,6 @@ def downloads(monkeypatch):
         original(label, make, file_name, key, help, mime)
 
     monkeypatch.setattr(ui_tables, "csv_download", spy)
-    monkeypatch.setattr("dmarc_analytics.ui.csv_download", spy)
     return seen
 
 
@@ -194,6 +195,21 @@ def expected_metrics(settings, flt: Filter) -> dict[str, str]:
 def six(at: AppTest) -> dict[str, str]:
     values = metrics(at)
     return {label: values[label] for label in SIX}
+
+
+def records_link(at: AppTest) -> dict[str, str]:
+    """The record-level CSV link a page drew: its address, file name, label and help."""
+    (body,) = [e.proto.body for e in at.get("html") if 'class="records-csv"' in e.proto.body]
+    attributes = dict(re.findall(r'(href|download|title)="([^"]*)"', body))
+    label = re.search(r">([^<]*)</a>", body)
+    return {k: html.unescape(v) for k, v in attributes.items()} | {"label": label.group(1)}
+
+
+def linked_rows(at: AppTest) -> list[dict[str, str]]:
+    """The rows of the record-level CSV behind the page's link, as the server sends it."""
+    answer = web.get(records_link(at)["href"])
+    assert answer.status == 200
+    return csv_rows(lambda: answer.body)
 
 
 def csv_rows(make) -> list[dict[str, str]]:
@@ -578,10 +594,13 @@ def test_sources_table_drill_down_and_csv(loaded, downloads, monkeypatch):
     assert list(rows[0]) == [ui_tables.column_config(table, "UTC")[c].get("label", c)
                              for c in table.columns]  # fmt: skip
     assert rows[0]["DMARC pass"] == "1.0"
-    _, make, mime = downloads["sources_filter_records_csv"]
-    record_rows = csv_rows(make)
+    link = records_link(at)
+    assert link["label"] == "Download records CSV (whole filter)"
+    assert re.fullmatch(r"dmarc-records-\d{4}-\d{2}-\d{2}\.csv", link["download"])
+    assert link["title"].startswith("Every matching record")
+    record_rows = linked_rows(at)
     assert sorted(int(r["count"]) for r in record_rows) == [3, 5, 7, 10, 20]
-    assert mime == ui.UNCOMPRESSED_MIME and downloads["sources_csv"][2] == "text/csv"
+    assert downloads["sources_csv"][2] == "text/csv"
     at.button(key="sources_more").click().run()
     assert len(at.dataframe[0].value) == 4
     at.selectbox(key="sources_ip").set_value("192.0.2.1").run()
@@ -1438,17 +1457,6 @@ def test_the_streamlit_session_api_the_watcher_reruns_through_exists():
     assert "self._client_state = ClientState()" in inspect.getsource(AppSession.__init__)
 
 
-def test_the_record_level_csv_is_served_without_gzip():
-    """Streamlit's server gzips compressible downloads in Python (seconds for hundreds of
-    megabytes); the record-level CSV's content type must stay on the excluded list."""
-    from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
-    from streamlit.web.server.starlette import starlette_app
-
-    assert ui.UNCOMPRESSED_MIME in DEFAULT_EXCLUDED_CONTENT_TYPES
-    assert "exclude_content_types" not in inspect.getsource(starlette_app)
-    assert "text/csv" not in DEFAULT_EXCLUDED_CONTENT_TYPES
-
-
 def test_opening_a_database_of_an_older_version_upgrades_it_with_a_message(loaded, monkeypatch):
     from dmarc_analytics.store import pending_migrations
 
@@ -1627,13 +1635,13 @@ def test_a_table_csv_in_another_zone_does_not_call_its_times_utc(loaded, downloa
     start("pages/4_Reports.py")
     utc = csv_rows(downloads["reports_csv"][1])[0]
     assert utc["Begin (UTC)"] == "2026-11-03 00:00:00"
-    start("pages/4_Reports.py", params={"tz": "Asia/Tokyo"})
+    at = start("pages/4_Reports.py", params={"tz": "Asia/Tokyo"})
     tokyo = csv_rows(downloads["reports_csv"][1])[0]
     assert "Begin (UTC)" not in tokyo
     assert tokyo["Begin (Asia/Tokyo)"] == "2026-11-03 09:00:00"  # the same instant, in JST
     assert tokyo["Partial"] == "false"
     # The record-level CSV beside it writes its report times in the same zone.
-    records = csv_rows(downloads["reports_filter_records_csv"][1])
+    records = linked_rows(at)
     assert "report_begin_utc" not in records[0]
     assert "2026-11-03 09:00:00" in {r["report_begin_asia_tokyo"] for r in records}
 

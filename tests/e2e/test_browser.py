@@ -254,9 +254,10 @@ def scroll_to_middle(locator: Locator) -> None:
 
 
 def download(page: Page, key: str) -> tuple[str, bytes]:
-    """Click the download button with widget key ``key``; the file's name and bytes."""
+    """Click the download button (or the record-level CSV's link) with key ``key``; the
+    file's name and bytes."""
     with page.expect_download() as info:
-        page.locator(f".st-key-{key}").get_by_role("button").click()
+        page.locator(f".st-key-{key}").locator("a.records-csv, button").first.click()
     return info.value.suggested_filename, Path(info.value.path()).read_bytes()
 
 
