@@ -361,7 +361,7 @@ a.records-csv {
   border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; color: inherit;
   text-decoration: none; line-height: 1.6;
 }
-a.records-csv::before { content: "\2913"; margin-right: 0.5rem; }
+a.records-csv::before { content: "↓"; margin-right: 0.6rem; font-weight: 600; }
 a.records-csv:hover, a.records-csv:focus-visible {
   border-color: var(--primary-color, #ff4b4b); color: var(--primary-color, #ff4b4b);
 }

@@ -202,6 +202,7 @@ def records_link(at: AppTest) -> dict[str, str]:
     (body,) = [e.proto.body for e in at.get("html") if 'class="records-csv"' in e.proto.body]
     attributes = dict(re.findall(r'(href|download|title)="([^"]*)"', body))
     label = re.search(r">([^<]*)</a>", body)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f]", body)  # e.g. a CSS escape Python ate
     return {k: html.unescape(v) for k, v in attributes.items()} | {"label": label.group(1)}
 
 
