@@ -354,11 +354,11 @@ def records_csv_download(page: Page) -> None:
         )
 
 
-# A link drawn like the app's download buttons (the theme's border and primary colours).
+# A link drawn like the app's download buttons, in the light and the dark theme.
 _LINK_STYLE = """<style>
 a.records-csv {
   display: inline-flex; align-items: center; min-height: 2.5rem; padding: 0.25rem 0.75rem;
-  border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; color: inherit;
+  border: 1px solid rgba(128, 128, 128, 0.4); border-radius: 0.5rem; color: inherit;
   text-decoration: none; line-height: 1.6;
 }
 a.records-csv::before { content: "↓"; margin-right: 0.6rem; font-weight: 600; }
