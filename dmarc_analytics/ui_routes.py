@@ -23,6 +23,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import anyio
@@ -113,6 +114,7 @@ class _Copy:
         self.finished = threading.Event()
         self._users = 2
         self._lock = threading.Lock()
+        self._con: Any = None  # the COPY's connection while it runs
         self._reader = self.path.open("rb")
         thread = threading.Thread(
             target=self._run, args=(settings, flt, zone), name="records-csv", daemon=True
@@ -126,10 +128,19 @@ class _Copy:
     def _run(self, settings: Settings, flt: Filter, zone: str) -> None:
         try:
             with connect(settings.db, settings.lock_timeout) as con:
-                copy_records_csv(con, flt, self.path, bom=True, zone=zone)
+                with self._lock:
+                    if self._users < 2:  # nobody waits for it any more
+                        return
+                    self._con = con
+                try:
+                    copy_records_csv(con, flt, self.path, bom=True, zone=zone)
+                finally:
+                    with self._lock:
+                        self._con = None
         except BaseException as exc:  # noqa: BLE001 - passed on to the response
             self.error = exc
-            _LOG.warning("record-level CSV failed: %s", exc)
+            if self._users == 2:  # not the interruption of an abandoned download
+                _LOG.warning("record-level CSV failed: %s", exc)
         finally:
             self.finished.set()
             self.let_go(reader=False)
@@ -177,5 +188,9 @@ class _Copy:
         with self._lock:
             self._users -= 1
             last = self._users == 0
+            if reader and self._con is not None:
+                # The download was abandoned (the browser went away): stop the COPY rather
+                # than keep both cores busy for a file nobody will read.
+                self._con.interrupt()
         if last:
             shutil.rmtree(self.folder, ignore_errors=True)

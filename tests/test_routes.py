@@ -156,3 +156,26 @@ def test_the_servers_gzip_layer_sends_the_csv_as_it_is(app_db):
     answer = get(url, {"Accept-Encoding": "gzip"}, [Middleware(SelectiveGZipMiddleware)])
     assert answer.headers["content-encoding"] == "identity"
     assert answer.body == cli_export(app_db, Filter())
+
+
+def test_an_abandoned_download_stops_its_copy(app_db, monkeypatch, tmp_path):
+    """A browser tab closed during the download: the COPY is interrupted, not left to keep
+    the cores busy, and its file goes."""
+    stopped = threading.Event()
+
+    def endless(con, flt, target, bom, zone):
+        Path(target).write_bytes(UTF8_BOM + b"report_begin_utc,reporter\n" * 1000)
+        try:  # a query that would run for minutes
+            con.execute("SELECT count(*) FROM range(100000000000) t(i) WHERE i % 7 = 3")
+        finally:
+            stopped.set()
+        return 0
+
+    monkeypatch.setattr(ui_routes, "copy_records_csv", endless)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - how the server sees a client gone
+        get(ui_routes.records_csv_url(Filter(), "UTC"), leave_after=0)
+    assert stopped.wait(10)
+    deadline = time.monotonic() + 10
+    while list((tmp_path / "temp").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list((tmp_path / "temp").iterdir()) == []

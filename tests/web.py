@@ -19,12 +19,20 @@ class Answer:
     body: bytes
 
 
-def get(url: str, headers: dict[str, str] | None = None, middleware: list | None = None) -> Answer:
-    """The whole answer to ``GET url``; an error while the body is sent is raised here."""
+def get(
+    url: str,
+    headers: dict[str, str] | None = None,
+    middleware: list | None = None,
+    leave_after: int | None = None,
+) -> Answer:
+    """The whole answer to ``GET url``; an error while the body is sent is raised here.
+    With ``leave_after``, the client goes away once it has that many bytes of the body (as
+    the server sees a closed browser tab: sending fails)."""
     app = Starlette(routes=ui_routes.routes(), middleware=middleware)
     path, _, query = url.partition("?")
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1", "method": "GET",
         "scheme": "http", "path": path, "raw_path": path.encode(),
         "query_string": query.encode(),
         "headers": [(b"host", b"127.0.0.1:8501")]
@@ -49,6 +57,8 @@ def get(url: str, headers: dict[str, str] | None = None, middleware: list | None
             answer.status = message["status"]
             answer.headers = {k.decode(): v.decode() for k, v in message["headers"]}
         elif message["type"] == "http.response.body":
+            if leave_after is not None and len(body) >= leave_after:
+                raise OSError("the client went away")
             body.extend(message.get("body", b""))
 
     # In a thread of its own: Streamlit's AppTest can leave this one marked as running
