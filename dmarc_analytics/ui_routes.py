@@ -32,7 +32,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from dmarc_analytics.config import Settings, load_settings
-from dmarc_analytics.errors import FilterError
+from dmarc_analytics.errors import FilterError, OutputError
 from dmarc_analytics.export import copy_records_csv
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.i18n import error_text, t
@@ -173,7 +173,8 @@ class _Copy:
             if self.error is not None:
                 # Breaking the response off makes the browser call the download failed,
                 # rather than keep a file that looks whole.
-                raise OSError(f"record-level CSV failed: {self.reason()}")
+                # Not an OSError: the server would take that for the browser gone away.
+                raise OutputError(f"record-level CSV failed: {self.reason()}")
         finally:
             self.let_go(reader=True)
 

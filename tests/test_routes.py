@@ -13,6 +13,7 @@ import pytest
 
 from dmarc_analytics import ui_routes
 from dmarc_analytics.config import load_settings
+from dmarc_analytics.errors import OutputError
 from dmarc_analytics.export import UTF8_BOM, export_records_csv
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.pipeline import Ingestor
@@ -139,7 +140,7 @@ def test_a_copy_that_fails_after_its_first_bytes_breaks_the_download_off(app_db,
         raise OSError("No space left on device")
 
     monkeypatch.setattr(ui_routes, "copy_records_csv", fails_midway)
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(OutputError, match="No space left on device"):
         get(ui_routes.records_csv_url(Filter(), "UTC"))
 
 
