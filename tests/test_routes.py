@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -180,3 +181,15 @@ def test_an_abandoned_download_stops_its_copy(app_db, monkeypatch, tmp_path):
     while list((tmp_path / "temp").iterdir()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert list((tmp_path / "temp").iterdir()) == []
+
+
+def test_awkward_filter_values_travel_in_the_link_and_back(app_db):
+    """Report data can hold quotes, commas and angle brackets: the link carries them
+    encoded (nothing a page's HTML could take for markup), and the route reads them back."""
+    flt = Filter(reporter=('Evil "x" <b>, Inc.', "google.com"), header_from=("example.com",))
+    url = ui_routes.records_csv_url(flt, "Asia/Tokyo")
+    assert re.fullmatch(r"[A-Za-z0-9/._~%&=+\-?]+", url)
+    answer = get(url)
+    assert answer.status == 200
+    assert answer.body == cli_export(app_db, flt, "Asia/Tokyo")
+    assert len(answer.body.decode("utf-8-sig").splitlines()) == 1 + 4  # google.com's four
