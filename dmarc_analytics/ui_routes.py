@@ -5,7 +5,7 @@ A million records make a CSV of 280 MB. Through a Streamlit download button it i
 written whole, then read into memory, then announced to the browser, which only then asks
 for it (2.1-3.2 s from the click until the file was saved). Here the link asks for it
 straight away, and the response passes on each part of the file as soon as DuckDB's COPY
-has written it, so writing, sending and saving overlap (1.3-1.8 s).
+has written it, so writing, sending and saving overlap (1.2-1.8 s).
 
 The link carries the filter in the same parameters as a page's address, the time zone as
 ``tz``, and a token the server makes when it starts: a page of another site, which cannot
