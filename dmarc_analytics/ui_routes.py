@@ -37,12 +37,13 @@ from dmarc_analytics.export import copy_records_csv
 from dmarc_analytics.filters import Filter
 from dmarc_analytics.i18n import error_text, t
 from dmarc_analytics.ui_connect import connect
+from dmarc_analytics.ui_filter import TZ_PARAM  # the pages' own name for the zone
 from dmarc_analytics.ui_tables import download_name
 from dmarc_analytics.zones import canonical_zone
 
 RECORDS_CSV_PATH = "/export/records.csv"
 TOKEN = secrets.token_urlsafe(24)  # one per server process (see the module's text)
-TOKEN_PARAM, TZ_PARAM = "token", "tz"
+TOKEN_PARAM = "token"
 CHUNK_BYTES = 1 << 20
 POLL_SECONDS = 0.005  # how long the response waits for DuckDB to write more
 
