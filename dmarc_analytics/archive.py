@@ -82,11 +82,11 @@ def store_bytes(directory: Path, sha256: str, data: bytes) -> Path:
     return target
 
 
-def store_file(directory: Path, sha256: str, source: Path) -> Path:
+def store_file(directory: Path, sha256: str, source: str | os.PathLike[str]) -> Path:
     """Copy the file at ``source`` (already hashed by the caller) into the archive."""
     target = archive_path(directory, sha256)
     if not os.path.exists(target):
-        with source.open("rb") as src:
+        with open(source, "rb") as src:
             _atomic_write(target, lambda fh: shutil.copyfileobj(src, fh, 1024 * 1024))
     return target
 

@@ -18,7 +18,6 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 from dmarc_analytics import decode_mail, decode_zip
@@ -59,7 +58,7 @@ def decode_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Payload | R
 
 
 def decode_file(
-    path: Path, limits: Limits, name: str | None = None
+    path: str | os.PathLike[str], limits: Limits, name: str | None = None
 ) -> Iterator[Payload | RejectedPart]:
     """Like ``decode_bytes`` for the file at ``path`` (``name`` defaults to its file name).
 
@@ -67,9 +66,9 @@ def decode_file(
     than ``limits.max_input_bytes`` is refused unread. Raises ``InputError`` when the file
     cannot be read.
     """
-    ctx = Context(name or path.name, limits, _dispatch)
+    ctx = Context(name or os.path.basename(path), limits, _dispatch)
     try:
-        with path.open("rb") as stream:
+        with open(path, "rb") as stream:
             if stream.read(5) == b"From ":
                 stream.seek(0)
                 yield from decode_mail.decode_mbox(ctx, stream)

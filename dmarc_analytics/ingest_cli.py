@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -159,8 +160,8 @@ def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:
     """Ingest files as they appear in ``folder``; a file is taken once its size is stable."""
     folder.mkdir(parents=True, exist_ok=True)
     click.echo(f"watching {folder} (Ctrl-C to stop)", err=True)
-    handled: dict[Path, tuple[int, float]] = {}
-    sizes: dict[Path, int] = {}
+    handled: dict[str | os.PathLike[str], tuple[int, float]] = {}
+    sizes: dict[str | os.PathLike[str], int] = {}
     try:
         while True:
             ready = []
@@ -169,7 +170,7 @@ def run_watch(settings: Settings, folder: Path, as_json: bool) -> None:
             for item in find_inputs([str(folder)])[0]:
                 path = item.path
                 try:
-                    stat = path.lstat() if item.error is not None else path.stat()
+                    stat = os.lstat(path) if item.error is not None else os.stat(path)
                 except OSError:
                     continue  # gone since it was listed
                 signature = (stat.st_size, stat.st_mtime)

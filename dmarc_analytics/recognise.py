@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dmarc_analytics.config import Limits
 from dmarc_analytics.outcomes import FileResult
-from dmarc_analytics.sources import Blob, InputFile
+from dmarc_analytics.sources import Blob, InputFile, absolute_path
 
 HASH_CHUNK = 1024 * 1024
 RACY_SECONDS = 2  # a file changed this recently is read again next time (see read_small)
@@ -56,7 +56,7 @@ def identify(
     if item.error is not None:
         return FileResult(item.display, "", 0, error=item.error), None
     try:
-        path = os.fsencode(os.path.abspath(item.path))
+        path = absolute_path(item)
         if stats:
             unchanged = _unchanged_known(item.display, path, stats, context)
             if unchanged is not None:
@@ -95,7 +95,9 @@ def file_signature(stat: os.stat_result) -> FileStat:
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
 
 
-def read_small(path: Path, max_bytes: int) -> tuple[int, FileStat | None, bytes | None]:
+def read_small(
+    path: str | os.PathLike[str], max_bytes: int
+) -> tuple[int, FileStat | None, bytes | None]:
     """(size, the file's signature to remember, the whole content), with None for content
     to be streamed instead.
 
@@ -121,10 +123,10 @@ def read_small(path: Path, max_bytes: int) -> tuple[int, FileStat | None, bytes 
     return len(data), signature, data
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
     """The SHA-256 of a file's content, read in pieces."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         while chunk := fh.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

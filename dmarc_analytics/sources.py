@@ -10,7 +10,6 @@ import glob
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from dmarc_analytics.errors import InputError
 
@@ -19,11 +18,23 @@ _GLOB_CHARS = frozenset("*?[")
 
 @dataclass(frozen=True, slots=True)
 class InputFile:
-    """A file to ingest; ``display`` is its path as the user gave it or as it was found."""
+    """A file to ingest; ``display`` is its path as the user gave it or as it was found.
 
-    path: Path
+    ``path`` is what the operating system is given (a string, or any ``os.PathLike``);
+    ``absolute`` its absolute path as bytes when already known (see ``absolute_path``).
+    """
+
+    path: str | os.PathLike[str]
     display: str
     error: str | None = None  # a folder that could not be listed: an outcome, not a crash
+    absolute: bytes | None = None
+
+
+def absolute_path(item: InputFile) -> bytes:
+    """The input's absolute path, as the file signatures remember it (``store.file_stats``)."""
+    if item.absolute is not None:
+        return item.absolute
+    return os.fsencode(os.path.abspath(item.path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +56,7 @@ def shown_name(raw: str) -> str:
 
 
 def _input(raw: str) -> InputFile:
-    return InputFile(Path(raw), shown_name(raw))
+    return InputFile(raw, shown_name(raw))
 
 
 def expand_inputs(specs: Sequence[str]) -> list[InputFile]:
@@ -70,10 +81,9 @@ def find_inputs(specs: Sequence[str]) -> tuple[list[InputFile], list[str]]:
     found: list[InputFile] = []
     missing: list[str] = []
     for spec in specs:
-        path = Path(spec)
-        if path.is_dir():
+        if os.path.isdir(spec):
             found.extend(_walk_folder(spec))
-        elif path.is_file():
+        elif os.path.isfile(spec):
             found.append(_input(spec))
         elif os.path.lexists(spec):
             found.append(_unusable(spec))
@@ -91,7 +101,7 @@ def _unusable(name: str) -> InputFile:
         problem = None
     except OSError as exc:
         problem = exc
-    return InputFile(Path(name), shown_name(name), _unusable_reason(name, problem))
+    return InputFile(name, shown_name(name), _unusable_reason(name, problem))
 
 
 def _unusable_reason(name: str, problem: OSError | None) -> str:
@@ -120,43 +130,49 @@ def _walk_folder(folder: str) -> Iterator[InputFile]:
     """The files under ``folder``, sorted by path, skipping names that start with a dot.
 
     Symbolic links to files are followed, links to folders are not (as ``os.walk``).
+    Each file's absolute path is its folder's (made once per folder) and its name: a
+    folder given again is recognised from these paths alone, and ``os.path.abspath`` per
+    file was a tenth of that.
     """
-    found: list[str] = []
+    found: dict[str, bytes] = {}  # as found -> absolute
     unreadable: dict[str, str] = {}
     pending = [folder]
     while pending:
         current = pending.pop()
+        prefix = os.path.join(os.fsencode(os.path.abspath(current)), b"")
         try:
             with os.scandir(current) as entries:
                 for entry in entries:
-                    if entry.name.startswith("."):
+                    name = entry.name
+                    if name.startswith("."):
                         continue
+                    absolute = prefix + os.fsencode(name)
                     try:
                         is_dir = entry.is_dir()
                     except OSError as exc:  # a link loop: that entry, not the whole folder
-                        found.append(entry.path)
+                        found[entry.path] = absolute
                         unreadable[entry.path] = _unusable_reason(entry.path, exc)
                         continue
                     if is_dir:
                         if not entry.is_symlink():
                             pending.append(entry.path)
                         else:  # not followed (a loop would never end), but accounted for
-                            found.append(entry.path)
+                            found[entry.path] = absolute
                             unreadable[entry.path] = (
                                 "link to a folder: not followed (give the folder itself)"
                             )
                     elif entry.is_file():
-                        found.append(entry.path)
+                        found[entry.path] = absolute
                     else:  # accounted for, as every input is: a broken link, a fifo, ...
-                        found.append(entry.path)
+                        found[entry.path] = absolute
                         unreadable[entry.path] = (
                             "broken link: what it points to does not exist"
                             if entry.is_symlink()
                             else "not a regular file"
                         )
         except OSError as exc:
-            found.append(current)
+            found[current] = os.fsencode(os.path.abspath(current))
             unreadable[current] = f"cannot read folder: {exc.strerror or exc}"
     # Path order, component by component: the separator sorts before every other character.
     for display in sorted(found, key=lambda name: name.replace(os.sep, "\0")):
-        yield InputFile(Path(display), shown_name(display), unreadable.get(display))
+        yield InputFile(display, shown_name(display), unreadable.get(display), found[display])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def _candidates(settings: Settings) -> dict[InputFile, tuple[int, int]]:
     found = {}
     for item in entries:
         try:
-            stat = item.path.lstat() if item.error is not None else item.path.stat()
+            stat = os.lstat(item.path) if item.error is not None else os.stat(item.path)
         except OSError:
             continue
         signature = (stat.st_size, stat.st_mtime_ns)

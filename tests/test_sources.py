@@ -41,7 +41,25 @@ def test_a_folder_is_walked_recursively_sorted_without_hidden_entries(inbox: Pat
         os.path.join(str(inbox), name)
         for name in ["a.xml.gz", "b.xml", "sub/deeper/c.eml", "sub/z.zip", "sub-x/d.xml"]
     ]
-    assert all(file.path == Path(file.display) for file in files)
+    assert all(file.path == file.display for file in files)
+    # made once per folder, as os.path.abspath makes it per file
+    assert all(file.absolute == os.fsencode(os.path.abspath(file.display)) for file in files)
+
+
+def test_a_folder_given_relatively_knows_each_files_absolute_path(
+    inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file signatures (store.file_stats) are keyed by absolute path: a folder given
+    # as "../inbox/./" must name its files as "/.../inbox/b.xml" does.
+    (inbox / "sub" / "deeper").mkdir(exist_ok=True)
+    monkeypatch.chdir(inbox / "sub" / "deeper")
+    files = expand_inputs(["../../../inbox/./"])
+    assert [file.display for file in files][:2] == ["../../../inbox/./a.xml.gz",
+                                                    "../../../inbox/./b.xml"]  # fmt: skip
+    assert [file.absolute for file in files] == [
+        os.fsencode(os.path.abspath(file.display)) for file in files
+    ]
+    assert files[1].absolute == os.fsencode(str(inbox / "b.xml"))
 
 
 def test_a_folder_given_with_a_trailing_slash_keeps_it_in_display(inbox: Path) -> None:
@@ -51,7 +69,7 @@ def test_a_folder_given_with_a_trailing_slash_keeps_it_in_display(inbox: Path) -
 
 def test_a_file_is_taken_as_given(inbox: Path) -> None:
     spec = str(inbox / "sub" / ".." / "b.xml")
-    assert expand_inputs([spec]) == [InputFile(Path(spec), spec)]
+    assert expand_inputs([spec]) == [InputFile(spec, spec)]
 
 
 def test_a_glob_pattern_matches_recursively_in_sorted_order(inbox: Path) -> None:
