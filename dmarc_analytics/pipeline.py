@@ -27,6 +27,7 @@ from dmarc_analytics.rollups import refresh as refresh_rollups
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
 from dmarc_analytics.store import (
+    ROW_GROUP_ROWS,
     bulk_writes,
     file_stats,
     keeps_originals,
@@ -35,11 +36,11 @@ from dmarc_analytics.store import (
 )
 from dmarc_analytics.writer import write_batch
 
-# DuckDB stores a table in row groups of 122,880 rows. A batch of at least that many
-# records has them written once, as whole row groups; a smaller one makes a partial row
-# group, which the next checkpoints merge with its neighbours, writing it again each time
-# (at 1M records, 40,000-record batches had commits cost three times as much).
-BATCH_RECORDS = 122_880
+# A batch of at least a row group of records has them written once, as whole row groups; a
+# smaller one makes a partial row group, which the next checkpoints merge with its
+# neighbours, writing it again each time (at 1M records, 40,000-record batches had commits
+# cost three times as much).
+BATCH_RECORDS = ROW_GROUP_ROWS
 BATCH_FILES = 8_000
 BATCH_KNOWN_FILES = 50_000  # files ingested before cost a ledger row each: far cheaper
 BATCH_SECONDS = 5.0
@@ -112,7 +113,6 @@ class Ingestor:
         self.outcomes: list[FileOutcome] = []
         self._wrote = False
         self._stats: dict[bytes, tuple] = {}
-        self._workers_busy = False  # a pool is parsing: writes leave it the cores
         self._held: Any = None  # the connection _context keeps open (see ingest_pages)
         self._holding = contextlib.ExitStack()
 
@@ -186,8 +186,6 @@ class Ingestor:
                 else:
                     if pool is None:
                         pool = stack.enter_context(self._pool(workers, context))
-                        self._workers_busy = True
-                        stack.callback(setattr, self, "_workers_busy", False)
                     results = _in_order(pool, chunks, workers)
                 for result in results:
                     self._add(result)
@@ -278,7 +276,7 @@ class Ingestor:
                 # Ledger rows alone (files known before) are a few kilobytes: logged, not
                 # worth a checkpoint at commit.
                 tuned = any(chunk.records for chunk in batch)
-                with bulk_writes(con, self._workers_busy) if tuned else contextlib.nullcontext():
+                with bulk_writes(con) if tuned else contextlib.nullcontext():
                     outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
             self._report(outcomes)
             if last and self._wrote:

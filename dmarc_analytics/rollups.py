@@ -39,7 +39,7 @@ from dmarc_analytics.schema import (
     ROLLUP_IP_KEYS,
     ROLLUP_REPORT_KEYS,
 )
-from dmarc_analytics.store import transaction
+from dmarc_analytics.store import ROW_GROUP_ROWS, fetch_one, one_thread, transaction
 
 ROLLUP_TABLES = (*ROLLUP_BUILDS, "rollup_months")
 _state = {"enabled": True}
@@ -140,16 +140,26 @@ def mark_stale(
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> int:
-    """Rebuild the stale months from ``records``; return how many months were rebuilt."""
+    """Rebuild the stale months from ``records``; return how many months were rebuilt.
+
+    Fewer records than two row groups are summed on one thread (``store.one_thread``):
+    0.11 s instead of 0.15 s for 100,433 records, where 1M records take 0.75 s on two
+    threads against 1.05 s on one.
+    """
     with transaction(con):
         rows = con.execute("SELECT month FROM rollup_months WHERE NOT fresh").fetchall()
         stale = sorted(m for (m,) in rows)
         if not stale:
             return 0
         inside, params = _inside(stale)
-        for table, build in ROLLUP_BUILDS.items():
-            con.execute(f"DELETE FROM {table} WHERE {inside}", params)
-            con.execute(build.format(where=inside), params)
+        (records,) = fetch_one(
+            con, f"SELECT coalesce(sum(records), 0) FROM reports WHERE {inside}", params
+        )
+        small = records < 2 * ROW_GROUP_ROWS
+        with one_thread(con) if small else contextlib.nullcontext():
+            for table, build in ROLLUP_BUILDS.items():
+                con.execute(f"DELETE FROM {table} WHERE {inside}", params)
+                con.execute(build.format(where=inside), params)
         con.execute(
             "UPDATE rollup_months SET fresh = true WHERE month IN (SELECT unnest($q_months))",
             {"q_months": stale},

@@ -172,3 +172,20 @@ def test_upgrading_a_database_builds_its_rollups(tmp_path, corpus):
     assert rollup_rows(settings.db) == expected
     assert all(months(settings.db).values())
     assert_same_answers(settings.db, FILTERS[:3])
+
+
+@pytest.mark.parametrize("row_group_rows", [rollups.ROW_GROUP_ROWS, 1])
+def test_a_refresh_puts_the_thread_setting_back(tmp_path, corpus, monkeypatch, row_group_rows):
+    # A small refresh runs on one thread (store.one_thread); the app's pages share the
+    # DuckDB instance, so the setting must not outlive it, small or not.
+    monkeypatch.setattr(rollups, "ROW_GROUP_ROWS", row_group_rows)
+    settings = settings_in(tmp_path)
+    Ingestor(settings).ingest_paths(expand_inputs([str(corpus)])[:40])
+    count = len(months(settings.db))
+    with open_store(settings.db) as con:
+        before = con.execute("SELECT current_setting('threads')").fetchall()
+        con.execute("UPDATE rollup_months SET fresh = false")
+        assert rollups.refresh(con) == count
+        assert con.execute("SELECT current_setting('threads')").fetchall() == before
+    assert all(months(settings.db).values())
+    assert_same_answers(settings.db, FILTERS[:3])

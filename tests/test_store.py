@@ -221,9 +221,9 @@ def test_bulk_writes_puts_the_settings_back_also_after_a_failed_write(tmp_path):
     with open_store(db) as con:
         settings = "SELECT current_setting('threads'), current_setting('checkpoint_threshold')"
         before = con.execute(settings).fetchall()
-        with bulk_writes(con, beside_workers=True):
+        with bulk_writes(con):
             assert con.execute(settings).fetchall() == [(1, "976.5 KiB")]
         assert con.execute(settings).fetchall() == before
-        with pytest.raises(duckdb.Error), bulk_writes(con, beside_workers=True):
+        with pytest.raises(duckdb.Error), bulk_writes(con):
             con.execute("SELECT * FROM no_such_table")
         assert con.execute(settings).fetchall() == before
