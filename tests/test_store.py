@@ -227,3 +227,25 @@ def test_bulk_writes_puts_the_settings_back_also_after_a_failed_write(tmp_path):
         with pytest.raises(duckdb.Error), bulk_writes(con):
             con.execute("SELECT * FROM no_such_table")
         assert con.execute(settings).fetchall() == before
+
+
+def test_rows_bound_column_by_column_come_back_as_they_were(tmp_path):
+    from dmarc_analytics.writer import _insert
+
+    con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    con.execute("CREATE TABLE t (id BIGINT, name VARCHAR, note VARCHAR, size BIGINT, flag BOOLEAN)")
+    rows = [
+        (7, "a.xml", "same", 0, True),
+        (8, "", "same", -5, False),  # an empty text is a value, not a gap
+        (9, "報告 ,\n;.xml", "same", 2**62, True),
+        (10, "z.zip", "same", 3, True),
+    ]  # consecutive ids (bound as a range), a column of one value (bound once), lists
+    odd = [
+        (1, "nul\0inside", None, 1, True),
+        (3, None, "x", 2, False),  # ids out of order, NULLs
+        (2, "b", "y", 2, None),
+    ]
+    for batch in (rows, odd, rows[:1]):
+        con.execute("DELETE FROM t")
+        _insert(con, "t", ("id", "name", "note", "size", "flag"), batch)
+        assert con.execute("SELECT * FROM t").fetchall() == batch
