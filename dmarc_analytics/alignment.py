@@ -9,6 +9,7 @@ Domains found with the Public Suffix List shipped in the ``publicsuffixlist`` pa
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -57,32 +58,56 @@ class AlignmentCheck:
 
 
 def check_alignment(record: Record, adkim: str, aspf: str) -> AlignmentCheck:
-    """Recompute DKIM and SPF alignment of one record under the published modes.
+    """Recompute DKIM and SPF alignment of one record under the published modes (see
+    ``align``), and compare with the receiver's verdicts."""
+    return align(
+        record.header_from,
+        tuple((d.domain, d.selector, d.result) for d in record.dkim_results),
+        tuple((s.domain, s.scope, s.result) for s in record.spf_results),
+        adkim,
+        aspf,
+        (record.dkim, record.spf),
+    )
+
+
+def align(
+    header_from: str | None,
+    dkim_results: Sequence[Sequence[str | None]],
+    spf_results: Sequence[Sequence[str | None]],
+    adkim: str,
+    aspf: str,
+    verdicts: tuple[str | None, str | None] | None = None,
+) -> AlignmentCheck:
+    """Alignment of auth results given as plain tuples: (domain, selector, result, ...) for
+    DKIM and (domain, scope, result, ...) for SPF (the parse workers' rows: no objects to
+    build for a record). ``verdicts`` are the receiver's (dkim, spf); without them there is
+    no mismatch to tell (None).
 
     Every result gets a flag saying whether its domain is aligned with header_from; only
     passing DKIM results and passing SPF results for the MAIL FROM identity (``mfrom`` or
     unscoped; RFC 9989 §4.4.2) make the record aligned. Without a header_from nothing can
     be judged, so the verdicts are None and no domain is called unaligned.
     """
-    header_from = record.header_from
-    dkim_flags = tuple(is_aligned(d.domain, header_from, adkim) for d in record.dkim_results)
-    spf_flags = tuple(is_aligned(s.domain, header_from, aspf) for s in record.spf_results)
+    dkim_flags = tuple(is_aligned(d[0], header_from, adkim) for d in dkim_results)
+    spf_flags = tuple(is_aligned(s[0], header_from, aspf) for s in spf_results)
     if not header_from:
         return AlignmentCheck(None, None, dkim_flags, spf_flags, None, ())
     unaligned: list[str] = []
-    for result, aligned in zip(record.dkim_results, dkim_flags, strict=True):
-        if result.result == _PASS and not aligned and result.domain:
-            unaligned.append(f"dkim:{result.domain}")
-    for result, aligned in zip(record.spf_results, spf_flags, strict=True):
-        # A HELO pass names the sending server, not a domain that could align: not listed.
-        if result.result == _PASS and not aligned and result.domain and result.scope != "helo":
-            unaligned.append(f"spf:{result.domain}")
-    dkim_ok = any(
-        f and d.result == _PASS for d, f in zip(record.dkim_results, dkim_flags, strict=True)
-    )
-    spf_ok = any(
-        f and s.result == _PASS and s.scope in (None, "mfrom")
-        for s, f in zip(record.spf_results, spf_flags, strict=True)
-    )
-    mismatch = dkim_ok != (record.dkim == _PASS) or spf_ok != (record.spf == _PASS)
+    dkim_ok = spf_ok = False
+    for (domain, _, result, *_), aligned in zip(dkim_results, dkim_flags, strict=True):
+        if result == _PASS:
+            if aligned:
+                dkim_ok = True
+            elif domain:
+                unaligned.append(f"dkim:{domain}")
+    for (domain, scope, result, *_), aligned in zip(spf_results, spf_flags, strict=True):
+        if result == _PASS:
+            if aligned:
+                spf_ok = spf_ok or scope in (None, "mfrom")
+            # A HELO pass names the sending server, not a domain that could align: not listed.
+            elif domain and scope != "helo":
+                unaligned.append(f"spf:{domain}")
+    mismatch = None
+    if verdicts is not None:
+        mismatch = dkim_ok != (verdicts[0] == _PASS) or spf_ok != (verdicts[1] == _PASS)
     return AlignmentCheck(dkim_ok, spf_ok, dkim_flags, spf_flags, mismatch, tuple(unaligned))

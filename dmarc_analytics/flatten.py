@@ -14,9 +14,9 @@ import ipaddress
 import sys
 from typing import TYPE_CHECKING
 
-from dmarc_analytics.alignment import check_alignment
+from dmarc_analytics.alignment import align
 from dmarc_analytics.columns import TABLES
-from dmarc_analytics.model import AggregateReport, DkimResult, Record, SpfResult
+from dmarc_analytics.model import AggregateReport, Record
 from dmarc_analytics.outcomes import ReportMeta
 
 if TYPE_CHECKING:  # imported where tables are built or written
@@ -193,12 +193,7 @@ class TableBuilder:
         key = (header_from, dkim_results, spf_results, modes)
         cached = _AUTH_CACHE.get(key)
         if cached is None:
-            record = Record(
-                "", 0, "", "", "", header_from, None, None, (),
-                tuple(DkimResult(*values) for values in dkim_results),
-                tuple(SpfResult(*values) for values in spf_results),
-            )  # fmt: skip
-            cached = _auth_summary(record, modes)
+            cached = _auth_summary(header_from, dkim_results, spf_results, modes)
             if len(_AUTH_CACHE) > 50_000:
                 _AUTH_CACHE.clear()
             _AUTH_CACHE[key] = cached
@@ -235,12 +230,16 @@ def _arrow_table(columns: tuple[str, ...], rows: list[tuple]) -> pa.Table:
     )
 
 
-def _auth_summary(record: Record, modes: tuple[str, str]) -> tuple:
-    check = check_alignment(record, *modes)
+def _auth_summary(
+    header_from: str | None, dkim_results: tuple, spf_results: tuple, modes: tuple[str, str]
+) -> tuple:
+    check = align(header_from, dkim_results, spf_results, *modes)
     dkim_auth = "; ".join(
-        f"{d.domain or ''}/{d.selector or ''}={d.result}" for d in record.dkim_results
+        f"{domain or ''}/{selector or ''}={result}" for domain, selector, result, _ in dkim_results
     )
-    spf_auth = "; ".join(f"{s.scope or ''}:{s.domain or ''}={s.result}" for s in record.spf_results)
+    spf_auth = "; ".join(
+        f"{scope or ''}:{domain or ''}={result}" for domain, scope, result, _ in spf_results
+    )
     return (
         check.dkim_aligned, check.spf_aligned, check.dkim_flags, check.spf_flags,
         "; ".join(check.unaligned_pass_domains) or None, dkim_auth or None, spf_auth or None,
