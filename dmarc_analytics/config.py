@@ -10,7 +10,6 @@ below (``db = "data/dmarc.duckdb"``, ``[limits]`` for the limits).
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -89,6 +88,8 @@ def load_settings(environ: dict[str, str] | None = None, cwd: Path | None = None
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a file to read
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

@@ -12,7 +12,6 @@ import click
 
 from dmarc_analytics.config import Settings
 from dmarc_analytics.errors import InputError
-from dmarc_analytics.maintenance import purged_count, reparse
 from dmarc_analytics.outcomes import FileOutcome
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.sources import InputFile, find_inputs
@@ -121,6 +120,8 @@ def _ingest(
 
 
 def run_reparse(settings: Settings, as_json: bool) -> None:
+    from dmarc_analytics.maintenance import purged_count, reparse  # not needed by ingest
+
     require_database(settings.db)
     started = time.monotonic()
     progress, tally = Progress(0), Tally()

