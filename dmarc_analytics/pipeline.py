@@ -81,6 +81,22 @@ def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]: 
         yield collect(result)
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Python's cycle collector paused while a batch is written, which makes tens of
+    thousands of objects that live until it is done: full collections over them cost
+    about 20 ms each, several per batch of 5,000 inputs. What they leave is collected
+    after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _chunk_size(inputs: int, workers: int) -> int:
     return max(MIN_CHUNK_FILES, min(MAX_CHUNK_FILES, inputs // (workers * 4) or 1))
 
@@ -272,7 +288,7 @@ class Ingestor:
         batch, self._pending = self._pending, []
         self._pending_records = self._pending_files = self._pending_known = 0
         outcomes: list[FileOutcome] = []
-        with self._connection() as con:
+        with _no_collection(), self._connection() as con:
             if batch:
                 # Ledger rows alone (files known before) are a few kilobytes: logged, not
                 # worth a checkpoint at commit.

@@ -229,23 +229,36 @@ def test_bulk_writes_puts_the_settings_back_also_after_a_failed_write(tmp_path):
         assert con.execute(settings).fetchall() == before
 
 
-def test_rows_bound_column_by_column_come_back_as_they_were(tmp_path):
+@pytest.mark.parametrize("arrow", [False, True])
+def test_rows_the_writer_inserts_come_back_as_they_were(tmp_path, arrow):
     from dmarc_analytics.writer import _insert
 
     con = duckdb.connect(str(tmp_path / "x.duckdb"))
-    con.execute("CREATE TABLE t (id BIGINT, name VARCHAR, note VARCHAR, size BIGINT, flag BOOLEAN)")
+    con.execute(
+        "CREATE TABLE t (id BIGINT, name VARCHAR, note VARCHAR, size BIGINT, flag BOOLEAN, "
+        "path BLOB, inode UBIGINT)"
+    )
+    columns = ("id", "name", "note", "size", "flag", "path", "inode")
     rows = [
-        (7, "a.xml", "same", 0, True),
-        (8, "", "same", -5, False),  # an empty text is a value, not a gap
-        (9, "報告 ,\n;.xml", "same", 2**62, True),
-        (10, "z.zip", "same", 3, True),
+        (7, "a.xml", "same", 0, True, b"/in/a.xml", 1),
+        (8, "", "same", -5, False, b"/in/\xff.xml", 2),  # an empty text is a value
+        (9, "報告 ,\n;.xml", "same", 2**62, True, b"", 3),
+        (10, "z.zip", "same", 3, True, b"/in/z.zip", 4),
     ]  # consecutive ids (bound as a range), a column of one value (bound once), lists
     odd = [
-        (1, "nul\0inside", None, 1, True),
-        (3, None, "x", 2, False),  # ids out of order, NULLs
-        (2, "b", "y", 2, None),
+        (1, "nul\0inside", None, 1, True, None, 5),
+        (3, None, "x", 2, False, b"p", 2**64 - 1),  # beyond 64-bit signed: not for Arrow
+        (2, "b", "y", 2, None, b"q", 6),  # ids out of order, NULLs
     ]
     for batch in (rows, odd, rows[:1]):
         con.execute("DELETE FROM t")
-        _insert(con, "t", ("id", "name", "note", "size", "flag"), batch)
+        _insert(con, "t", columns, batch, arrow=arrow)
         assert con.execute("SELECT * FROM t").fetchall() == batch
+    # replacing: the rows with the same key go first, the others stay
+    con.execute("DELETE FROM t")
+    _insert(con, "t", columns, rows, arrow=arrow)
+    _insert(con, "t", columns, [(11, "a2", None, 1, True, b"/in/a.xml", 9)], arrow=arrow,
+            replacing="path")  # fmt: skip
+    assert con.execute("SELECT id, path FROM t ORDER BY id").fetchall() == [
+        (8, b"/in/\xff.xml"), (9, b""), (10, b"/in/z.zip"), (11, b"/in/a.xml")
+    ]  # fmt: skip
