@@ -73,6 +73,9 @@ def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]: 
     remaining = iter(chunks)
     for chunk in itertools.islice(remaining, IN_FLIGHT_PER_WORKER * workers):
         waiting.append(pool.apply_async(work, (chunk,)))
+    # While the workers parse, load what the first write needs: DuckDB's scan of Arrow
+    # tables imports pyarrow.compute (26 ms, else spent when the last write begins).
+    import pyarrow.compute  # noqa: F401
     while waiting:
         result = waiting.popleft().get()
         following = next(remaining, None)
