@@ -116,6 +116,37 @@ def test_workers_leave_results_in_a_private_folder_that_is_gone_afterwards(
     assert list(temp.iterdir()) == []  # no result and no folder left behind
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cycle_collector_rests_during_a_run_and_is_as_it_was_after(
+    tmp_path, monkeypatch, enabled
+):
+    import gc
+
+    from dmarc_analytics import worker
+
+    folder = _gzip_reports(tmp_path / "in", range(40))
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    real = worker.process_chunk
+
+    def process_chunk(items, context):
+        (seen / f"{os.getpid()}-{time.monotonic_ns()}").write_text(str(gc.isenabled()))
+        return real(items, context)
+
+    monkeypatch.setattr(worker, "process_chunk", process_chunk)
+    settings = settings_for(tmp_path / "db", workers=2)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert [o.outcome for o in ingest(settings, folder)] == ["inserted"] * 40
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    runs = list(seen.iterdir())
+    assert {run.read_text() for run in runs} == {"False"}  # in every worker
+    assert {run.name.split("-")[0] for run in runs} - {str(os.getpid())}  # workers did run
+
+
 def test_a_batch_is_written_once_it_holds_batch_files_inputs(tmp_path, monkeypatch):
     folder = tmp_path / "in"
     folder.mkdir()
