@@ -107,11 +107,15 @@ def read_small(
     within the last ``RACY_SECONDS`` (a later change could keep its times on a file system
     with coarse ones).
     """
-    with open(path, "rb") as fh:  # builtins.open: Path.open costs more than the read here
-        before = os.fstat(fh.fileno())
+    # The system calls themselves: a file object made four more per file (6 µs of 12).
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        before = os.fstat(fd)
         size = before.st_size
-        data = fh.read() if size <= max_bytes else None
-        after = os.fstat(fh.fileno())
+        data = _read_to_end(fd, size) if size <= max_bytes else None
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
     signature = file_signature(after)
     recent = time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) < RACY_SECONDS * 10**9
     if recent or signature != file_signature(before):
@@ -121,6 +125,18 @@ def read_small(
     if data is None or sniff(data[:SNIFF_BYTES]) == "mbox" or len(data) > max_bytes:
         return size, signature, None
     return len(data), signature, data
+
+
+def _read_to_end(fd: int, size: int) -> bytes:
+    """Everything in the file, ``size`` bytes when it has not changed since its size was
+    taken (asking for one more shows whether it grew)."""
+    first = os.read(fd, size + 1)
+    if len(first) == size:
+        return first
+    blocks = [first]  # it grew, shrank, or the read was short: read until the end
+    while block := os.read(fd, HASH_CHUNK):
+        blocks.append(block)
+    return b"".join(blocks)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

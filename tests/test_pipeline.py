@@ -1114,3 +1114,17 @@ def test_preloading_arrow_leaves_pandas_unloaded_and_still_usable():
         cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip
     assert run.stdout.split() == ["False", "3"]
+
+
+@pytest.mark.parametrize("size_seen", [0, 5, 99_999, 100_000, 100_001, 300_000])
+def test_a_file_is_read_to_its_end_whatever_its_size_was_when_looked_at(tmp_path, size_seen):
+    # The size comes from fstat before the read: a file that grew or shrank since (or a
+    # short read) is still read whole, to its end at the time of the read.
+    path = tmp_path / "growing.xml"
+    data = bytes(range(256)) * 390 + b"end"
+    path.write_bytes(data[:100_000])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert recognise._read_to_end(fd, size_seen) == data[:100_000]
+    finally:
+        os.close(fd)
