@@ -31,8 +31,9 @@ from dmarc_analytics.store import (
     keeps_originals,
     known_inputs,
     open_store,
+    transaction,
 )
-from dmarc_analytics.writer import write_batch
+from dmarc_analytics.writer import write_batch, write_chunks
 
 # A batch of at least a row group of records has them written once, as whole row groups; a
 # smaller one makes a partial row group, which the next checkpoints merge with its
@@ -51,6 +52,10 @@ MIN_CHUNK_FILES, MAX_CHUNK_FILES = 8, 256
 # the memory of results waiting (4 and 6 measured alike; with 2, and batches of 40,000
 # records, the workers sat idle through each write).
 IN_FLIGHT_PER_WORKER = 4
+# The last batch of a run starts going in while the workers parse its last chunks, this
+# many per worker (see Ingestor._write_ahead): at 5,000 reports 1, 2, 3 and 4 measured
+# 1.98, 1.97, 1.96 and (on a slower hour, with 2 at 2.09) 2.14 s, against 2.03 s without.
+WRITE_AHEAD_CHUNKS_PER_WORKER = 2
 
 
 def _parse_side() -> ModuleType:
@@ -61,9 +66,9 @@ def _parse_side() -> ModuleType:
     return worker
 
 
-def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]:  # type: ignore[no-untyped-def]
-    """The workers' results in order, with ``IN_FLIGHT_PER_WORKER`` chunks per worker in
-    flight.
+def _in_order(pool, chunks: list[list], workers: int) -> Iterator[tuple[ChunkResult, int]]:  # type: ignore[no-untyped-def]
+    """The workers' results in order, each with the number of results still to come, with
+    ``IN_FLIGHT_PER_WORKER`` chunks per worker in flight.
 
     ``Pool.imap`` would queue every result the workers finish while this process is busy
     writing a batch, so memory would grow with how far the workers get ahead.
@@ -76,12 +81,14 @@ def _in_order(pool, chunks: list[list], workers: int) -> Iterator[ChunkResult]: 
     # While the workers parse, load what the first write needs: DuckDB's scan of Arrow
     # tables imports pyarrow.compute (26 ms, else spent when the last write begins).
     import pyarrow.compute  # noqa: F401
+    left = len(chunks)
     while waiting:
         result = waiting.popleft().get()
         following = next(remaining, None)
         if following is not None:
             waiting.append(pool.apply_async(work, (following,)))
-        yield collect(result)
+        left -= 1
+        yield collect(result), left
 
 
 @contextlib.contextmanager
@@ -136,6 +143,13 @@ class Ingestor:
         self._stats: dict[bytes, tuple] = {}
         self._held: Any = None  # the connection _context keeps open (see ingest_pages)
         self._holding = contextlib.ExitStack()
+        # While the last batch is written ahead (see _write_ahead): its connection, and its
+        # transaction with the batch's settings.
+        self._ahead = contextlib.ExitStack()
+        self._ahead_transaction = contextlib.ExitStack()
+        self._ahead_con: Any = None
+        self._ahead_now = utc_now()
+        self._ahead_outcomes: list[FileOutcome] = []
 
     def _context(self, with_stats: bool = False, hold: bool = False) -> WorkerContext:
         """The workers' context; with the remembered file signatures (``store.file_stats``)
@@ -193,9 +207,14 @@ class Ingestor:
         # it is let go before anything is parsed, which can take minutes.
         context = self._context(with_stats=True, hold=True)
         workers = self._workers()
-        with _no_collection(), self._holding, contextlib.ExitStack() as stack:
+        # An error rolls the transaction written ahead back (see _write_ahead).
+        with _no_collection(), self._holding, self._ahead, self._ahead_transaction, \
+                contextlib.ExitStack() as stack:  # fmt: skip
             pool = None
-            for page in pages:
+            # Pages given all at once (not read one by one, as a reparse does): the last
+            # batch of the last one is written ahead.
+            last_page = len(pages) - 1 if isinstance(pages, Sequence) else -1
+            for number, page in enumerate(pages):
                 page = self._settle_leading(page, context)
                 if not page:
                     continue
@@ -203,13 +222,16 @@ class Ingestor:
                 chunks = _chunks(page, _chunk_size(len(page), workers))
                 if workers <= 1 or (pool is None and len(page) < PARALLEL_THRESHOLD):
                     process = _parse_side().process_chunk
-                    results: Iterable[ChunkResult] = (process(c, context) for c in chunks)
-                else:
-                    if pool is None:
-                        pool = stack.enter_context(self._pool(workers, context))
-                    results = _in_order(pool, chunks, workers)
-                for result in results:
+                    for chunk in chunks:
+                        self._add(process(chunk, context))
+                    continue
+                if pool is None:
+                    pool = stack.enter_context(self._pool(workers, context))
+                ahead = WRITE_AHEAD_CHUNKS_PER_WORKER * workers if number == last_page else -1
+                for result, left in _in_order(pool, chunks, workers):
                     self._add(result)
+                    if left == ahead:
+                        self._write_ahead()
             stack.close()  # the workers are done: the last write may use every core
             self.finish()
         return self.outcomes
@@ -287,9 +309,34 @@ class Ingestor:
         after a run that stored reports), on the same connection."""
         self.flush(last=True)
 
+    def _write_ahead(self) -> None:
+        """Open the run's last transaction and write what is pending into it: the last
+        batch goes in while the workers parse its last chunks, and ``finish`` writes the
+        rest and commits it. The database is held from here to then, for the last chunks'
+        parse longer than the write itself (at 5,000 reports about 0.3 s, 0.75 s in all)."""
+        if not self._pending or not any(chunk.records for chunk in self._pending):
+            return
+        if self._ahead_con is None:
+            self._ahead_con = self._ahead.enter_context(self._connection())
+            self._ahead_transaction.enter_context(bulk_writes(self._ahead_con))
+            self._ahead_transaction.enter_context(transaction(self._ahead_con))
+            self._ahead_now = utc_now()
+        self._write_pending_ahead()
+
+    def _write_pending_ahead(self) -> None:
+        batch, self._pending = self._pending, []
+        self._pending_records = self._pending_files = self._pending_known = 0
+        if batch:
+            self._ahead_outcomes += write_chunks(
+                self._ahead_con, batch, self.via, self._ahead_now, demo=self.demo
+            )
+
     def flush(self, last: bool = False) -> None:
         """Write what is pending in one transaction and let the database go; with
         ``last``, refresh the rollups before letting it go."""
+        if self._ahead_con is not None:
+            self._finish_ahead(last)
+            return
         refresh = last and (self._wrote or any(chunk.records for chunk in self._pending))
         if not self._pending and not refresh:
             return
@@ -303,6 +350,18 @@ class Ingestor:
                 tuned = any(chunk.records for chunk in batch)
                 with bulk_writes(con) if tuned else contextlib.nullcontext():
                     outcomes = write_batch(con, batch, self.via, utc_now(), demo=self.demo)
+            self._report(outcomes)
+            if last and self._wrote:
+                self._wrote = False
+                refresh_rollups(con)
+
+    def _finish_ahead(self, last: bool) -> None:
+        """Write the rest of the batch written ahead and commit it; then as ``flush``."""
+        con = self._ahead_con
+        self._write_pending_ahead()
+        self._ahead_transaction.close()  # committed, and the batch's settings put back
+        outcomes, self._ahead_outcomes, self._ahead_con = self._ahead_outcomes, [], None
+        with self._ahead:
             self._report(outcomes)
             if last and self._wrote:
                 self._wrote = False

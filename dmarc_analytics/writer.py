@@ -66,39 +66,52 @@ def write_batch(
 ) -> list[FileOutcome]:
     """Store a batch of worker results in one transaction; return one outcome per input."""
     with transaction(con):
-        seen = _existing_identities(con, [f for c in chunks for f in c.files])
-        # A reparse reads every original again, also those of reports a purge removed:
-        # those stay out, and the outcome says so rather than "inserted".
-        removed = _purged_identities(con, chunks) if via == "reparse" else set()
-        next_key, next_ledger = _next_ids(con)
-        first_key = next_key
-        rows = _Rows()
-        outcomes = []
-        digests = Digests(con, chunks, seen)
-        for number, chunk in enumerate(chunks):
-            keys = [-1] * (chunk.tables["reports"].num_rows if chunk.tables else 0)
-            rows.keys.append(keys)
-            for file in chunk.files:
-                outcome, next_key = _place_file(
-                    file, seen, next_key, next_ledger, rows, keys, now, digests, number, removed
-                )
-                rows.ledger.append((next_ledger, now, via, *_ledger_values(outcome)))
-                outcomes.append(outcome)
-                next_ledger += 1
-        # Reports stored: pyarrow is loaded, and the rows below go in as Arrow tables too.
-        arrow = next_key > first_key
-        if arrow:
-            _insert_reports(con, chunks, rows.keys, demo, now)
-            _flag_renamed_copies(con, first_key)
-            mark_stale(con, "report_key >= $first", {"first": first_key})
-        _insert_all(con, rows, arrow)
-        _insert_originals(con, [f for c in chunks for f in c.files], now, arrow)
-        files = [f for c in chunks for f in c.files]
-        _remember_file_stats(con, [f for f, o in zip(files, outcomes, strict=True)
-                                   if o.outcome != "rejected"], arrow)  # fmt: skip
-        if via != "reparse":  # given again by the user: no longer kept out
-            _readmit(con, [i for i, (key, *_) in seen.items() if key >= first_key])
-        bump_data_version(con)
+        return write_chunks(con, chunks, via, now, demo)
+
+
+def write_chunks(
+    con: duckdb.DuckDBPyConnection,
+    chunks: list[ChunkResult],
+    via: str,
+    now: datetime,
+    demo: bool = False,
+) -> list[FileOutcome]:
+    """``write_batch`` inside a transaction the caller holds: a batch may be written in
+    parts, each seeing the reports and ledger rows of the parts before it, as one write of
+    all its chunks would."""
+    seen = _existing_identities(con, [f for c in chunks for f in c.files])
+    # A reparse reads every original again, also those of reports a purge removed:
+    # those stay out, and the outcome says so rather than "inserted".
+    removed = _purged_identities(con, chunks) if via == "reparse" else set()
+    next_key, next_ledger = _next_ids(con)
+    first_key = next_key
+    rows = _Rows()
+    outcomes = []
+    digests = Digests(con, chunks, seen)
+    for number, chunk in enumerate(chunks):
+        keys = [-1] * (chunk.tables["reports"].num_rows if chunk.tables else 0)
+        rows.keys.append(keys)
+        for file in chunk.files:
+            outcome, next_key = _place_file(
+                file, seen, next_key, next_ledger, rows, keys, now, digests, number, removed
+            )
+            rows.ledger.append((next_ledger, now, via, *_ledger_values(outcome)))
+            outcomes.append(outcome)
+            next_ledger += 1
+    # Reports stored: pyarrow is loaded, and the rows below go in as Arrow tables too.
+    arrow = next_key > first_key
+    if arrow:
+        _insert_reports(con, chunks, rows.keys, demo, now)
+        _flag_renamed_copies(con, first_key)
+        mark_stale(con, "report_key >= $first", {"first": first_key})
+    _insert_all(con, rows, arrow)
+    _insert_originals(con, [f for c in chunks for f in c.files], now, arrow)
+    files = [f for c in chunks for f in c.files]
+    _remember_file_stats(con, [f for f, o in zip(files, outcomes, strict=True)
+                               if o.outcome != "rejected"], arrow)  # fmt: skip
+    if via != "reparse":  # given again by the user: no longer kept out
+        _readmit(con, [i for i, (key, *_) in seen.items() if key >= first_key])
+    bump_data_version(con)
     return outcomes
 
 

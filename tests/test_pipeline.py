@@ -147,6 +147,100 @@ def test_the_cycle_collector_rests_during_a_run_and_is_as_it_was_after(
     assert {run.name.split("-")[0] for run in runs} - {str(os.getpid())}  # workers did run
 
 
+def _ledger_view(settings: Settings) -> dict[str, list]:
+    """What a run left in the database, without the ids and times that differ by run."""
+    with open_store(settings.db, read_only=True) as con:
+        return {
+            "ledger": con.execute(
+                "SELECT name, sha256, outcome, reason, reports, records, messages, duplicates, "
+                "conflicts, partial, rejected_parts FROM ingest_ledger ORDER BY name"
+            ).fetchall(),
+            "parts": con.execute(
+                "SELECT l.name, p.ordinal, p.origin, p.outcome, p.kind, p.reason, "
+                "r.identity FROM ingest_parts p JOIN ingest_ledger l USING (ledger_id) "
+                "LEFT JOIN reports r USING (report_key) ORDER BY l.name, p.ordinal"
+            ).fetchall(),
+            "conflicts": con.execute(
+                "SELECT c.identity, r.origin, c.content_sha256, c.input_sha256, c.origin "
+                "FROM conflicts c JOIN reports r ON r.report_key = c.kept_report_key "
+                "ORDER BY c.identity, c.origin"
+            ).fetchall(),
+            "reports": con.execute(
+                "SELECT identity, content_sha256, reporter, origin, records, messages, "
+                "issue_count FROM reports ORDER BY origin"
+            ).fetchall(),
+            "issues": con.execute(
+                "SELECT r.origin, i.code FROM report_issues i JOIN reports r USING "
+                "(report_key) ORDER BY r.origin, i.code"
+            ).fetchall(),
+            "inputs": con.execute(
+                "SELECT sha256, reports, rejected_parts, first_name FROM inputs ORDER BY sha256"
+            ).fetchall(),
+        }
+
+
+def test_the_last_batch_written_ahead_lands_as_one_written_at_once(tmp_path, monkeypatch):
+    # The workers' last chunks go in after the rest of the batch, in the same transaction
+    # (pipeline.WRITE_AHEAD_CHUNKS_PER_WORKER). Reports that repeat, conflict with or copy
+    # one of the batch's first chunks must come out as when the batch is written at once.
+    folder = _gzip_reports(tmp_path / "in", range(116))
+    (folder / "z1-same-bytes.xml.gz").write_bytes((folder / "r03.xml.gz").read_bytes())
+    (folder / "z2-same-report.xml").write_bytes(
+        CANONICAL_XML.replace(b"17000064001234567890", b"id-4")
+    )  # other bytes, the same data: a duplicate
+    (folder / "z3-conflict.xml").write_bytes(_other_report("id-5", count="9"))
+    (folder / "z4-renamed.xml").write_bytes(
+        CANONICAL_XML.replace(b"17000064001234567890", b"id-6").replace(
+            b"<org_name>google.com</org_name>", b"<org_name>Google LLC</org_name>"
+        )
+    )
+    at_once = settings_for(tmp_path / "at-once", workers=1)
+    ahead = settings_for(tmp_path / "ahead", workers=2)
+    written = []
+    real = pipeline.write_chunks
+
+    def write_chunks(con, chunks, *args, **kwargs):
+        written.append(sum(len(chunk.files) for chunk in chunks))
+        return real(con, chunks, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "write_chunks", write_chunks)
+    first, second = ingest(at_once, folder), ingest(ahead, folder)
+    assert written == [60, 60]  # 8 chunks of 15: 4 ahead, 4 at the end
+    assert [o.as_json() for o in first] == [o.as_json() for o in second]
+    outcomes = {Path(o.path).name: (o.outcome, o.duplicates, o.conflicts) for o in second}
+    assert outcomes["z1-same-bytes.xml.gz"] == ("duplicate", 1, 0)
+    assert outcomes["z2-same-report.xml"] == ("duplicate", 1, 0)
+    assert outcomes["z3-conflict.xml"] == ("duplicate", 0, 1)
+    assert outcomes["z4-renamed.xml"] == ("inserted", 0, 0)
+    view = _ledger_view(ahead)
+    assert view == _ledger_view(at_once)
+    assert ("z4-renamed.xml", "renamed-copy") in view["issues"]
+    assert totals(ahead) == totals(at_once)
+
+
+def test_a_failure_after_writing_ahead_leaves_nothing_of_the_batch(tmp_path, monkeypatch):
+    folder = _gzip_reports(tmp_path / "in", range(120))
+    settings = settings_for(tmp_path / "db", workers=2)
+    real = pipeline.write_chunks
+    calls = []
+
+    def write_chunks(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the rest of the batch, after the part written ahead
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "write_chunks", write_chunks)
+    with pytest.raises(OSError, match="disk full"):
+        ingest(settings, folder)
+    assert totals(settings).reports == 0  # rolled back, and the database let go
+    with open_store(settings.db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM ingest_ledger").fetchall() == [(0,)]
+    monkeypatch.setattr(pipeline, "write_chunks", real)
+    assert {o.outcome for o in ingest(settings, folder)} == {"inserted"}
+    assert totals(settings).reports == 120
+
+
 def test_a_batch_is_written_once_it_holds_batch_files_inputs(tmp_path, monkeypatch):
     folder = tmp_path / "in"
     folder.mkdir()
