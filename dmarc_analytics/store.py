@@ -9,6 +9,7 @@ transaction to one batch (well under a second for the default batch size).
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import re
 import threading
@@ -90,12 +91,28 @@ def initialise_store(path: Path, timeout: float = 20.0) -> None:
         pass
 
 
+def check_new_database(path: Path) -> None:
+    """Make the folder of a database to be created by a later write, and check that it can
+    be written to, so that a run fails at once, not after its parsing.
+
+    :raises StoreError: the folder cannot be made or written to.
+    """
+    path = Path(path)
+    _make_folder(path)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise StoreError(f"cannot create database {path}: the folder cannot be written to")
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create folder {path.parent}: {exc.strerror}") from exc
+
+
 def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
     if not read_only:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create folder {path.parent}: {exc.strerror}") from exc
+        _make_folder(path)
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:

@@ -1222,3 +1222,30 @@ def test_a_file_is_read_to_its_end_whatever_its_size_was_when_looked_at(tmp_path
         assert recognise._read_to_end(fd, size_seen) == data[:100_000]
     finally:
         os.close(fd)
+
+
+def test_a_new_database_is_made_by_the_first_write_and_its_folder_checked_first(
+    tmp_path, monkeypatch
+):
+    from dmarc_analytics import worker
+    from dmarc_analytics.errors import StoreError
+
+    folder = _gzip_reports(tmp_path / "in", range(20))
+    parsed = []
+    real = worker.process_chunk
+    monkeypatch.setattr(
+        worker, "process_chunk", lambda items, ctx: parsed.append(1) or real(items, ctx)
+    )
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot create folder"):
+        ingest(settings_for(tmp_path, db=blocker / "db.duckdb"), folder)
+    assert parsed == []  # refused before anything was parsed
+    settings = settings_for(tmp_path / "new" / "deeper")
+    assert [o.outcome for o in ingest(settings, folder)] == ["inserted"] * 20
+    assert totals(settings).reports == 20
+    empty = settings_for(tmp_path / "empty")
+    (tmp_path / "nothing").mkdir()
+    assert ingest(empty, tmp_path / "nothing") == []
+    assert empty.db.exists()  # a run that wrote nothing still leaves a database
+    assert totals(empty).reports == 0
