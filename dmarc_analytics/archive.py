@@ -21,9 +21,11 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import duckdb
+if TYPE_CHECKING:  # opened by the store, which imports it at first use
+    import duckdb
+
 
 PACKED_MAX_BYTES = 32 * 1024 * 1024
 _PACK_NAME = re.compile(r"[0-9a-f]{32}\.pack")

@@ -8,10 +8,13 @@ identity comes back with other bytes, a few queries per batch however many there
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
 
 from dmarc_analytics.columns import TABLES
 from dmarc_analytics.outcomes import ChunkResult
+
+if TYPE_CHECKING:  # opened by the store, which imports it at first use
+    import duckdb
 
 # The org name and report ID are left out: the reports compared share their identity, in
 # which both are normalised (case, spaces, <...>), and a report sent again as "acme corp"

@@ -26,8 +26,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from dmarc_analytics.filters import Filter, compile_filter
 from dmarc_analytics.schema import (
@@ -40,6 +39,9 @@ from dmarc_analytics.schema import (
     ROLLUP_REPORT_KEYS,
 )
 from dmarc_analytics.store import ROW_GROUP_ROWS, fetch_one, transaction
+
+if TYPE_CHECKING:  # opened by the store, which imports it at first use
+    import duckdb
 
 ROLLUP_TABLES = (*ROLLUP_BUILDS, "rollup_months")
 # Stale months are rebuilt once they hold this many records (two of DuckDB's row groups;

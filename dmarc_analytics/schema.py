@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from dmarc_analytics.errors import SchemaError
+
+if TYPE_CHECKING:  # imported where a database is opened (see store)
+    import duckdb
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +336,8 @@ def ensure_schema(
 
     :raises SchemaError: if the database knows migrations this version does not.
     """
+    import duckdb
+
     con.execute(
         "CREATE TABLE IF NOT EXISTS _migrations "
         "(id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"

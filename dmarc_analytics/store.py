@@ -17,11 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from dmarc_analytics.errors import StoreBusyError, StoreError, StoreMissingError
 from dmarc_analytics.schema import ensure_schema, migrations_to_apply
+
+# duckdb (45 ms to import) is imported where a database is opened or its errors caught:
+# an ingest into a new database forks its parse workers before that (see pipeline).
+if TYPE_CHECKING:
+    import duckdb
 
 ROW_GROUP_ROWS = 122_880  # DuckDB stores a table in row groups of this many rows
 _LOCK_WORDS = ("Could not set lock", "Conflicting lock", "different configuration")
@@ -111,6 +115,8 @@ def _make_folder(path: Path) -> None:
 
 
 def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
     if not read_only:
         _make_folder(path)
     deadline = time.monotonic() + timeout
@@ -168,6 +174,8 @@ def _busy(path: Path, timeout: float, message: str) -> StoreBusyError:
 
 def duckdb_time_zones() -> frozenset[str]:
     """The time zone names DuckDB converts times in (its ICU list)."""
+    import duckdb
+
     con = duckdb.connect()
     try:
         return frozenset(name for (name,) in con.execute(
@@ -298,6 +306,8 @@ def bulk_writes(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     connection closes (or at its next commit), which was a fifth of a batch's cost. The
     write runs on one thread (see ``one_thread``).
     """
+    import duckdb
+
     con.execute("SET checkpoint_threshold = '1MB'")
     try:
         with one_thread(con):
@@ -317,6 +327,8 @@ def one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     a second thread only took turns with them. A few pages of the app opened meanwhile
     run on one thread for that long.
     """
+    import duckdb
+
     con.execute("SET threads = 1")
     try:
         yield

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import duckdb
-
 from dmarc_analytics.columns import TABLES
 from dmarc_analytics.digests import Digests
 from dmarc_analytics.filters import REPORTER_KEY
@@ -30,7 +28,8 @@ from dmarc_analytics.reasons import (
 from dmarc_analytics.rollups import mark_stale
 from dmarc_analytics.store import bump_data_version, fetch_one, transaction
 
-if TYPE_CHECKING:  # imported where tables are built or written
+if TYPE_CHECKING:  # imported where tables are built or written, or a database opened
+    import duckdb
     import pyarrow as pa
 
 _CASTS = {"ip_num": "CAST(ip_num AS UHUGEINT)"}

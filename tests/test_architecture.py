@@ -69,3 +69,21 @@ def test_parsing_never_imports_network_modules():
             assert not imported_roots(path) & {"urllib", "http", "requests", "ftplib", "smtplib"}, (
                 name
             )
+
+
+def test_the_command_line_and_the_ingest_pipeline_load_duckdb_only_to_open_a_database():
+    # An ingest into a new database forks its parse workers before any database is opened
+    # (pipeline.Ingestor._context): duckdb, 45 ms to import, is loaded after the fork.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import dmarc_analytics.cli, dmarc_analytics.ingest_cli, dmarc_analytics.pipeline\n"
+        "import dmarc_analytics.worker\n"
+        "print(sorted(m for m in ('duckdb', '_duckdb') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
