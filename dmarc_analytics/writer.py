@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from dmarc_analytics.columns import TABLES
 from dmarc_analytics.digests import Digests
 from dmarc_analytics.filters import REPORTER_KEY
+from dmarc_analytics.inserts import insert_arrow, insert_rows
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome, FileResult, PartOutcome
 from dmarc_analytics.reasons import (
     DUPLICATE,
@@ -31,8 +32,6 @@ from dmarc_analytics.store import bump_data_version, fetch_one, transaction
 if TYPE_CHECKING:  # imported where tables are built or written, or a database opened
     import duckdb
     import pyarrow as pa
-
-_CASTS = {"ip_num": "CAST(ip_num AS UHUGEINT)"}
 
 _LEDGER_COLUMNS = (
     "ledger_id", "ingested_at", "via", "name", "sha256", "size", "outcome", "reason", "reports",
@@ -322,7 +321,7 @@ def _insert_reports(
         extra = ", demo, ingested_at" if table == "reports" else ""
         extra_values = ", $demo, $now" if table == "reports" else ""
         params = {"demo": demo, "now": now} if table == "reports" else {}
-        _insert_arrow(con, table, names, batch, extra, extra_values, params)
+        insert_arrow(con, table, names, batch, extra, extra_values, params)
 
 
 def _reporter_spellings(
@@ -381,7 +380,9 @@ def _insert_originals(
 ) -> None:
     """Record where the workers packed the originals (see ``archive``), each digest once."""
     rows = {f.sha256: (f.sha256, f.size, *f.packed, now) for f in files if f.packed is not None}
-    _insert(con, "originals", _ORIGINAL_COLUMNS, list(rows.values()), or_ignore=True, arrow=arrow)
+    insert_rows(
+        con, "originals", _ORIGINAL_COLUMNS, list(rows.values()), or_ignore=True, arrow=arrow
+    )
 
 
 def _remember_file_stats(
@@ -391,147 +392,12 @@ def _remember_file_stats(
     (see ``store.file_stats``); a rejected file is read again anyway."""
     rows = {f.stat[0]: (*f.stat, f.sha256) for f in files if f.stat is not None and f.sha256}
     columns = ("path", "size", "mtime_ns", "ctime_ns", "inode", "device", "sha256")
-    _insert(con, "file_stats", columns, list(rows.values()), arrow=arrow, replacing="path")
+    insert_rows(con, "file_stats", columns, list(rows.values()), arrow=arrow, replacing="path")
 
 
 def _insert_all(con: duckdb.DuckDBPyConnection, rows: _Rows, arrow: bool) -> None:
-    _insert(con, "ingest_ledger", _LEDGER_COLUMNS, rows.ledger, arrow=arrow)
-    _insert(con, "ingest_parts", _PART_COLUMNS, rows.parts, arrow=arrow)
-    _insert(con, "conflicts", _CONFLICT_COLUMNS, rows.conflicts, arrow=arrow)
-    _insert(con, "inputs", _INPUT_COLUMNS, list(rows.inputs.values()), or_ignore=True, arrow=arrow)
-
-
-def _insert(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    columns: tuple[str, ...],
-    rows: list[tuple],
-    or_ignore: bool = False,
-    arrow: bool = False,
-    replacing: str | None = None,
-) -> None:
-    """Insert Python rows; with ``replacing`` (a key column), rows with the same keys go
-    first.
-
-    With ``arrow`` (pyarrow is loaded: the batch stored reports) the columns whose values
-    vary go in as an Arrow table: DuckDB converts a bound Python value in about 0.7 µs,
-    and a batch of 5,000 new files has some 100,000 in its ledger, parts, inputs,
-    originals and file signatures. Otherwise (or when a column does not convert, such as
-    an inode number beyond signed 64 bits) as one parameter per column (see ``_bound_rows``): a
-    re-ingest of known files never loads pyarrow.
-    """
-    if not rows:
-        return
-    names = ", ".join(columns)
-    view = f"_rows_{table}"
-    arrow_source = _arrow_rows(rows) if arrow else None
-    if arrow_source is not None:
-        select, params, batch = arrow_source
-        con.register(view, batch)
-        source = f"(SELECT * FROM (SELECT {select} FROM {view}) AS s({names}))"
-    else:
-        select, params = _bound_rows(rows)
-        source = f"(SELECT * FROM (SELECT {select}) AS s({names}))"
-    try:
-        if replacing is not None:
-            con.execute(
-                f"DELETE FROM {table} WHERE {replacing} IN (SELECT {replacing} FROM {source})",
-                params,
-            )
-        verb = "INSERT OR IGNORE INTO" if or_ignore else "INSERT INTO"
-        con.execute(f"{verb} {table} ({names}) SELECT * FROM {source}", params)
-    finally:
-        if arrow_source is not None:
-            con.unregister(view)
-
-
-def _arrow_rows(rows: list[tuple]) -> tuple[str, dict[str, object], pa.Table] | None:
-    """A select list over an Arrow table of the columns that vary (the others are bound
-    once), its parameters and the table; None if a column does not convert."""
-    import pyarrow as pa
-
-    # Typed here: pyarrow's own inference imports pandas (0.14 s, see
-    # flatten.preload_arrow). A value of another type fails the conversion.
-    types = {str: pa.string(), int: pa.int64(), bool: pa.bool_(), bytes: pa.binary(),
-             datetime: pa.timestamp("us"), type(None): pa.null()}  # fmt: skip
-    params: dict[str, object] = {}
-    select, arrays, names = [], [], []
-    for i, values in enumerate(zip(*rows, strict=True)):
-        name = f"c{i}"
-        if len(values) > 1 and _one_value(values):
-            params[name] = values[0]
-            select.append(f"${name}")
-            continue
-        arrow_type = types.get(next((type(v) for v in values if v is not None), type(None)))
-        if arrow_type is None:  # a float, a list: bound as a list
-            return None
-        try:
-            arrays.append(pa.array(values, arrow_type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
-            return None
-        names.append(name)
-        select.append(name)
-    if not arrays:
-        return None
-    return ", ".join(select), params, pa.Table.from_arrays(arrays, names=names)
-
-
-def _bound_rows(rows: list[tuple]) -> tuple[str, dict[str, object]]:
-    """A select list yielding ``rows``, and its parameters: one list per column, unnested
-    side by side by DuckDB in C++ (no Arrow, so no pandas import). A column holding one
-    value in every row is bound once, and a run of consecutive integers (the ids) as its
-    two ends."""
-    params: dict[str, object] = {}
-    select = []
-    for i, values in enumerate(zip(*rows, strict=True)):
-        name = f"c{i}"
-        if _one_value(values):
-            params[name] = values[0]
-            select.append(f"${name}")
-        elif _consecutive(values):
-            params[name], params[f"{name}_end"] = values[0], values[-1] + 1
-            select.append(f"unnest(range(${name}, ${name}_end))")
-        else:
-            params[name] = list(values)
-            select.append(f"unnest(${name})")
-    if not any(part.startswith("unnest") for part in select):  # keep one row per row
-        params["c0"] = [rows[0][0]] * len(rows)
-        select[0] = "unnest($c0)"
-    return ", ".join(select), params
-
-
-def _one_value(values: tuple) -> bool:
-    first = values[0]
-    return all(value == first and type(value) is type(first) for value in values)
-
-
-def _consecutive(values: tuple) -> bool:
-    first = values[0]
-    return (
-        len(values) > 1
-        and type(first) is int
-        and all(type(v) is int and v == first + i for i, v in enumerate(values))
-    )
-
-
-def _insert_arrow(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    columns: tuple[str, ...],
-    batch: pa.Table,
-    extra_columns: str = "",
-    extra_values: str = "",
-    params: dict[str, object] | None = None,
-    verb: str = "INSERT INTO",
-) -> None:
-    view = f"_batch_{table}"
-    con.register(view, batch)
-    try:
-        select = ", ".join(_CASTS.get(c, c) for c in columns)
-        con.execute(
-            f"{verb} {table} ({', '.join(columns)}{extra_columns}) "
-            f"SELECT {select}{extra_values} FROM {view}",
-            params or {},
-        )
-    finally:
-        con.unregister(view)
+    insert_rows(con, "ingest_ledger", _LEDGER_COLUMNS, rows.ledger, arrow=arrow)
+    insert_rows(con, "ingest_parts", _PART_COLUMNS, rows.parts, arrow=arrow)
+    insert_rows(con, "conflicts", _CONFLICT_COLUMNS, rows.conflicts, arrow=arrow)
+    inputs = list(rows.inputs.values())
+    insert_rows(con, "inputs", _INPUT_COLUMNS, inputs, or_ignore=True, arrow=arrow)

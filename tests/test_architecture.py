@@ -10,8 +10,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "dmarc_analytics"
 STORAGE = {
-    "schema", "store", "writer", "digests", "queries", "export", "maintenance", "archive",
-    "rollups",
+    "schema", "store", "writer", "inserts", "digests", "queries", "export", "maintenance",
+    "archive", "rollups",
 }
 
 

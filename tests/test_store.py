@@ -231,7 +231,7 @@ def test_bulk_writes_puts_the_settings_back_also_after_a_failed_write(tmp_path):
 
 @pytest.mark.parametrize("arrow", [False, True])
 def test_rows_the_writer_inserts_come_back_as_they_were(tmp_path, arrow):
-    from dmarc_analytics.writer import _insert
+    from dmarc_analytics.inserts import insert_rows as _insert
 
     con = duckdb.connect(str(tmp_path / "x.duckdb"))
     con.execute(
