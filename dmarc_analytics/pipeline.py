@@ -289,9 +289,6 @@ class Ingestor:
         from dmarc_analytics import flatten, worker  # the parse side (see _parse_side)
 
         flatten.preload_arrow()
-        # Objects that exist before the fork are frozen out of garbage collection, so the
-        # workers' collector does not touch (and copy) every page it inherited.
-        gc.freeze()
         import multiprocessing  # a folder ingested again never starts the workers
         import tempfile
 

@@ -303,37 +303,23 @@ def bulk_writes(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
     A commit of more than a megabyte is written straight into the database file. Otherwise
     DuckDB writes it to the log first and again into the file at the checkpoint when the
-    connection closes (or at its next commit), which was a fifth of a batch's cost. The
-    write runs on one thread (see ``one_thread``).
+    connection closes (or at its next commit), which was a fifth of a batch's cost.
+
+    The write runs on one DuckDB thread (for this process's whole instance, so a page of
+    the app opened meanwhile does too). A batch holds about one row group (122,880 rows)
+    at most, which DuckDB writes on one thread anyway: a second one only added overhead
+    (0.52 s instead of 0.58 s for 100,433 records), and beside the parse workers it only
+    took turns with them.
     """
     import duckdb
 
     con.execute("SET checkpoint_threshold = '1MB'")
-    try:
-        with one_thread(con):
-            yield
-    finally:
-        with contextlib.suppress(duckdb.Error):  # a failed write's own error is the one to see
-            con.execute("RESET checkpoint_threshold")
-
-
-@contextlib.contextmanager
-def one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB on one thread until the block ends (for this process's whole instance).
-
-    For work on at most about one row group (122,880 rows) of a table, which DuckDB does
-    on one thread anyway: a second one only added overhead. A batch of 100,433 records
-    was written in 0.52 s instead of 0.58 s with its rollups, and beside the parse workers
-    a second thread only took turns with them. A few pages of the app opened meanwhile
-    run on one thread for that long.
-    """
-    import duckdb
-
     con.execute("SET threads = 1")
     try:
         yield
     finally:
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(duckdb.Error):  # a failed write's own error is the one to see
+            con.execute("RESET checkpoint_threshold")
             con.execute("RESET threads")
 
 
