@@ -24,6 +24,7 @@ from dmarc_analytics.flatten import (
     TableBuilder,
     ip_key,
     reporter_name,
+    summarise_auth,
 )
 from dmarc_analytics.model import (
     AggregateReport,
@@ -182,10 +183,11 @@ class _RecordRows:
             DISPOSITION, DKIM, SPF, REASON, _TYPE, _COMMENT, HEADER_FROM, ENVELOPE_FROM,
             ENVELOPE_TO, DOMAIN, SELECTOR, RESULT, HUMAN_RESULT, SCOPE,
         ) = names = self.names  # fmt: skip
-        index, context, modes = self.index, self.context, self.modes
+        index, modes = self.index, self.modes
+        begin, day, reporter, policy_domain = self.context
         selector_required = self.selector_required
         ips, domains, texts = _IPS, _DOMAINS, _TEXTS
-        auth_of = self.builder.auth_summary
+        summaries = _SUMMARIES.setdefault(modes, {})
         records, dkim_rows, spf_rows = self.records, self.dkim, self.spf
         messages = 0
         for ordinal, element in enumerate(elements):
@@ -309,14 +311,15 @@ class _RecordRows:
                     else:
                         _check_foreign(tag, names)
             # built as lists: growing a tuple per item is quadratic in a crafted record
-            dkim_results = tuple(dkim_list)
-            spf_results = tuple(spf_list)
-            auth = auth_of(header_from, dkim_results, spf_results, modes)
-            dkim_calc, spf_calc, dkim_flags, spf_flags, unaligned, dkim_auth, spf_auth = auth
-            for i, (values, aligned) in enumerate(zip(dkim_results, dkim_flags, strict=True)):
-                dkim_rows.append((index, ordinal, i, *values, aligned))
-            for i, (values, aligned) in enumerate(zip(spf_results, spf_flags, strict=True)):
-                spf_rows.append((index, ordinal, i, *values, aligned))
+            key = (header_from, tuple(dkim_list), tuple(spf_list))
+            auth = summaries.get(key)
+            if auth is None:
+                auth = _summary(key, modes, summaries)
+            dkim_tails, spf_tails, dkim_calc, spf_calc, unaligned, dkim_auth, spf_auth = auth
+            for tail in dkim_tails:
+                dkim_rows.append((index, ordinal, *tail))
+            for tail in spf_tails:
+                spf_rows.append((index, ordinal, *tail))
             reason_types = None
             if reasons:
                 self.reasons.extend(
@@ -329,10 +332,10 @@ class _RecordRows:
                 None if dkim_calc is None else (dkim_calc != dkim_pass or spf_calc != spf_pass)
             )
             records.append((
-                index, ordinal, *context, address, version, number, count, disposition, dkim,
-                spf, dkim_pass or spf_pass, header_from, envelope_from, envelope_to,
-                reason_types, dkim_auth, spf_auth, dkim_calc, spf_calc, mismatch,
-                unaligned is not None, unaligned,
+                index, ordinal, begin, day, reporter, policy_domain, address, version, number,
+                count, disposition, dkim, spf, dkim_pass or spf_pass, header_from,
+                envelope_from, envelope_to, reason_types, dkim_auth, spf_auth, dkim_calc,
+                spf_calc, mismatch, unaligned is not None, unaligned,
             ))  # fmt: skip
             messages += count
         self.messages = messages
@@ -352,6 +355,30 @@ class _RecordRows:
         if kind is None:
             raise _Unclean  # the reference path reads it as "other" and notes it
         return kind, comment
+
+
+# Per alignment modes: (header_from, DKIM results, SPF results) -> the record's auth values,
+# with the rows of its results ready but for the report and record they belong to.
+_SUMMARIES: dict[tuple[str, str], dict[tuple, tuple]] = {}
+
+
+def _summary(key: tuple, modes: tuple[str, str], summaries: dict[tuple, tuple]) -> tuple:
+    header_from, dkim_results, spf_results = key
+    auth = summarise_auth(header_from, dkim_results, spf_results, modes)
+    dkim_calc, spf_calc, dkim_flags, spf_flags, unaligned, dkim_auth, spf_auth = auth
+    dkim_tails = tuple(
+        (i, *values, aligned)
+        for i, (values, aligned) in enumerate(zip(dkim_results, dkim_flags, strict=True))
+    )
+    spf_tails = tuple(
+        (i, *values, aligned)
+        for i, (values, aligned) in enumerate(zip(spf_results, spf_flags, strict=True))
+    )
+    if len(summaries) >= _CACHE_LIMIT:
+        summaries.clear()
+    summary = (dkim_tails, spf_tails, dkim_calc, spf_calc, unaligned, dkim_auth, spf_auth)
+    summaries[key] = summary
+    return summary
 
 
 def _ip(raw: str | None) -> tuple[str, int | None, str | None] | None:

@@ -193,7 +193,7 @@ class TableBuilder:
         key = (header_from, dkim_results, spf_results, modes)
         cached = _AUTH_CACHE.get(key)
         if cached is None:
-            cached = _auth_summary(header_from, dkim_results, spf_results, modes)
+            cached = summarise_auth(header_from, dkim_results, spf_results, modes)
             if len(_AUTH_CACHE) > 50_000:
                 _AUTH_CACHE.clear()
             _AUTH_CACHE[key] = cached
@@ -230,9 +230,11 @@ def _arrow_table(columns: tuple[str, ...], rows: list[tuple]) -> pa.Table:
     )
 
 
-def _auth_summary(
+def summarise_auth(
     header_from: str | None, dkim_results: tuple, spf_results: tuple, modes: tuple[str, str]
 ) -> tuple:
+    """(DKIM aligned, SPF aligned, DKIM flags, SPF flags, unaligned passing domains, DKIM
+    and SPF display strings) of a record's raw auth result tuples; see ``auth_summary``."""
     check = align(header_from, dkim_results, spf_results, *modes)
     dkim_auth = "; ".join(
         f"{domain or ''}/{selector or ''}={result}" for domain, selector, result, _ in dkim_results

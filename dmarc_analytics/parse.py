@@ -121,8 +121,15 @@ def read_head(feedback: etree._Element, log: IssueLog, max_records: int) -> Repo
     """Read metadata, policy and format; find the <record> elements (not read yet)."""
     sections: dict[str, etree._Element] = {}
     record_elements = []
+    # Records are most of the children, in <feedback>'s own namespace as a rule: matched
+    # by their whole tag first, any other spelling by its local name.
+    record_tag = _sibling_tag(feedback.tag, "record")
     for child in feedback:
-        name = local_name(child.tag)
+        tag = child.tag
+        if tag == record_tag:
+            record_elements.append(child)
+            continue
+        name = local_name(tag)
         if name == "record":
             record_elements.append(child)
         elif name:
@@ -130,10 +137,11 @@ def read_head(feedback: etree._Element, log: IssueLog, max_records: int) -> Repo
     if len(record_elements) > max_records:
         raise LimitExceeded(_too_many_records(max_records))
     metadata_element = _required_section(sections, "report_metadata")
-    policy_element = _required_section(sections, "policy_published")
-    report_format = _detect_format(feedback, sections)
-    metadata = _read_metadata(metadata_element, log)
-    policy = _read_policy(policy_element, log)
+    metadata_texts = _children_text(metadata_element)
+    policy_texts = _children_text(_required_section(sections, "policy_published"))
+    report_format = _detect_format(feedback, sections, metadata_texts, policy_texts)
+    metadata = _read_metadata(metadata_element, metadata_texts, log)
+    policy = _read_policy(policy_texts, log)
     version = sections.get("version")
     return ReportHead(
         report_format,
@@ -173,20 +181,26 @@ def _required_section(sections: dict[str, etree._Element], name: str) -> etree._
     return element
 
 
-def _detect_format(feedback: etree._Element, sections: dict[str, etree._Element]) -> ReportFormat:
+def _sibling_tag(tag: str, name: str) -> str:
+    """The tag of an element called ``name`` in the namespace of ``tag``."""
+    return tag[: tag.index("}") + 1] + name if tag.startswith("{") else name
+
+
+def _detect_format(
+    feedback: etree._Element,
+    sections: dict[str, etree._Element],
+    metadata_texts: dict[str, list[str | None]],
+    policy_texts: dict[str, list[str | None]],
+) -> ReportFormat:
     tag = feedback.tag
     namespace = tag[1:].partition("}")[0] if tag.startswith("{") else ""
     if namespace in RFC9990_NAMESPACES or "extension" in sections:
         return ReportFormat.RFC9990
-    if _has_child(sections["report_metadata"], _RFC9990_ONLY_METADATA) or _has_child(
-        sections["policy_published"], _RFC9990_ONLY_POLICY
+    if not _RFC9990_ONLY_METADATA.isdisjoint(metadata_texts) or not (
+        _RFC9990_ONLY_POLICY.isdisjoint(policy_texts)
     ):
         return ReportFormat.RFC9990
     return ReportFormat.RFC7489 if "version" in sections else ReportFormat.DRAFT
-
-
-def _has_child(element: etree._Element, names: frozenset[str]) -> bool:
-    return any(local_name(child.tag) in names for child in element)
 
 
 def _read_records(elements: list, reader: RecordReader, partial: bool) -> tuple[Record, ...]:
@@ -217,8 +231,9 @@ def _children_text(element: etree._Element) -> dict[str, list[str | None]]:
     return texts
 
 
-def _read_metadata(element: etree._Element, log: IssueLog) -> ReportMetadata:
-    texts = _children_text(element)
+def _read_metadata(
+    element: etree._Element, texts: dict[str, list[str | None]], log: IssueLog
+) -> ReportMetadata:
     text = ValueKind(normalise_text, log).read
     org_name = text(_first(texts, "org_name"), "report_metadata/org_name")
     if org_name is None:
@@ -271,8 +286,7 @@ def _read_date_range(metadata: etree._Element, log: IssueLog) -> tuple[int, int]
     return begin, end
 
 
-def _read_policy(element: etree._Element, log: IssueLog) -> PolicyPublished:
-    texts = _children_text(element)
+def _read_policy(texts: dict[str, list[str | None]], log: IssueLog) -> PolicyPublished:
     domain = ValueKind(normalise_domain, log).read(
         _first(texts, "domain"), "policy_published/domain"
     )

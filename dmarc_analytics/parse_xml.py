@@ -102,6 +102,8 @@ def _strip_leading_bytes(data: bytes, log: IssueLog) -> bytes:
 
 
 def _refuse_non_xml(data: bytes) -> None:
+    if data[:1] == b"<":  # the rule, after the leading bytes are stripped: no copy to make
+        return
     if not data.strip():
         raise ParseError("The file is empty (no XML document)")
     if data.strip() == b"unused":
