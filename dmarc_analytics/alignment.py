@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
@@ -25,6 +25,7 @@ def _public_suffixes() -> PublicSuffixList:
 
 
 _PASS = "pass"
+_STRICT = Alignment.STRICT.value
 
 
 @lru_cache(maxsize=65536)
@@ -38,17 +39,32 @@ def is_aligned(domain: str | None, header_from: str | None, mode: str) -> bool:
     """Whether an authenticated ``domain`` is aligned with the RFC5322.From domain."""
     if not domain or not header_from:
         return False
-    a = domain.rstrip(".").lower()
-    b = header_from.rstrip(".").lower()
-    if a == b:
-        return True
-    if mode == Alignment.STRICT:
-        return False
-    return organizational_domain(a) == organizational_domain(b)
+    return _flags(((domain,),), header_from.rstrip(".").lower(), mode)[0]
 
 
-@dataclass(frozen=True, slots=True)
-class AlignmentCheck:
+def _flags(results: Sequence[Sequence[str | None]], target: str, mode: str) -> tuple[bool, ...]:
+    """Per result, whether its domain (first item) is aligned with ``target``, a
+    normalised header_from (once per record, with its Organizational Domain if needed)."""
+    flags = []
+    organization = None
+    for result in results:
+        domain = result[0]
+        if not domain:
+            flags.append(False)
+            continue
+        name = domain.rstrip(".").lower()
+        if name == target:
+            flags.append(True)
+        elif mode == _STRICT:
+            flags.append(False)
+        else:
+            if organization is None:
+                organization = organizational_domain(target)
+            flags.append(organizational_domain(name) == organization)
+    return tuple(flags)
+
+
+class AlignmentCheck(NamedTuple):
     dkim_aligned: bool | None  # None when the record has no header_from to compare with
     spf_aligned: bool | None
     dkim_flags: tuple[bool, ...]  # per DKIM result: aligned with header_from?
@@ -88,10 +104,13 @@ def align(
     unscoped; RFC 9989 §4.4.2) make the record aligned. Without a header_from nothing can
     be judged, so the verdicts are None and no domain is called unaligned.
     """
-    dkim_flags = tuple(is_aligned(d[0], header_from, adkim) for d in dkim_results)
-    spf_flags = tuple(is_aligned(s[0], header_from, aspf) for s in spf_results)
     if not header_from:
-        return AlignmentCheck(None, None, dkim_flags, spf_flags, None, ())
+        return AlignmentCheck(
+            None, None, (False,) * len(dkim_results), (False,) * len(spf_results), None, ()
+        )
+    target = header_from.rstrip(".").lower()
+    dkim_flags = _flags(dkim_results, target, adkim)
+    spf_flags = _flags(spf_results, target, aspf)
     unaligned: list[str] = []
     dkim_ok = spf_ok = False
     for (domain, _, result, *_), aligned in zip(dkim_results, dkim_flags, strict=True):
