@@ -217,6 +217,24 @@ def test_export_to_a_place_it_cannot_write_is_one_line_and_to_dash_is_standard_o
     assert not (REPO / "-").exists()
 
 
+def test_output_is_whole_and_the_exit_code_kept_when_the_command_ends(tmp_path):
+    """The command line leaves without Python's teardown (``__main__``): what it wrote
+    must still all arrive, and its exit code stay the command's."""
+    corpus = tmp_path / "corpus"
+    stats = write_corpus(corpus, 60, seed=5, records_mean=40)
+    db = str(tmp_path / "x.duckdb")
+    ingested = cli("ingest", "--json", str(corpus), "--db", db)
+    assert ingested.returncode == 0, ingested.stderr
+    lines = ingested.stdout.splitlines()
+    assert len(lines) == 60 and all(json.loads(line)["outcome"] == "inserted" for line in lines)
+    exported = cli("export", "--db", db, "-o", "-")
+    assert exported.returncode == 0, exported.stderr
+    assert len(exported.stdout.splitlines()) == stats.records + 1  # and the header
+    assert exported.stdout.endswith("\n")
+    assert cli("summary", "--db", str(tmp_path / "none.duckdb")).returncode == 1
+    assert cli("summary", "--no-such-option", "--db", db).returncode == 2  # a usage error
+
+
 def test_export_csv_is_safe_for_spreadsheets(tmp_path, inputs):
     db = str(tmp_path / "x.duckdb")
     cli("ingest", str(inputs), "--db", db)
