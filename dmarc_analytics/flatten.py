@@ -223,11 +223,42 @@ def _arrow_table(columns: tuple[str, ...], rows: list[tuple]) -> pa.Table:
     values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
     return pa.Table.from_arrays(
         [
-            pa.array(column, type=types.get(name, pa.string()))
+            _arrow_array(column, types.get(name, pa.string()))
             for name, column in zip(columns, values, strict=True)
         ],
         names=list(columns),
     )
+
+
+@functools.cache
+def _integer_dtypes() -> dict[pa.DataType, str]:
+    """Arrow types stored as plain integers, with the numpy type of that width."""
+    import pyarrow as pa
+
+    return {
+        pa.int64(): "int64", pa.int32(): "int32", pa.int8(): "int8",
+        pa.timestamp("s"): "int64", pa.date32(): "int32",
+    }  # fmt: skip
+
+
+def _arrow_array(values: tuple, arrow_type: pa.DataType) -> pa.Array:
+    """An Arrow array of ``values``. Integers (also seconds and days) go through numpy:
+    ``pa.array`` took 60-160 ns per small Python int, ``numpy.fromiter`` 10 ns. A column
+    with a None, or a value out of range, takes pyarrow's own path."""
+    import pyarrow as pa
+
+    dtype = _integer_dtypes().get(arrow_type)
+    if dtype is not None and values:
+        import numpy as np  # loaded with pyarrow
+
+        try:
+            integers = np.fromiter(values, dtype=dtype, count=len(values))
+        except (TypeError, ValueError, OverflowError):
+            pass
+        else:
+            array = pa.array(integers)
+            return array if array.type == arrow_type else array.view(arrow_type)
+    return pa.array(values, type=arrow_type)
 
 
 def summarise_auth(

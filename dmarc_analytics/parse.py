@@ -292,27 +292,33 @@ def _read_policy(texts: dict[str, list[str | None]], log: IssueLog) -> PolicyPub
     )
     if domain is None:
         raise ParseError("The report has no policy_published/domain (the policy domain)")
-    policy = token_kind(POLICY_TOKENS, log).read
-    alignment = token_kind(ALIGNMENT_TOKENS, log).read
-    p = policy(_first(texts, "p"), "policy_published/p")
+    p = _policy_token(texts, "p", POLICY_TOKENS, log)
     if p is None:
         log.note("missing-field", "policy_published/p")
+    fo = _first(texts, "fo")
     return PolicyPublished(
         domain=domain,
         p=p,
-        sp=policy(_first(texts, "sp"), "policy_published/sp"),
-        np=policy(_first(texts, "np"), "policy_published/np"),
+        sp=_policy_token(texts, "sp", POLICY_TOKENS, log),
+        np=_policy_token(texts, "np", POLICY_TOKENS, log),
         pct=_read_pct(_first(texts, "pct"), log),
-        adkim=alignment(_first(texts, "adkim"), "policy_published/adkim"),
-        aspf=alignment(_first(texts, "aspf"), "policy_published/aspf"),
-        fo=ValueKind(normalise_text, log).read(_first(texts, "fo"), "policy_published/fo"),
-        testing=token_kind(TESTING_TOKENS, log).read(
-            _first(texts, "testing"), "policy_published/testing"
-        ),
-        discovery_method=token_kind(DISCOVERY_TOKENS, log).read(
-            _first(texts, "discovery_method"), "policy_published/discovery_method"
-        ),
+        adkim=_policy_token(texts, "adkim", ALIGNMENT_TOKENS, log),
+        aspf=_policy_token(texts, "aspf", ALIGNMENT_TOKENS, log),
+        fo=None if fo is None else ValueKind(normalise_text, log).read(fo, "policy_published/fo"),
+        testing=_policy_token(texts, "testing", TESTING_TOKENS, log),
+        discovery_method=_policy_token(texts, "discovery_method", DISCOVERY_TOKENS, log),
     )
+
+
+def _policy_token(
+    texts: dict[str, list[str | None]], name: str, allowed: frozenset[str], log: IssueLog
+) -> str | None:
+    """An enumerated policy value: as written when absent or already an RFC value (most
+    reports), else normalised with its issues noted."""
+    raw = _first(texts, name)
+    if raw is None or raw in allowed:
+        return raw
+    return token_kind(allowed, log).read(raw, f"policy_published/{name}")
 
 
 def _read_pct(raw: str | None, log: IssueLog) -> int | None:
