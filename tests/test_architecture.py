@@ -87,3 +87,29 @@ def test_the_command_line_and_the_ingest_pipeline_load_duckdb_only_to_open_a_dat
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_parse_side_loads_the_email_package_only_for_a_mail(tmp_path):
+    # Most runs bring no mail: the email package (7 ms) stays out of the start-up that
+    # every ingest waits for, and is loaded by the first mail met (decode._mail_side).
+    import subprocess
+    import sys
+
+    from tests.builders import CANONICAL_XML, WRAPPERS
+
+    mail = tmp_path / "report.eml"
+    mail.write_bytes(WRAPPERS["mail_gzip"](CANONICAL_XML))
+    code = (
+        "import sys\n"
+        "import dmarc_analytics.cli, dmarc_analytics.pipeline, dmarc_analytics.worker\n"
+        "from dmarc_analytics.config import Limits\n"
+        "from dmarc_analytics.decode import decode_file\n"
+        "print('email' in sys.modules)\n"
+        f"items = list(decode_file({str(mail)!r}, Limits()))\n"
+        "print('email' in sys.modules, [type(item).__name__ for item in items])\n"
+        "sys.stdout.buffer.write(items[0].data)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, check=True)
+    first, second, payload = out.stdout.split(b"\n", 2)
+    assert (first, second) == (b"False", b"True ['Payload']")
+    assert payload == CANONICAL_XML
