@@ -42,25 +42,31 @@ def is_aligned(domain: str | None, header_from: str | None, mode: str) -> bool:
     return _flags(((domain,),), header_from.rstrip(".").lower(), mode)[0]
 
 
+# (domain as reported, normalised header_from, mode) -> aligned: the same few pairs recur
+_ALIGNED: dict[tuple[str, str, str], bool] = {}
+_ALIGNED_LIMIT = 65_536
+
+
 def _flags(results: Sequence[Sequence[str | None]], target: str, mode: str) -> tuple[bool, ...]:
     """Per result, whether its domain (first item) is aligned with ``target``, a
-    normalised header_from (once per record, with its Organizational Domain if needed)."""
+    normalised header_from."""
     flags = []
-    organization = None
     for result in results:
         domain = result[0]
         if not domain:
             flags.append(False)
             continue
-        name = domain.rstrip(".").lower()
-        if name == target:
-            flags.append(True)
-        elif mode == _STRICT:
-            flags.append(False)
-        else:
-            if organization is None:
-                organization = organizational_domain(target)
-            flags.append(organizational_domain(name) == organization)
+        key = (domain, target, mode)
+        aligned = _ALIGNED.get(key)
+        if aligned is None:
+            name = domain.rstrip(".").lower()
+            aligned = name == target or (
+                mode != _STRICT and organizational_domain(name) == organizational_domain(target)
+            )
+            if len(_ALIGNED) >= _ALIGNED_LIMIT:
+                _ALIGNED.clear()
+            _ALIGNED[key] = aligned
+        flags.append(aligned)
     return tuple(flags)
 
 

@@ -366,14 +366,14 @@ def _summary(key: tuple, modes: tuple[str, str], summaries: dict[tuple, tuple]) 
     header_from, dkim_results, spf_results = key
     auth = summarise_auth(header_from, dkim_results, spf_results, modes)
     dkim_calc, spf_calc, dkim_flags, spf_flags, unaligned, dkim_auth, spf_auth = auth
-    dkim_tails = tuple(
+    dkim_tails = tuple([
         (i, *values, aligned)
         for i, (values, aligned) in enumerate(zip(dkim_results, dkim_flags, strict=True))
-    )
-    spf_tails = tuple(
+    ])  # fmt: skip
+    spf_tails = tuple([
         (i, *values, aligned)
         for i, (values, aligned) in enumerate(zip(spf_results, spf_flags, strict=True))
-    )
+    ])  # fmt: skip
     if len(summaries) >= _CACHE_LIMIT:
         summaries.clear()
     summary = (dkim_tails, spf_tails, dkim_calc, spf_calc, unaligned, dkim_auth, spf_auth)
