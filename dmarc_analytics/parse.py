@@ -81,9 +81,14 @@ def parse_report(
 
 
 def open_feedback(
-    data: bytes, log: IssueLog, max_records: int, max_tags: int = MAX_XML_TAGS
+    data: bytes,
+    log: IssueLog,
+    max_records: int,
+    max_tags: int = MAX_XML_TAGS,
+    drop_foreign: bool = True,
 ) -> tuple[etree._Element, bool]:
-    """The <feedback> element and whether it was recovered (see ``parse_xml``)."""
+    """The <feedback> element and whether it was recovered (see ``parse_xml``); without
+    ``drop_foreign``, elements of other namespaces are left for the caller to mind."""
     data = bytes(data)
     # The tree takes about 130-180 bytes per tag whatever the tags are, so counting "<"
     # bounds its memory before it is built (a flood of <x/> took 30 times its size).
@@ -103,7 +108,8 @@ def open_feedback(
     if tags > limit and data.count(b"<record") + data.count(b":record") > limit:
         raise LimitExceeded(_too_many_records(max_records))
     feedback, partial = read_feedback(data, log)
-    drop_foreign_elements(feedback, data)
+    if drop_foreign:
+        drop_foreign_elements(feedback, data)
     return feedback, partial
 
 
@@ -115,32 +121,49 @@ class ReportHead(NamedTuple):
     policy: PolicyPublished
     version: str | None
     record_elements: list[etree._Element]
+    # An element of the head (a section, or a child of the metadata, its date range or the
+    # policy) in another namespace than <feedback>'s: read by its local name all the same,
+    # which is right only once ``drop_foreign_elements`` has looked at it.
+    foreign: bool
 
 
 def read_head(feedback: etree._Element, log: IssueLog, max_records: int) -> ReportHead:
     """Read metadata, policy and format; find the <record> elements (not read yet)."""
     sections: dict[str, etree._Element] = {}
     record_elements = []
+    tag = feedback.tag
+    own = tag[: tag.index("}") + 1] if tag.startswith("{") else ""  # "{namespace}" or ""
+    foreign = False
     # Records are most of the children, in <feedback>'s own namespace as a rule: matched
     # by their whole tag first, any other spelling by its local name.
-    record_tag = _sibling_tag(feedback.tag, "record")
+    record_tag = own + "record"
     for child in feedback:
         tag = child.tag
         if tag == record_tag:
             record_elements.append(child)
             continue
         name = local_name(tag)
-        if name == "record":
-            record_elements.append(child)
-        elif name:
-            sections.setdefault(name, child)
+        if name:
+            foreign = foreign or _outside(tag, own)
+            if name == "record":
+                record_elements.append(child)
+            else:
+                sections.setdefault(name, child)
     if len(record_elements) > max_records:
         raise LimitExceeded(_too_many_records(max_records))
     metadata_element = _required_section(sections, "report_metadata")
-    metadata_texts = _children_text(metadata_element)
-    policy_texts = _children_text(_required_section(sections, "policy_published"))
+    metadata_texts, outside_metadata = _children_text(metadata_element, own)
+    policy_texts, outside_policy = _children_text(
+        _required_section(sections, "policy_published"), own
+    )
+    date_range = next(
+        (child for child in metadata_element if local_name(child.tag) == "date_range"), None
+    )
+    date_texts, outside_dates = (
+        _children_text(date_range, own) if date_range is not None else (None, False)
+    )
     report_format = _detect_format(feedback, sections, metadata_texts, policy_texts)
-    metadata = _read_metadata(metadata_element, metadata_texts, log)
+    metadata = _read_metadata(metadata_texts, date_texts, log)
     policy = _read_policy(policy_texts, log)
     version = sections.get("version")
     return ReportHead(
@@ -149,7 +172,13 @@ def read_head(feedback: etree._Element, log: IssueLog, max_records: int) -> Repo
         policy,
         None if version is None else normalise_text(version.text or "")[0],
         record_elements,
+        foreign or outside_metadata or outside_policy or outside_dates,
     )
+
+
+def _outside(tag: str, own: str) -> bool:
+    """Whether element ``tag`` is in another namespace than ``own`` ("{namespace}" or "")."""
+    return not tag.startswith(own) if own else tag.startswith("{")
 
 
 def _read_report(
@@ -179,11 +208,6 @@ def _required_section(sections: dict[str, etree._Element], name: str) -> etree._
     if element is None:
         raise ParseError(f"The report has no <{name}> section (feedback/{name} is required)")
     return element
-
-
-def _sibling_tag(tag: str, name: str) -> str:
-    """The tag of an element called ``name`` in the namespace of ``tag``."""
-    return tag[: tag.index("}") + 1] + name if tag.startswith("{") else name
 
 
 def _detect_format(
@@ -221,18 +245,26 @@ def _read_records(elements: list, reader: RecordReader, partial: bool) -> tuple[
     return tuple(records)
 
 
-def _children_text(element: etree._Element) -> dict[str, list[str | None]]:
-    """Map local name -> texts of the direct children, in document order."""
+def _children_text(
+    element: etree._Element, own: str
+) -> tuple[dict[str, list[str | None]], bool]:
+    """Map local name -> texts of the direct children, in document order; and whether one
+    of them is in another namespace than ``own`` (see ``_outside``)."""
     texts: dict[str, list[str | None]] = {}
+    outside = False
     for child in element:
-        name = local_name(child.tag)
+        tag = child.tag
+        name = local_name(tag)
         if name:
             texts.setdefault(name, []).append(child.text)
-    return texts
+            outside = outside or _outside(tag, own)
+    return texts, outside
 
 
 def _read_metadata(
-    element: etree._Element, texts: dict[str, list[str | None]], log: IssueLog
+    texts: dict[str, list[str | None]],
+    date_texts: dict[str, list[str | None]] | None,
+    log: IssueLog,
 ) -> ReportMetadata:
     text = ValueKind(normalise_text, log).read
     org_name = text(_first(texts, "org_name"), "report_metadata/org_name")
@@ -252,7 +284,7 @@ def _read_metadata(
             "when matching duplicate reports",
             "report_metadata/report_id",
         )
-    begin, end = _read_date_range(element, log)
+    begin, end = _read_date_range(date_texts, log)
     email = text(_first(texts, "email"), "report_metadata/email")
     if email is None:
         log.note("missing-field", "report_metadata/email")
@@ -276,11 +308,9 @@ def _first(texts: dict[str, list[str | None]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _read_date_range(metadata: etree._Element, log: IssueLog) -> tuple[int, int]:
-    date_range = next((child for child in metadata if local_name(child.tag) == "date_range"), None)
-    if date_range is None:
+def _read_date_range(dates: dict[str, list[str | None]] | None, log: IssueLog) -> tuple[int, int]:
+    if dates is None:
         raise ParseError("The report has no report_metadata/date_range")
-    dates = _children_text(date_range)
     begin = read_timestamp(_first(dates, "begin"), "report_metadata/date_range/begin", log)
     end = read_timestamp(_first(dates, "end"), "report_metadata/date_range/end", log)
     return begin, end

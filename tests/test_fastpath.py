@@ -149,6 +149,9 @@ TAKEN = {
             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">',
         )
     ),  # fmt: skip
+    "a prefix declared on a record, never used": variant(
+        ("<record>", '<record xmlns:v="urn:v">')
+    ),
     "envelope fields and human results": variant(
         (
             "<header_from>example.com</header_from>",
@@ -199,6 +202,15 @@ DECLINED = {
     "element of another namespace where a known name is read": variant(
         ("<identifiers>", '<identifiers><v:envelope_to xmlns:v="urn:v">x.example</v:envelope_to>')
     ),
+    "element of another namespace among the metadata": variant(
+        ("</org_name>", '</org_name><v:org_name xmlns:v="urn:v">other</v:org_name>')
+    ),
+    "element of another namespace in the date range": variant(
+        ("</begin>", '</begin><v:end xmlns:v="urn:v">1</v:end>')
+    ),
+    "section of another namespace": variant(
+        ("<policy_published>", '<v:policy_published xmlns:v="urn:v"/><policy_published>')
+    ),
     "broken xml (recovered)": variant(("</org_name>", "</org_nam>")),
     "record without source ip": variant(("<source_ip>192.0.2.10</source_ip>", "")),
     "not a report": b"<html><body>hello</body></html>",
@@ -227,8 +239,9 @@ def test_rows_stay_identical_when_the_shared_caches_overflow(monkeypatch):
     from dmarc_analytics import fastpath
 
     monkeypatch.setattr(fastpath, "_CACHE_LIMIT", 2)
-    for cache in ("_IPS", "_DOMAINS", "_TEXTS"):  # not what earlier tests left in them
+    for cache in ("_IPS", "_DOMAINS", "_TEXTS", "_SUMMARIES"):  # not earlier tests' entries
         monkeypatch.setattr(fastpath, cache, {})
     reports = [r.xml for r in synth.generate_reports(20, seed=11, records_mean=15)]
     assert assert_same_tables(reports) == len(reports)
     assert len(fastpath._IPS) <= 2 and len(fastpath._DOMAINS) <= 2
+    assert all(len(summaries) <= 2 for summaries in fastpath._SUMMARIES.values())

@@ -1155,9 +1155,11 @@ def test_an_extension_named_like_a_dmarc_element_does_not_replace_it(old, new, n
     report = parse_report(data)
     assert report.records == plain.records
     assert (report.policy, report.issues) == (plain.policy, plain.issues)
-    builder = TableBuilder()  # the fast path reads it alike
-    assert add_clean_report(builder, data, "c", "i", "o", 10) is not None
-    assert builder.tables()["records"]["count"].to_pylist() == [2]
+    # The fast path does not look for such elements in the bytes: it meets them (in the
+    # report head or in a record) and leaves the report to the reference path above.
+    builder = TableBuilder()
+    assert add_clean_report(builder, data, "c", "i", "o", 10) is None
+    assert builder.count == 0
 
 
 def test_a_section_in_a_namespace_of_its_own_is_still_read():
