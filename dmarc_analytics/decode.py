@@ -50,16 +50,21 @@ _COMPRESSED_SUFFIX = re.compile(r"\.(?:gz|gzip|z|zz|zlib)$", re.IGNORECASE)
 _ZLIB_MESSAGE_PREFIX = re.compile(r"^Error -?\d+ while \w+ data: ")
 
 
-def decode_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Payload | RejectedPart]:
+def decode_bytes(
+    name: str, data: bytes, limits: Limits, split: bool = True
+) -> Iterator[Payload | RejectedPart]:
     """Unwrap ``data``, an input called ``name``, into report payloads and rejected parts.
+
+    Without ``split``, XML payloads come whole, marked ``split_pending``, for a caller
+    that can tell a single document more cheaply (see ``split_payload``).
 
     Never raises for bad content: each unusable part becomes a ``RejectedPart``.
     """
-    return _dispatch(Context(name, limits, _dispatch), data)
+    return Context(name, limits, _dispatch if split else _dispatch_whole).decode(data)
 
 
 def decode_file(
-    path: str | os.PathLike[str], limits: Limits, name: str | None = None
+    path: str | os.PathLike[str], limits: Limits, name: str | None = None, split: bool = True
 ) -> Iterator[Payload | RejectedPart]:
     """Like ``decode_bytes`` for the file at ``path`` (``name`` defaults to its file name).
 
@@ -67,7 +72,8 @@ def decode_file(
     than ``limits.max_input_bytes`` is refused unread. Raises ``InputError`` when the file
     cannot be read.
     """
-    ctx = Context(name or os.path.basename(path), limits, _dispatch)
+    dispatch = _dispatch if split else _dispatch_whole
+    ctx = Context(name or os.path.basename(path), limits, dispatch)
     try:
         with open(path, "rb") as stream:
             if stream.read(5) == b"From ":
@@ -82,7 +88,7 @@ def decode_file(
         limit = size_text(limits.max_input_bytes)
         yield ctx.reject(f"file larger than the limit of {limit} (max_input_bytes)", "limit")
     else:
-        yield from _dispatch(ctx, data)
+        yield from ctx.decode(data)
 
 
 def _read_at_most(stream: BinaryIO, limit: int) -> bytes | None:
@@ -104,13 +110,40 @@ def _dispatch(ctx: Context, data: bytes) -> Iterator[Item]:
     yield from _HANDLERS[kind](ctx, data)
 
 
-def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
-    documents = split_reports(data)
-    if len(documents) == 1:
-        yield ctx.payload(data)  # BOM, whitespace and encodings are the parser's business
+def _dispatch_whole(ctx: Context, data: bytes) -> Iterator[Item]:
+    """``_dispatch``, XML payloads left whole (see ``decode_bytes``)."""
+    kind = sniff(data)
+    if kind == "xml":
+        yield _whole_payload(ctx, data)
         return
-    for number, document in enumerate(documents, start=1):
-        yield ctx.child("xml", f"report {number}").payload(document)
+    if kind in _CONTAINERS and ctx.too_deep():
+        yield ctx.reject_depth()
+        return
+    yield from _HANDLERS[kind](ctx, data)
+
+
+def _whole_payload(ctx: Context, data: bytes) -> Payload:
+    # BOM, whitespace and encodings are the parser's business
+    return Payload(ctx.origin, data, ctx.containers, ctx.notes, split_pending=True)
+
+
+def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
+    yield from split_payload(_whole_payload(ctx, data))
+
+
+def split_payload(payload: Payload) -> list[Payload]:
+    """The documents of an XML payload whose split is pending (see ``split_reports``): the
+    payload itself when it holds one, else one payload per report, named ``report N``."""
+    if not payload.split_pending:
+        return [payload]
+    documents = split_reports(payload.data)
+    if len(documents) == 1:
+        return [Payload(payload.origin, payload.data, payload.containers, payload.notes)]
+    containers = (*payload.containers, "xml")
+    return [
+        Payload(f"{payload.origin}/report {number}", document, containers, payload.notes)
+        for number, document in enumerate(documents, start=1)
+    ]
 
 
 _DECLARATION = re.compile(rb"<\?xml\s[^>]{0,512}\?>")  # bounded: no rescans of long data

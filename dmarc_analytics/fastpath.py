@@ -84,10 +84,13 @@ def add_clean_report(
     max_records: int,
     max_tags: int = MAX_XML_TAGS,
     notes: tuple[str, ...] = (),
+    whole_document: bool = False,
 ) -> ReportMeta | None:
     """Add the report in ``data`` to ``builder`` if it is clean; None (nothing added) if not.
 
     None also for anything the reference path refuses: it then raises the proper error.
+    With ``whole_document``, also None for a <feedback> that is not the document's root
+    (a wrapper may hold several: see ``decode.split_reports``).
     """
     log = IssueLog()
     for note in notes:  # as the reference path does
@@ -97,7 +100,7 @@ def add_clean_report(
         # path does, 7 to 20 µs a report): in the head they decline the report below, in
         # a record where they are met (``_check_foreign``).
         feedback, partial = open_feedback(data, log, max_records, max_tags, drop_foreign=False)
-        if partial:
+        if partial or (whole_document and feedback.getparent() is not None):
             return None
         names = _names_of(feedback)
         head = read_head(feedback, log, max_records)

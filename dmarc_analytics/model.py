@@ -261,6 +261,8 @@ class Payload:
     data: bytes
     containers: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # XML not yet looked at for several documents in one (``decode.split_payload``)
+    split_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)

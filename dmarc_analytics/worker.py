@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dmarc_analytics import archive
 from dmarc_analytics.config import Limits
-from dmarc_analytics.decode import decode_bytes, decode_file
+from dmarc_analytics.decode import decode_bytes, decode_file, split_payload
 from dmarc_analytics.errors import DmarcAnalyticsError
 from dmarc_analytics.fastpath import add_clean_report
 from dmarc_analytics.flatten import TableBuilder
@@ -42,36 +42,70 @@ def parse_payloads(
     for item in items:
         if isinstance(item, RejectedPart):
             parts.append(PartResult(item.origin, kind=item.kind, reason=item.reason))
-            continue
-        mark = builder.mark()
-        try:
-            meta = _parse_payload(item, limits, builder, input_sha256)
-        except DmarcAnalyticsError as exc:
-            builder.rollback(mark)
-            parts.append(PartResult(item.origin, kind=_kind_of(exc), reason=str(exc)))
-            continue
-        except Exception as exc:  # noqa: BLE001 - a fault no rule foresaw costs this part only
-            builder.rollback(mark)
-            parts.append(PartResult(item.origin, kind="unexpected", reason=_unexpected(exc)))
-            continue
-        parts.append(PartResult(item.origin, report=meta))
+        elif not item.split_pending:
+            parts.append(_parse_part(item, limits, builder, input_sha256))
+        else:
+            # Taken whole by the fast path when it is a single <feedback> document (the
+            # split would have found nothing to do), else split first, as decode does; a
+            # single document the fast path declined goes straight to the reference path.
+            meta = _clean_single_document(item, limits, builder, input_sha256)
+            if meta is not None:
+                parts.append(PartResult(item.origin, report=meta))
+                continue
+            pieces = split_payload(item)
+            fast = len(pieces) > 1
+            parts.extend(_parse_part(p, limits, builder, input_sha256, fast) for p in pieces)
     return parts
 
 
+def _parse_part(
+    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str, fast: bool = True
+) -> PartResult:
+    mark = builder.mark()
+    try:
+        meta = _parse_payload(item, limits, builder, input_sha256, fast)
+    except DmarcAnalyticsError as exc:
+        builder.rollback(mark)
+        return PartResult(item.origin, kind=_kind_of(exc), reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a fault no rule foresaw costs this part only
+        builder.rollback(mark)
+        return PartResult(item.origin, kind="unexpected", reason=_unexpected(exc))
+    return PartResult(item.origin, report=meta)
+
+
 def _parse_payload(
-    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str
+    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str, fast: bool = True
 ) -> ReportMeta:
     content = hashlib.sha256(item.data).hexdigest()
-    meta = add_clean_report(
-        builder, item.data, content, input_sha256, item.origin, limits.max_records,
-        limits.max_xml_tags, item.notes,
-    )  # fmt: skip
+    meta = None
+    if fast:
+        meta = add_clean_report(
+            builder, item.data, content, input_sha256, item.origin, limits.max_records,
+            limits.max_xml_tags, item.notes,
+        )  # fmt: skip
     if meta is None:  # not clean: the reference path repairs, notes issues or refuses
         report = parse_report(
             item.data, item.origin, limits.max_records, limits.max_xml_tags, item.notes
         )
         meta = builder.add(report, content, input_sha256, item.origin)
     return meta
+
+
+def _clean_single_document(
+    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str
+) -> ReportMeta | None:
+    """The report of a payload not split yet, if the fast path takes it as one whole
+    document; None (nothing added) for anything else, to be split and parsed."""
+    mark = builder.mark()
+    try:
+        return add_clean_report(
+            builder, item.data, hashlib.sha256(item.data).hexdigest(), input_sha256,
+            item.origin, limits.max_records, limits.max_xml_tags, item.notes,
+            whole_document=True,
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - the split and the reference path will tell
+        builder.rollback(mark)
+        return None
 
 
 def _unexpected(exc: Exception) -> str:
@@ -121,9 +155,9 @@ def process_input(
         else:
             archive.store_file(context.archive_dir, result.sha256, path)
     items = (
-        decode_bytes(name, data, context.limits)
+        decode_bytes(name, data, context.limits, split=False)
         if data is not None
-        else decode_file(path, context.limits, name=name)
+        else decode_file(path, context.limits, name=name, split=False)
     )
     _decode_and_parse(result, items, context, builder)
     return result
@@ -148,7 +182,9 @@ def process_blob(
         return result
     if context.archive_dir is not None:
         _keep(result, data, context.archive_dir, packer)
-    _decode_and_parse(result, decode_bytes(name, data, context.limits), context, builder)
+    _decode_and_parse(
+        result, decode_bytes(name, data, context.limits, split=False), context, builder
+    )
     return result
 
 

@@ -8,6 +8,8 @@ change that quietly sends every report down the slow path fails here too.
 
 from __future__ import annotations
 
+import hashlib
+
 import pyarrow as pa
 import pytest
 
@@ -245,3 +247,62 @@ def test_rows_stay_identical_when_the_shared_caches_overflow(monkeypatch):
     assert assert_same_tables(reports) == len(reports)
     assert len(fastpath._IPS) <= 2 and len(fastpath._DOMAINS) <= 2
     assert all(len(summaries) <= 2 for summaries in fastpath._SUMMARIES.values())
+
+
+def _worker_parts_and_tables(name: str, data: bytes):  # type: ignore[no-untyped-def]
+    from dmarc_analytics.recognise import WorkerContext
+    from dmarc_analytics.worker import process_blob
+
+    builder = TableBuilder()
+    result = process_blob(name, data, WorkerContext(Limits(), None, {}), builder)
+    parts = [(p.origin, p.reason, None if p.report is None else p.report.records)
+             for p in result.parts]  # fmt: skip
+    return parts, builder.tables()
+
+
+def _decoded_then_parsed(name: str, data: bytes):  # type: ignore[no-untyped-def]
+    """What decode's own split and the reference path make of an input."""
+    builder = TableBuilder()
+    parts = []
+    for item in decode_bytes(name, data, Limits()):
+        if not isinstance(item, Payload):
+            parts.append((item.origin, item.reason, None))
+            continue
+        try:
+            report = parse_report(item.data, item.origin, notes=item.notes)
+        except DmarcAnalyticsError as exc:
+            parts.append((item.origin, str(exc), None))
+            continue
+        content = hashlib.sha256(item.data).hexdigest()
+        builder.add(report, content, hashlib.sha256(data).hexdigest(), item.origin)
+        parts.append((item.origin, None, len(report.records)))
+    return parts, builder.tables()
+
+
+def _document(report_id: str) -> bytes:
+    return CANONICAL_XML.replace(b"<report_id>", f"<report_id>{report_id}".encode(), 1)
+
+
+SPLITS = {
+    "one document": _document("a"),
+    "two documents one after the other": _document("a") + b"\n" + _document("b"),
+    "two reports in a wrapper": b"<reports>" + b"".join(
+        d.split(b"?>", 1)[1] for d in (_document("a"), _document("b"))
+    ) + b"</reports>",
+    "one report in a wrapper": b"<reports>" + _document("a").split(b"?>", 1)[1] + b"</reports>",
+    "one document the fast path declines": variant(("192.0.2.10", " 192.0.2.10 ")),
+    "broken document": variant(("</org_name>", "</org_nam>")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SPLITS)
+def test_workers_split_a_payload_only_when_it_holds_several_documents(name):
+    # The workers ask decode for XML payloads whole (``split=False``): a single <feedback>
+    # document taken by the fast path is never scanned for others. The parts and rows must
+    # be those of decode's own split followed by the reference path.
+    data = SPLITS[name]
+    parts, tables = _worker_parts_and_tables("input.xml", data)
+    expected_parts, expected_tables = _decoded_then_parsed("input.xml", data)
+    assert parts == expected_parts
+    for table, rows in expected_tables.items():
+        assert tables[table].to_pylist() == rows.to_pylist(), table
