@@ -36,34 +36,54 @@ def parse_payloads(
     limits: Limits,
     builder: TableBuilder,
     input_sha256: str,
+    input_data: bytes | None = None,
 ) -> list[PartResult]:
-    """Parse every payload a decoder found into ``builder``; errors become rejected parts."""
+    """Parse every payload a decoder found into ``builder``; errors become rejected parts.
+
+    ``input_data``, the input's bytes when in memory, spares hashing them again for a
+    payload that is the input itself (a plain XML file).
+    """
+    digest = _Digest(input_data, input_sha256)
     parts = []
     for item in items:
         if isinstance(item, RejectedPart):
             parts.append(PartResult(item.origin, kind=item.kind, reason=item.reason))
         elif not item.split_pending:
-            parts.append(_parse_part(item, limits, builder, input_sha256))
+            parts.append(_parse_part(item, limits, builder, digest))
         else:
             # Taken whole by the fast path when it is a single <feedback> document (the
             # split would have found nothing to do), else split first, as decode does; a
             # single document the fast path declined goes straight to the reference path.
-            meta = _clean_single_document(item, limits, builder, input_sha256)
+            meta = _clean_single_document(item, limits, builder, digest)
             if meta is not None:
                 parts.append(PartResult(item.origin, report=meta))
                 continue
             pieces = split_payload(item)
             fast = len(pieces) > 1
-            parts.extend(_parse_part(p, limits, builder, input_sha256, fast) for p in pieces)
+            parts.extend(_parse_part(p, limits, builder, digest, fast) for p in pieces)
     return parts
 
 
+class _Digest:
+    """The sha256 of a payload's content, that of the input when it is the input."""
+
+    __slots__ = ("input_data", "input_sha256")
+
+    def __init__(self, input_data: bytes | None, input_sha256: str) -> None:
+        self.input_data, self.input_sha256 = input_data, input_sha256
+
+    def of(self, data: bytes) -> str:
+        if data is self.input_data:
+            return self.input_sha256
+        return hashlib.sha256(data).hexdigest()
+
+
 def _parse_part(
-    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str, fast: bool = True
+    item: Payload, limits: Limits, builder: TableBuilder, digest: _Digest, fast: bool = True
 ) -> PartResult:
     mark = builder.mark()
     try:
-        meta = _parse_payload(item, limits, builder, input_sha256, fast)
+        meta = _parse_payload(item, limits, builder, digest, fast)
     except DmarcAnalyticsError as exc:
         builder.rollback(mark)
         return PartResult(item.origin, kind=_kind_of(exc), reason=str(exc))
@@ -74,34 +94,33 @@ def _parse_part(
 
 
 def _parse_payload(
-    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str, fast: bool = True
+    item: Payload, limits: Limits, builder: TableBuilder, digest: _Digest, fast: bool = True
 ) -> ReportMeta:
-    content = hashlib.sha256(item.data).hexdigest()
+    content = digest.of(item.data)
     meta = None
     if fast:
         meta = add_clean_report(
-            builder, item.data, content, input_sha256, item.origin, limits.max_records,
+            builder, item.data, content, digest.input_sha256, item.origin, limits.max_records,
             limits.max_xml_tags, item.notes,
         )  # fmt: skip
     if meta is None:  # not clean: the reference path repairs, notes issues or refuses
         report = parse_report(
             item.data, item.origin, limits.max_records, limits.max_xml_tags, item.notes
         )
-        meta = builder.add(report, content, input_sha256, item.origin)
+        meta = builder.add(report, content, digest.input_sha256, item.origin)
     return meta
 
 
 def _clean_single_document(
-    item: Payload, limits: Limits, builder: TableBuilder, input_sha256: str
+    item: Payload, limits: Limits, builder: TableBuilder, digest: _Digest
 ) -> ReportMeta | None:
     """The report of a payload not split yet, if the fast path takes it as one whole
     document; None (nothing added) for anything else, to be split and parsed."""
     mark = builder.mark()
     try:
         return add_clean_report(
-            builder, item.data, hashlib.sha256(item.data).hexdigest(), input_sha256,
-            item.origin, limits.max_records, limits.max_xml_tags, item.notes,
-            whole_document=True,
+            builder, item.data, digest.of(item.data), digest.input_sha256, item.origin,
+            limits.max_records, limits.max_xml_tags, item.notes, whole_document=True,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - the split and the reference path will tell
         builder.rollback(mark)
@@ -159,7 +178,7 @@ def process_input(
         if data is not None
         else decode_file(path, context.limits, name=name, split=False)
     )
-    _decode_and_parse(result, items, context, builder)
+    _decode_and_parse(result, items, context, builder, data)
     return result
 
 
@@ -183,7 +202,7 @@ def process_blob(
     if context.archive_dir is not None:
         _keep(result, data, context.archive_dir, packer)
     _decode_and_parse(
-        result, decode_bytes(name, data, context.limits, split=False), context, builder
+        result, decode_bytes(name, data, context.limits, split=False), context, builder, data
     )
     return result
 
@@ -193,6 +212,7 @@ def _decode_and_parse(
     items: Iterable[Payload | RejectedPart],
     context: WorkerContext,
     builder: TableBuilder,
+    data: bytes | None,
 ) -> None:
     """Parse what the decoder finds into ``builder``. A fault that no rule foresaw (a bug
     that some input triggers) costs the least it can: in parsing, that report alone; in
@@ -200,7 +220,7 @@ def _decode_and_parse(
     (its original still archived). The rest of the batch never notices."""
     mark = builder.mark()
     try:
-        result.parts = parse_payloads(items, context.limits, builder, result.sha256)
+        result.parts = parse_payloads(items, context.limits, builder, result.sha256, data)
     except Exception as exc:  # noqa: BLE001 - reported as this input's outcome
         builder.rollback(mark)
         result.parts = []

@@ -66,6 +66,24 @@ def test_canonical_report_in_every_container_ingests_the_same(tmp_path, wrapper)
     )
 
 
+def test_a_report_keeps_the_digest_of_its_xml_whatever_carried_it(tmp_path):
+    # A plain XML file is its own payload: its digest is the input's, not hashed again.
+    # Wrapped or not, the same XML is the same content: duplicates, never conflicts.
+    paths = []
+    for name, wrap in (("plain.xml", lambda x: x), ("packed.xml.gz", WRAPPERS["gzip"]),
+                       ("zipped.zip", WRAPPERS["zip_one_member"])):  # fmt: skip
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(wrap(CANONICAL_XML))
+    settings = settings_for(tmp_path)
+    outcomes = ingest(settings, *paths)
+    assert [o.outcome for o in outcomes] == ["inserted", "duplicate", "duplicate"]
+    assert [o.conflicts for o in outcomes] == [0, 0, 0]
+    with open_store(settings.db, read_only=True) as con:
+        stored = con.execute("SELECT content_sha256, input_sha256 FROM reports").fetchall()
+    digest = hashlib.sha256(CANONICAL_XML).hexdigest()
+    assert stored == [(digest, digest)]
+
+
 def _gzip_reports(folder: Path, numbers: range) -> Path:
     """One gzipped copy of the canonical report per number, each with its own report ID."""
     folder.mkdir(exist_ok=True)
