@@ -103,6 +103,24 @@ def test_parallel_and_serial_ingest_store_the_same(tmp_path):
     assert totals(parallel).reports == 40
 
 
+def test_a_workers_results_come_back_from_pickling_as_they_were():
+    import pickle
+
+    from dmarc_analytics.outcomes import FileResult, PartResult, ReportMeta
+
+    meta = ReportMeta(3, "identity", "c" * 64, 20, 400, False)
+    result = FileResult(
+        "a.zip", "s" * 64, 1234,
+        [PartResult("a.zip/r.xml", report=meta), PartResult("a.zip/x", kind="corrupt",
+                                                             reason="why")],
+        known_conflicts=1, packed=("pack-1", 99), stat=(b"/in/a.zip", 1234, 1, 2, 3, 4),
+    )  # fmt: skip
+    back = pickle.loads(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == result and type(back.parts[0].report) is ReportMeta
+    with pytest.raises(AttributeError):  # still frozen
+        back.parts[0].report.records = 1  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("spool_writable", [True, False])
 def test_workers_leave_results_in_a_private_folder_that_is_gone_afterwards(
     tmp_path, monkeypatch, spool_writable
