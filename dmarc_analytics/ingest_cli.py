@@ -57,10 +57,16 @@ class Tally:
 
     def add(self, outcome: FileOutcome) -> None:
         self.outcomes[outcome.outcome] += 1
-        for name in ("found", "reports", "duplicates", "conflicts", "partial",
-                     "rejected_parts", "records", "messages"):  # fmt: skip
-            self.totals[name] += getattr(outcome, name)
-        self.totals["removed"] += outcome.removed
+        totals = self.totals
+        totals["found"] += outcome.found
+        totals["reports"] += outcome.reports
+        totals["duplicates"] += outcome.duplicates
+        totals["conflicts"] += outcome.conflicts
+        totals["partial"] += outcome.partial
+        totals["rejected_parts"] += outcome.rejected_parts
+        totals["records"] += outcome.records
+        totals["messages"] += outcome.messages
+        totals["removed"] += outcome.removed
 
     def line(self, seconds: float) -> str:
         o, t = self.outcomes, self.totals
