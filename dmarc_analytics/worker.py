@@ -167,7 +167,7 @@ def process_input(
     result, data = identify(item, context)
     if result.error is not None or result.known_reports is not None:
         return result
-    path, name = item.path, Path(item.display).name or item.display
+    path, name = item.path, os.path.basename(item.display.rstrip("/")) or item.display
     if context.archive_dir is not None:
         if data is not None:
             _keep(result, data, context.archive_dir, packer)
