@@ -110,11 +110,8 @@ def add_clean_report(
         return None
     policy = head.policy
     metadata = head.metadata
-    report = AggregateReport(  # the head only: the records go straight into rows below
-        head.format, metadata, policy, (), head.version, (), False
-    )
     index = builder.count
-    context = (metadata.begin, metadata.begin // SECONDS_PER_DAY, reporter_name(report),
+    context = (metadata.begin, metadata.begin // SECONDS_PER_DAY, reporter_name(metadata),
                policy.domain)  # fmt: skip
     reader = _RecordRows(
         builder, index, context, (policy.effective_adkim, policy.effective_aspf), names,

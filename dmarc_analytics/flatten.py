@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from dmarc_analytics.alignment import align
 from dmarc_analytics.columns import TABLES
-from dmarc_analytics.model import AggregateReport, Record
+from dmarc_analytics.model import AggregateReport, Record, ReportMetadata
 from dmarc_analytics.outcomes import ReportMeta
 
 if TYPE_CHECKING:  # imported where tables are built or written
@@ -76,12 +76,12 @@ class _NoPandasForArrow:
             raise ImportError("pandas is not needed to build Arrow tables from lists")
 
 
-def reporter_name(report: AggregateReport) -> str:
+def reporter_name(metadata: ReportMetadata) -> str:
     """The name shown for the reporting organisation (org_name, else the e-mail domain)."""
-    name = report.metadata.org_name.strip()
+    name = metadata.org_name.strip()
     if name:
         return name
-    email = report.metadata.email or ""
+    email = metadata.email or ""
     return email.rpartition("@")[2].strip() or "(unnamed reporter)"
 
 
@@ -148,7 +148,7 @@ class TableBuilder:
         m, p = report.metadata, report.policy
         values = (
             index, meta.identity, meta.content_sha256, str(report.format), report.version,
-            m.org_name, reporter_name(report), m.email, m.extra_contact_info, m.report_id,
+            m.org_name, reporter_name(m), m.email, m.extra_contact_info, m.report_id,
             m.begin, m.end, m.begin // SECONDS_PER_DAY, m.generator, list(m.errors), p.domain,
             p.p, p.sp, p.np, p.pct, p.adkim, p.aspf, p.fo, p.testing, p.discovery_method,
             p.effective_p, p.effective_sp, p.effective_np, p.effective_pct,
@@ -165,7 +165,7 @@ class TableBuilder:
 
     def _add_records(self, index: int, report: AggregateReport) -> int:
         meta, policy = report.metadata, report.policy
-        context = (meta.begin, meta.begin // SECONDS_PER_DAY, reporter_name(report), policy.domain)
+        context = (meta.begin, meta.begin // SECONDS_PER_DAY, reporter_name(meta), policy.domain)
         modes = (policy.effective_adkim, policy.effective_aspf)
         record_rows = self.rows["records"]
         messages = 0
