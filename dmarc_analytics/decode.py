@@ -18,6 +18,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from types import ModuleType
 from typing import BinaryIO
 
@@ -103,32 +104,32 @@ def _read_at_most(stream: BinaryIO, limit: int) -> bytes | None:
 
 
 def _dispatch(ctx: Context, data: bytes) -> Iterator[Item]:
-    kind = sniff(data)
-    if kind in _CONTAINERS and ctx.too_deep():
-        yield ctx.reject_depth()
-        return
-    yield from _HANDLERS[kind](ctx, data)
+    return _dispatch_to(_HANDLERS, ctx, data)
 
 
 def _dispatch_whole(ctx: Context, data: bytes) -> Iterator[Item]:
     """``_dispatch``, XML payloads left whole (see ``decode_bytes``)."""
+    return _dispatch_to(_HANDLERS_WHOLE, ctx, data)
+
+
+def _dispatch_to(
+    handlers: dict[str, Callable[[Context, bytes], Iterator[Item]]], ctx: Context, data: bytes
+) -> Iterator[Item]:
     kind = sniff(data)
-    if kind == "xml":
-        yield _whole_payload(ctx, data)
-        return
     if kind in _CONTAINERS and ctx.too_deep():
         yield ctx.reject_depth()
         return
-    yield from _HANDLERS[kind](ctx, data)
+    yield from handlers[kind](ctx, data)
 
 
-def _whole_payload(ctx: Context, data: bytes) -> Payload:
+def _whole_xml(ctx: Context, data: bytes) -> Iterator[Item]:
     # BOM, whitespace and encodings are the parser's business
-    return Payload(ctx.origin, data, ctx.containers, ctx.notes, split_pending=True)
+    yield Payload(ctx.origin, data, ctx.containers, ctx.notes, split_pending=True)
 
 
 def _pass_xml(ctx: Context, data: bytes) -> Iterator[Item]:
-    yield from split_payload(_whole_payload(ctx, data))
+    for payload in _whole_xml(ctx, data):
+        yield from split_payload(payload)
 
 
 def split_payload(payload: Payload) -> list[Payload]:
@@ -138,7 +139,7 @@ def split_payload(payload: Payload) -> list[Payload]:
         return [payload]
     documents = split_reports(payload.data)
     if len(documents) == 1:
-        return [Payload(payload.origin, payload.data, payload.containers, payload.notes)]
+        return [replace(payload, split_pending=False)]
     containers = (*payload.containers, "xml")
     return [
         Payload(f"{payload.origin}/report {number}", document, containers, payload.notes)
@@ -423,3 +424,4 @@ _HANDLERS: dict[str, Callable[[Context, bytes], Iterator[Item]]] = {
     "text": _reject_text,
     "unknown": _reject_unknown,
 }
+_HANDLERS_WHOLE = {**_HANDLERS, "xml": _whole_xml}
