@@ -183,7 +183,8 @@ def _place_file(
         outcome.conflicts = file.known_conflicts  # as the first time: still not counted
         outcome.duplicates = file.known_reports - file.known_conflicts
         outcome.rejected_parts = file.known_rejected_parts
-        outcome.parts.append(PartOutcome(file.name, "duplicate", outcome.reason))
+        # Not read again, so no parts: its ledger row says it all (a part row each cost a
+        # folder of 5,000 known files 0.018 s of its 0.24, written and checkpointed).
     for part in file.parts:
         report = part.report
         if report is None:

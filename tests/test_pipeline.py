@@ -1035,6 +1035,15 @@ def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, 
     known = ("duplicate", "this file was ingested before")
     assert [(o.outcome, o.reason) for o in again] == [known, known]
     assert reads == []  # same path, size and time: known without being read
+    with open_store(settings.db, read_only=True) as con:
+        ledger = con.execute(
+            "SELECT l.outcome, l.duplicates, count(p.ledger_id) FROM ingest_ledger l "
+            "LEFT JOIN ingest_parts p USING (ledger_id) GROUP BY l.ledger_id, l.outcome, l.duplicates "
+            "ORDER BY l.ledger_id"
+        ).fetchall()
+    # Not read again, so no parts of their own; each ledger row counts the reports found.
+    assert ledger == [("inserted", 0, 1), ("inserted", 0, 1), ("duplicate", 1, 0),
+                      ("duplicate", 1, 0)]  # fmt: skip
     # Rewritten (a new time): read again; other bytes are another report.
     (folder / "b.xml").write_bytes(_other_report("third"))
     os.utime(folder / "b.xml", ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
