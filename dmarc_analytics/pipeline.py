@@ -20,7 +20,7 @@ from typing import Any
 
 from dmarc_analytics.config import Settings
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome
-from dmarc_analytics.recognise import WorkerContext, settled_result
+from dmarc_analytics.recognise import SignatureScan, WorkerContext, settled_result
 from dmarc_analytics.rollups import refresh as refresh_rollups
 from dmarc_analytics.schema import utc_now
 from dmarc_analytics.sources import Blob, InputFile
@@ -32,6 +32,7 @@ from dmarc_analytics.store import (
     initialise_store,
     keeps_originals,
     known_inputs,
+    load_engine,
     open_store,
     transaction,
 )
@@ -143,6 +144,7 @@ class Ingestor:
         self.outcomes: list[FileOutcome] = []
         self._wrote = False
         self._stats: dict[bytes, tuple] = {}
+        self._scan: SignatureScan | None = None  # of the first page, see _context
         self._held: Any = None  # the connection _context keeps open (see ingest_pages)
         self._holding = contextlib.ExitStack()
         # While the last batch is written ahead (see _write_ahead): its connection, and its
@@ -153,10 +155,16 @@ class Ingestor:
         self._ahead_now = utc_now()
         self._ahead_outcomes: list[FileOutcome] = []
 
-    def _context(self, with_stats: bool = False, hold: bool = False) -> WorkerContext:
+    def _context(
+        self,
+        with_stats: bool = False,
+        hold: bool = False,
+        first_page: Sequence[InputFile | Blob] = (),
+    ) -> WorkerContext:
         """The workers' context; with the remembered file signatures (``store.file_stats``)
-        in ``self._stats`` for this process when ``with_stats``. With ``hold`` the
-        connection stays open for the writes until ``_release`` (see ``ingest_pages``).
+        in ``self._stats`` for this process when ``with_stats``, while the current ones of
+        the files of ``first_page`` are taken on a thread (``self._scan``). With ``hold``
+        the connection stays open for the writes until ``_release`` (see ``ingest_pages``).
 
         A database that does not exist yet has nothing ingested before: it is made by the
         first write, while the workers parse (making it cost 0.045 s before they could
@@ -168,10 +176,13 @@ class Ingestor:
             self._stats = {}
             archive_dir = self.settings.archive_folder if keep else None
             return WorkerContext(self.settings.limits, archive_dir, {})
-        con = self._holding.enter_context(
-            open_store(self.settings.db, timeout=self.settings.lock_timeout)
-        )
+        if with_stats and first_page:
+            load_engine()
+            self._scan = SignatureScan(first_page, BATCH_KNOWN_FILES)
         try:
+            con = self._holding.enter_context(
+                open_store(self.settings.db, timeout=self.settings.lock_timeout)
+            )
             known = known_inputs(con)
             # As many rows as distinct files ingested, like the inputs above (5,000: 20 ms).
             self._stats = file_stats(con) if with_stats and known else {}
@@ -179,6 +190,7 @@ class Ingestor:
             keep = not self.demo and keeps_originals(con, self.settings.archive)
         except BaseException:
             self._release()
+            self._stop_scan()
             raise
         if hold:
             self._held = con
@@ -186,6 +198,11 @@ class Ingestor:
             self._release()
         archive_dir = self.settings.archive_folder if keep else None
         return WorkerContext(self.settings.limits, archive_dir, known)
+
+    def _stop_scan(self) -> None:
+        if self._scan is not None:
+            self._scan.stop()
+            self._scan = None
 
     def _release(self) -> None:
         """Close the connection ``_context`` held, if any."""
@@ -218,7 +235,8 @@ class Ingestor:
         # The database stays open while files ingested before are recognised, for the
         # first write of their ledger rows (a folder ingested again: one open, not two);
         # it is let go before anything is parsed, which can take minutes.
-        context = self._context(with_stats=True, hold=True)
+        first_page = pages[0] if isinstance(pages, Sequence) and pages else ()
+        context = self._context(with_stats=True, hold=True, first_page=first_page)
         workers = self._workers()
         # An error rolls the transaction written ahead back (see _write_ahead).
         with _no_collection(), self._holding, self._ahead, self._ahead_transaction, \
@@ -259,10 +277,11 @@ class Ingestor:
         file's hash."""
         settled = []
         for item in page:
-            result = settled_result(item, context, self._stats)
+            result = settled_result(item, context, self._stats, self._scan)
             if result is None:
                 break
             settled.append(result)
+        self._stop_scan()  # done with the first page; nor may a thread run into a fork
         for start in range(0, len(settled), MAX_CHUNK_FILES):
             self._add(ChunkResult(settled[start : start + MAX_CHUNK_FILES]))
         return page[len(settled) :]

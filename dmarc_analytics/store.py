@@ -56,6 +56,12 @@ def open_store(
         con.close()
 
 
+def load_engine() -> None:
+    """Import DuckDB now (45 ms, all of it holding Python's lock); opening a database then
+    lets other threads run for most of its 20 ms (see ``recognise.SignatureScan``)."""
+    import duckdb  # noqa: F401
+
+
 def require_database(path: Path) -> None:
     """Raise ``StoreMissingError`` unless there is a database at ``path``."""
     if not Path(path).exists():

@@ -22,7 +22,7 @@ from dmarc_analytics.maintenance import purge, purged_count, reparse
 from dmarc_analytics.parse import parse_report
 from dmarc_analytics.pipeline import Ingestor
 from dmarc_analytics.queries import summary
-from dmarc_analytics.sources import expand_inputs
+from dmarc_analytics.sources import Blob, InputFile, expand_inputs
 from dmarc_analytics.store import open_store, reparse_started
 from tests.builders import CANONICAL_XML, PAYLOAD_COUNTS, WRAPPERS, gzip_bomb, zip_archive
 
@@ -865,7 +865,6 @@ def test_a_broken_link_in_a_folder_is_in_the_ledger_not_skipped(tmp_path):
 
 
 def test_a_folder_that_could_not_be_listed_is_in_the_ledger_and_the_rest_goes_on(tmp_path):
-    from dmarc_analytics.sources import InputFile
 
     (tmp_path / "good.xml").write_bytes(CANONICAL_XML)
     locked = InputFile(tmp_path / "locked", "in/locked", "cannot read folder: Permission denied")
@@ -1038,8 +1037,8 @@ def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, 
     with open_store(settings.db, read_only=True) as con:
         ledger = con.execute(
             "SELECT l.outcome, l.duplicates, count(p.ledger_id) FROM ingest_ledger l "
-            "LEFT JOIN ingest_parts p USING (ledger_id) GROUP BY l.ledger_id, l.outcome, l.duplicates "
-            "ORDER BY l.ledger_id"
+            "LEFT JOIN ingest_parts p USING (ledger_id) "
+            "GROUP BY l.ledger_id, l.outcome, l.duplicates ORDER BY l.ledger_id"
         ).fetchall()
     # Not read again, so no parts of their own; each ledger row counts the reports found.
     assert ledger == [("inserted", 0, 1), ("inserted", 0, 1), ("duplicate", 1, 0),
@@ -1056,6 +1055,29 @@ def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, 
     assert [o.outcome for o in ingest(settings, folder)] == ["duplicate", "duplicate"]
     assert reads == [str(folder / "a.xml")]  # b.xml's new time was remembered
     assert totals(settings).reports == 3
+
+
+def test_a_signature_scan_takes_the_files_it_can_up_to_its_limit(tmp_path):
+    for name in ("a.xml", "b.xml", "c.xml"):
+        (tmp_path / name).write_bytes(CANONICAL_XML)
+    a, b, c = (os.fsencode(tmp_path / name) for name in ("a.xml", "b.xml", "c.xml"))
+    items = [
+        InputFile(str(tmp_path / "a.xml"), "a.xml"),
+        InputFile(str(tmp_path / "gone.xml"), "gone.xml"),  # examined again by its caller
+        InputFile(str(tmp_path / "b.xml"), "b.xml", error="cannot read it"),
+        Blob("upload.xml", CANONICAL_XML),
+        InputFile(str(tmp_path / "c.xml"), "c.xml", absolute=c),
+        InputFile(str(tmp_path / "b.xml"), "b.xml"),  # beyond the limit
+    ]
+    scan = recognise.SignatureScan(items, limit=5)
+    scan._thread.join()
+    assert scan.get(a) == recognise.file_signature(os.stat(a))
+    assert scan.get(c) == recognise.file_signature(os.stat(c))
+    assert scan.get(os.fsencode(tmp_path / "gone.xml")) is None
+    assert scan.get(b) is None
+    many = recognise.SignatureScan(items[:1] * 1_000_000, limit=1_000_000)
+    many.stop()
+    assert not many._thread.is_alive()
 
 
 def test_a_file_replaced_by_one_of_the_same_size_and_time_is_read(tmp_path, monkeypatch):
