@@ -13,6 +13,7 @@ import contextlib
 import gc
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
@@ -114,6 +115,30 @@ def _no_collection() -> Iterator[None]:
         gc.enable()
 
 
+class _Ahead:
+    """A call run on a thread; ``result()`` waits for it and returns what it returned, or
+    raises what it raised."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._call = call
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def _chunk_size(inputs: int, workers: int) -> int:
     return max(MIN_CHUNK_FILES, min(MAX_CHUNK_FILES, inputs // (workers * 4) or 1))
 
@@ -145,6 +170,7 @@ class Ingestor:
         self._wrote = False
         self._stats: dict[bytes, tuple] = {}
         self._scan: SignatureScan | None = None  # of the first page, see _context
+        self._opening: _Ahead | None = None  # see opening_ahead
         self._held: Any = None  # the connection _context keeps open (see ingest_pages)
         self._holding = contextlib.ExitStack()
         # While the last batch is written ahead (see _write_ahead): its connection, and its
@@ -176,20 +202,19 @@ class Ingestor:
             self._stats = {}
             archive_dir = self.settings.archive_folder if keep else None
             return WorkerContext(self.settings.limits, archive_dir, {})
+        opening, self._opening = self._opening, None
         if with_stats and first_page:
             load_engine()
             self._scan = SignatureScan(first_page, BATCH_KNOWN_FILES)
         try:
-            con = self._holding.enter_context(
-                open_store(self.settings.db, timeout=self.settings.lock_timeout)
-            )
-            known = known_inputs(con)
-            # As many rows as distinct files ingested, like the inputs above (5,000: 20 ms).
-            self._stats = file_stats(con) if with_stats and known else {}
-            # The demo dataset is generated, not given: nothing to keep, nothing to reparse.
-            keep = not self.demo and keeps_originals(con, self.settings.archive)
+            if opening is not None and with_stats:
+                con, known, self._stats, keep = opening.result()
+            else:
+                if opening is not None:
+                    opening.result()
+                    self._release()
+                con, known, self._stats, keep = self._open_and_read(with_stats)
         except BaseException:
-            self._release()
             self._stop_scan()
             raise
         if hold:
@@ -198,6 +223,46 @@ class Ingestor:
             self._release()
         archive_dir = self.settings.archive_folder if keep else None
         return WorkerContext(self.settings.limits, archive_dir, known)
+
+    def _open_and_read(self, with_stats: bool) -> tuple[Any, dict, dict, bool]:
+        """Open the database, held in ``self._holding``; return the connection with what
+        ``_context`` needs from it: the inputs known, the file signatures remembered (with
+        ``with_stats``) and whether originals are kept."""
+        try:
+            con = self._holding.enter_context(
+                open_store(self.settings.db, timeout=self.settings.lock_timeout)
+            )
+            known = known_inputs(con)
+            # As many rows as distinct files ingested, like the inputs above (5,000: 20 ms).
+            stats = file_stats(con) if with_stats and known else {}
+            # The demo dataset is generated, not given: nothing to keep, nothing to reparse.
+            keep = not self.demo and keeps_originals(con, self.settings.archive)
+        except BaseException:
+            self._release()
+            raise
+        return con, known, stats, keep
+
+    @contextlib.contextmanager
+    def opening_ahead(self) -> Iterator[None]:
+        """Open an existing database on a thread while the caller finds its inputs; the
+        next ingest takes it from there. Opening (DuckDB makes its instance in 20 ms) lets
+        Python's lock go, and listing a folder needs little else: at 5,000 files each took
+        about 0.01 s, now done at once. The database is held from here on, as it would be
+        from the start of the ingest (see ``_connection``).
+
+        Whatever the block did not take is closed when it ends.
+        """
+        if os.path.exists(self.settings.db):
+            load_engine()  # holding Python's lock all along: not worth a thread
+            self._opening = _Ahead(lambda: self._open_and_read(True))
+        try:
+            yield
+        finally:
+            opening, self._opening = self._opening, None
+            if opening is not None:
+                with contextlib.suppress(Exception):  # it was never needed
+                    opening.result()
+                self._release()
 
     def _stop_scan(self) -> None:
         if self._scan is not None:

@@ -49,6 +49,8 @@ def shown_name(raw: str) -> str:
     """A file name as text that can be shown and stored: Python hands names that are not
     valid UTF-8 (old archives, old mail clients) over as lone surrogates, which no UTF-8
     writer accepts; their bytes become U+FFFD instead."""
+    if raw.isascii():  # most names: nothing to replace
+        return raw
     try:
         return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # a surrogate that does not stand for a byte

@@ -1057,6 +1057,40 @@ def test_a_folder_given_again_is_recognised_without_reading_its_files(tmp_path, 
     assert totals(settings).reports == 3
 
 
+def test_a_database_opened_ahead_is_let_go_whatever_the_ingest_did(tmp_path, capsys):
+    # The CLI opens the database while it lists the inputs (Ingestor.opening_ahead).
+    import json
+
+    from dmarc_analytics import ingest_cli
+    from dmarc_analytics.errors import InputError
+
+    settings = settings_for(tmp_path)
+    (tmp_path / "a.xml").write_bytes(CANONICAL_XML)
+    ingest(settings, tmp_path / "a.xml")
+
+    def another_process_can_write() -> bool:
+        script = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
+        done = subprocess.run([sys.executable, "-c", script, str(settings.db)], check=False,
+                              capture_output=True, text=True)  # fmt: skip
+        return done.returncode == 0
+
+    # Nothing to ingest: opened while looking, closed after.
+    with pytest.raises(InputError):
+        ingest_cli.run_ingest(settings, (str(tmp_path / "typo.xml"),), False)
+    assert another_process_can_write()
+    # The file again: recognised on the connection opened ahead, which is then let go.
+    capsys.readouterr()
+    ingest_cli.run_ingest(settings, (str(tmp_path / "a.xml"),), True)
+    line = json.loads(capsys.readouterr().out)
+    assert (line["outcome"], line["duplicates"]) == ("duplicate", 1)
+    assert another_process_can_write()
+    # Never taken, the block having failed: let go as well.
+    ingestor = Ingestor(settings)
+    with pytest.raises(RuntimeError), ingestor.opening_ahead():
+        raise RuntimeError("while listing")
+    assert another_process_can_write()
+
+
 def test_a_signature_scan_takes_the_files_it_can_up_to_its_limit(tmp_path):
     for name in ("a.xml", "b.xml", "c.xml"):
         (tmp_path / name).write_bytes(CANONICAL_XML)
