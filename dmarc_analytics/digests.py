@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dmarc_analytics.columns import TABLES
 from dmarc_analytics.outcomes import ChunkResult
+from dmarc_analytics.store import arrow_ready
 
 if TYPE_CHECKING:  # opened by the store, which imports it at first use
     import duckdb
@@ -103,6 +104,8 @@ class Digests:
                     wanted.setdefault(number, set()).add(report.index)
         if stored:
             self._read(con, {t: t for t in TABLES}, "report_key", sorted(stored), "db")
+        if wanted:
+            arrow_ready()
         for number, indexes in wanted.items():
             views = {table: f"_digest_{table}" for table in TABLES}
             for table, view in views.items():

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from dmarc_analytics.store import arrow_ready
+
 if TYPE_CHECKING:  # imported where tables are built or written, or a database opened
     import duckdb
     import pyarrow as pa
@@ -42,6 +44,7 @@ def insert_rows(
     arrow_source = _arrow_rows(rows) if arrow else None
     if arrow_source is not None:
         select, params, batch = arrow_source
+        arrow_ready()
         con.register(view, batch)
         source = f"(SELECT * FROM (SELECT {select} FROM {view}) AS s({names}))"
     else:
@@ -152,6 +155,7 @@ def insert_arrow(
     """Insert ``batch`` (an Arrow table) into ``columns`` of ``table``, registered as a view
     for the statement; ``extra_columns`` take ``extra_values`` (SQL with ``params``)."""
     view = f"_batch_{table}"
+    arrow_ready()
     con.register(view, batch)
     try:
         select = ", ".join(_CASTS.get(c, c) for c in columns)

@@ -336,7 +336,9 @@ def ensure_schema(
 
     :raises SchemaError: if the database knows migrations this version does not.
     """
-    import duckdb
+    from dmarc_analytics.store import engine  # store imports this module
+
+    duckdb = engine()
 
     con.execute(
         "CREATE TABLE IF NOT EXISTS _migrations "

@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from dmarc_analytics.errors import StoreBusyError, StoreError, StoreMissingError
 from dmarc_analytics.schema import ensure_schema, migrations_to_apply
 
-# duckdb (45 ms to import) is imported where a database is opened or its errors caught:
-# an ingest into a new database forks its parse workers before that (see pipeline).
+# DuckDB's engine is loaded where a database is opened or its errors caught (see
+# engine): an ingest into a new database forks its parse workers before that (pipeline).
 if TYPE_CHECKING:
     import duckdb
 
@@ -56,10 +57,35 @@ def open_store(
         con.close()
 
 
-def load_engine() -> None:
-    """Import DuckDB now (45 ms, all of it holding Python's lock); opening a database then
-    lets other threads run for most of its 20 ms (see ``recognise.SignatureScan``)."""
+def engine() -> ModuleType:
+    """DuckDB's engine: the compiled module ``_duckdb``, without the package's Python layer.
+
+    The ``duckdb`` package re-exports the engine (``duckdb.connect`` is
+    ``_duckdb.connect``, its errors are the engine's) under a layer of relations,
+    expressions, Arrow and polars sources and a version lookup through
+    ``importlib.metadata``, 45 ms to import: a fifth of ingesting a folder of 5,000 known
+    files again. Opening a database, running SQL and fetching rows need the engine alone;
+    registering an Arrow table needs the layer (see ``arrow_ready``), and the query modules
+    import it. A duckdb release that stops shipping the engine under this name gets the
+    package instead.
+    """
+    try:
+        import _duckdb
+    except ImportError:
+        import duckdb as _duckdb
+    return _duckdb
+
+
+def arrow_ready() -> None:
+    """Load duckdb's Python layer, which gives the engine its Arrow sources: before an
+    Arrow table is registered on a connection (see ``engine``)."""
     import duckdb  # noqa: F401
+
+
+def load_engine() -> None:
+    """Load DuckDB's engine now, all of it holding Python's lock; opening a database then
+    lets other threads run for most of its 20 ms (see ``recognise.SignatureScan``)."""
+    engine()
 
 
 def require_database(path: Path) -> None:
@@ -121,7 +147,7 @@ def _make_folder(path: Path) -> None:
 
 
 def _connect_with_retry(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
-    import duckdb
+    duckdb = engine()
 
     if not read_only:
         _make_folder(path)
@@ -317,7 +343,7 @@ def bulk_writes(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     (0.52 s instead of 0.58 s for 100,433 records), and beside the parse workers it only
     took turns with them.
     """
-    import duckdb
+    duckdb = engine()
 
     con.execute("SET checkpoint_threshold = '1MB'")
     con.execute("SET threads = 1")

@@ -34,7 +34,7 @@ def test_only_the_storage_side_imports_duckdb():
     offenders = [
         p.stem
         for p in modules()
-        if "duckdb" in imported_roots(p)
+        if imported_roots(p) & {"duckdb", "_duckdb"}
         and p.stem not in STORAGE
         and not p.stem.startswith("insights")
     ]
@@ -87,6 +87,40 @@ def test_the_command_line_and_the_ingest_pipeline_load_duckdb_only_to_open_a_dat
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_folder_ingested_again_needs_duckdbs_engine_alone(tmp_path):
+    # store.engine: the duckdb package's Python layer (45 ms to import) is loaded only to
+    # register Arrow tables, which files known before never need; new files still go in.
+    import json
+    import subprocess
+    import sys
+
+    from tests.builders import CANONICAL_XML
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.xml").write_bytes(CANONICAL_XML)
+    code = (
+        "import json, sys\n"
+        "from dmarc_analytics.cli import main\n"
+        "main(['ingest', sys.argv[1], '--db', sys.argv[2], '--json'], standalone_mode=False)\n"
+        "print(json.dumps(sorted(m for m in ('duckdb', '_duckdb') if m in sys.modules)))\n"
+    )
+
+    def ingest() -> tuple[list[str], list[str]]:  # outcomes; which duckdb modules loaded
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(folder), str(tmp_path / "db.duckdb")],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        *lines, loaded = out.stdout.splitlines()
+        return [json.loads(line)["outcome"] for line in lines], json.loads(loaded)
+
+    assert ingest() == (["inserted"], ["_duckdb", "duckdb"])
+    assert ingest() == (["duplicate"], ["_duckdb"])
+    second = CANONICAL_XML.replace(b"17000064001234567890", b"second")
+    (folder / "b.xml").write_bytes(second)  # a new report beside a known one
+    assert ingest() == (["duplicate", "inserted"], ["_duckdb", "duckdb"])
 
 
 def test_the_parse_side_loads_the_email_package_only_for_a_mail(tmp_path):
