@@ -245,10 +245,11 @@ class Ingestor:
     @contextlib.contextmanager
     def opening_ahead(self) -> Iterator[None]:
         """Open an existing database on a thread while the caller finds its inputs; the
-        next ingest takes it from there. Opening (DuckDB makes its instance in 20 ms) lets
-        Python's lock go, and listing a folder needs little else: at 5,000 files each took
-        about 0.01 s, now done at once. The database is held from here on, as it would be
-        from the start of the ingest (see ``_connection``).
+        next ingest takes it from there. Opening lets Python's lock go (DuckDB makes its
+        instance in 20 ms), which listing a folder needs: for 5,000 files the two took
+        0.02 and 0.01 s one after the other, and now take 0.02 s together. The database is
+        held from here on, as it would be from the start of the ingest (see
+        ``_connection``).
 
         Whatever the block did not take is closed when it ends.
         """
