@@ -1,26 +1,32 @@
 """The only place the stages are wired: read → decode → parse → flatten → store.
 
-Parsing (``worker``) runs in worker processes (one per core) while the main process writes
-finished batches; the database lock is taken only for the short write of each batch. One
-bad input never stops the batch: it becomes a rejected outcome with its reason. Inputs
-whose bytes were ingested before are settled here (``recognise``) without parsing.
+Parsing (``worker``) runs in worker processes (one per core, see ``parallel``) while the
+main process writes finished batches; the database lock is taken only for the short write
+of each batch. One bad input never stops the batch: it becomes a rejected outcome with its
+reason. Inputs whose bytes were ingested before are settled here (``recognise``) without
+parsing.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import gc
-import itertools
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import ModuleType
 from typing import Any
 
 from dmarc_analytics.config import Settings
 from dmarc_analytics.outcomes import ChunkResult, FileOutcome
+from dmarc_analytics.parallel import (
+    MAX_CHUNK_FILES,
+    Ahead,
+    chunk_size,
+    chunks_of,
+    in_order,
+    no_collection,
+    parse_side,
+    worker_pool,
+)
 from dmarc_analytics.recognise import SignatureScan, WorkerContext, settled_result
 from dmarc_analytics.rollups import refresh as refresh_rollups
 from dmarc_analytics.schema import utc_now
@@ -48,103 +54,10 @@ BATCH_FILES = 8_000
 BATCH_KNOWN_FILES = 50_000  # files ingested before cost a ledger row each: far cheaper
 BATCH_SECONDS = 5.0
 PARALLEL_THRESHOLD = 16  # fewer inputs than this are parsed in-process
-# Inputs parsed together by one worker and sent back as one set of Arrow tables: big enough
-# to amortise building the tables, small enough to keep both workers busy to the end.
-MIN_CHUNK_FILES, MAX_CHUNK_FILES = 8, 256
-# Chunks handed to each worker ahead: enough that the workers keep parsing through a write
-# of the main process (a batch takes about half a second to write), few enough to bound
-# the memory of results waiting (4 and 6 measured alike; with 2, and batches of 40,000
-# records, the workers sat idle through each write).
-IN_FLIGHT_PER_WORKER = 4
 # The last batch of a run starts going in while the workers parse its last chunks, this
 # many per worker (see Ingestor._write_ahead): at 5,000 reports 1, 2, 3 and 4 measured
 # 1.98, 1.97, 1.96 and (on a slower hour, with 2 at 2.09) 2.14 s, against 2.03 s without.
 WRITE_AHEAD_CHUNKS_PER_WORKER = 2
-
-
-def _parse_side() -> ModuleType:
-    """The parse side (``worker``), imported once there is something to parse: a folder
-    ingested again never loads lxml, the decoders or Arrow."""
-    from dmarc_analytics import worker
-
-    return worker
-
-
-def _in_order(pool, chunks: list[list], workers: int) -> Iterator[tuple[ChunkResult, int]]:  # type: ignore[no-untyped-def]
-    """The workers' results in order, each with the number of results still to come, with
-    ``IN_FLIGHT_PER_WORKER`` chunks per worker in flight.
-
-    ``Pool.imap`` would queue every result the workers finish while this process is busy
-    writing a batch, so memory would grow with how far the workers get ahead.
-    """
-    work, collect = _parse_side().work, _parse_side().collect
-    waiting: collections.deque = collections.deque()
-    remaining = iter(chunks)
-    for chunk in itertools.islice(remaining, IN_FLIGHT_PER_WORKER * workers):
-        waiting.append(pool.apply_async(work, (chunk,)))
-    # While the workers parse, load what the first write needs: DuckDB's scan of Arrow
-    # tables imports pyarrow.compute (26 ms, else spent when the last write begins).
-    import pyarrow.compute  # noqa: F401
-    left = len(chunks)
-    while waiting:
-        result = waiting.popleft().get()
-        following = next(remaining, None)
-        if following is not None:
-            waiting.append(pool.apply_async(work, (following,)))
-        left -= 1
-        yield collect(result), left
-
-
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """Python's cycle collector paused for an ingest run, in this process and in the
-    workers it forks (they start with its state).
-
-    Parsing and writing make millions of short-lived objects, freed by their reference
-    counts: the collector found nothing to collect after the 5,000 benchmark reports and
-    the real corpus in a worker, and about 300 objects in this process, yet its passes
-    cost 3 % of a run (full ones over a batch's objects about 20 ms each). What a run
-    leaves is collected after it."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-class _Ahead:
-    """A call run on a thread; ``result()`` waits for it and returns what it returned, or
-    raises what it raised."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        self._call = call
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ahead", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as exc:  # handed to the caller of result()
-            self._error = exc
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def _chunk_size(inputs: int, workers: int) -> int:
-    return max(MIN_CHUNK_FILES, min(MAX_CHUNK_FILES, inputs // (workers * 4) or 1))
-
-
-def _chunks(items: Sequence, size: int) -> list[list]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 class Ingestor:
@@ -170,7 +83,7 @@ class Ingestor:
         self._wrote = False
         self._stats: dict[bytes, tuple] = {}
         self._scan: SignatureScan | None = None  # of the first page, see _context
-        self._opening: _Ahead | None = None  # see opening_ahead
+        self._opening: Ahead | None = None  # see opening_ahead
         self._held: Any = None  # the connection _context keeps open (see ingest_pages)
         self._holding = contextlib.ExitStack()
         # While the last batch is written ahead (see _write_ahead): its connection, and its
@@ -255,7 +168,7 @@ class Ingestor:
         """
         if os.path.exists(self.settings.db):
             load_engine()  # holding Python's lock all along: not worth a thread
-            self._opening = _Ahead(lambda: self._open_and_read(True))
+            self._opening = Ahead(lambda: self._open_and_read(True))
         try:
             yield
         finally:
@@ -305,7 +218,7 @@ class Ingestor:
         context = self._context(with_stats=True, hold=True, first_page=first_page)
         workers = self._workers()
         # An error rolls the transaction written ahead back (see _write_ahead).
-        with _no_collection(), self._holding, self._ahead, self._ahead_transaction, \
+        with no_collection(), self._holding, self._ahead, self._ahead_transaction, \
                 contextlib.ExitStack() as stack:  # fmt: skip
             pool = None
             # Pages given all at once (not read one by one, as a reparse does): the last
@@ -316,16 +229,16 @@ class Ingestor:
                 if not page:
                     continue
                 self._release()
-                chunks = _chunks(page, _chunk_size(len(page), workers))
+                chunks = chunks_of(page, chunk_size(len(page), workers))
                 if workers <= 1 or (pool is None and len(page) < PARALLEL_THRESHOLD):
-                    process = _parse_side().process_chunk
+                    process = parse_side().process_chunk
                     for chunk in chunks:
                         self._add(process(chunk, context))
                     continue
                 if pool is None:
                     pool = stack.enter_context(self._pool(workers, context))
                 ahead = WRITE_AHEAD_CHUNKS_PER_WORKER * workers if number == last_page else -1
-                for result, left in _in_order(pool, chunks, workers):
+                for result, left in in_order(pool, chunks, workers):
                     self._add(result)
                     if left == ahead:
                         self._write_ahead()
@@ -355,8 +268,8 @@ class Ingestor:
     def ingest_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> list[FileOutcome]:
         """Ingest in-memory inputs (uploads), in order, in this process."""
         context = self._context()
-        process = _parse_side().process_chunk
-        with _no_collection():
+        process = parse_side().process_chunk
+        with no_collection():
             for name, data in blobs:
                 self._add(process([Blob(name, data)], context))
             self.finish()
@@ -365,23 +278,9 @@ class Ingestor:
     def _workers(self) -> int:
         return self.settings.workers or os.cpu_count() or 1
 
-    @contextlib.contextmanager
     def _pool(self, workers: int, context: WorkerContext):  # type: ignore[no-untyped-def]
-        """The worker pool, with a private folder the workers leave their results in (see
-        ``worker.work``); both gone when it closes."""
-        # Every worker builds Arrow tables: the first array is built here, once, and the
-        # forked workers inherit what it loaded (see flatten.preload_arrow).
-        from dmarc_analytics import flatten, worker  # the parse side (see _parse_side)
-
-        flatten.preload_arrow()
-        import multiprocessing  # a folder ingested again never starts the workers
-        import tempfile
-
-        ctx = multiprocessing.get_context("fork")
-        with tempfile.TemporaryDirectory(prefix="dmarc-analytics-") as spool, ctx.Pool(
-            workers, initializer=worker.init_worker, initargs=(context, spool)
-        ) as pool:
-            yield pool
+        """The parse workers' pool (see ``parallel.worker_pool``)."""
+        return worker_pool(workers, context)
 
     def _add(self, result: ChunkResult) -> None:
         if not self._pending:
