@@ -7,9 +7,12 @@ and the ledger.
 
 from __future__ import annotations
 
+import functools
+
 from dmarc_analytics.outcomes import FileOutcome, is_whole_input
 
 
+@functools.cache  # one of few words, given to every file ingested again
 def known_reason(conflicts: int) -> str:
     if not conflicts:
         return "this file was ingested before"

@@ -175,16 +175,9 @@ def _place_file(
     chunk_number: int,
     removed: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[FileOutcome, int]:
-    outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     if file.known_reports is not None:
-        outcome.outcome, outcome.reason = "duplicate", known_reason(file.known_conflicts)
-        outcome.seen_before = True
-        outcome.found = file.known_reports
-        outcome.conflicts = file.known_conflicts  # as the first time: still not counted
-        outcome.duplicates = file.known_reports - file.known_conflicts
-        outcome.rejected_parts = file.known_rejected_parts
-        # Not read again, so no parts: its ledger row says it all (a part row each cost a
-        # folder of 5,000 known files 0.018 s of its 0.24, written and checkpointed).
+        return _known_outcome(file), next_key
+    outcome = FileOutcome(file.name, file.sha256, file.size, "rejected", file.error)
     for part in file.parts:
         report = part.report
         if report is None:
@@ -241,6 +234,19 @@ def _place_file(
             (file.sha256, file.size, outcome.found, outcome.rejected_parts, file.name, now),
         )
     return outcome, next_key
+
+
+def _known_outcome(file: FileResult) -> FileOutcome:
+    """The outcome of a file whose bytes were ingested before: it counts as it did then,
+    its conflicts still not counted. It is not read again, so it has no parts: its ledger
+    row says it all (a part row each cost a folder of 5,000 known files 0.018 s of its
+    0.24, written and checkpointed)."""
+    found, conflicts = file.known_reports or 0, file.known_conflicts
+    return FileOutcome(
+        file.name, file.sha256, file.size, "duplicate", known_reason(conflicts),
+        duplicates=found - conflicts, conflicts=conflicts,
+        rejected_parts=file.known_rejected_parts, found=found, seen_before=True,
+    )  # fmt: skip
 
 
 def _flag_renamed_copies(con: duckdb.DuckDBPyConnection, first_key: int) -> None:
