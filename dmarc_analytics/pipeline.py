@@ -120,12 +120,10 @@ class Ingestor:
             load_engine()
             self._scan = SignatureScan(first_page, BATCH_KNOWN_FILES)
         try:
-            if opening is not None and with_stats:
-                con, known, self._stats, keep = opening.result()
+            if opening is not None:  # opened while the inputs were listed, stats read
+                con, known, stats, keep = opening.result()
+                self._stats = stats if with_stats else {}
             else:
-                if opening is not None:
-                    opening.result()
-                    self._release()
                 con, known, self._stats, keep = self._open_and_read(with_stats)
         except BaseException:
             self._stop_scan()
